@@ -1,0 +1,1 @@
+//! On-disk part bank: CDPs, CIPs and synthetic CDPs with a JSONL manifest.

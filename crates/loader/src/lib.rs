@@ -1,0 +1,1 @@
+//! Multi-threaded prefetching loader: samples, De-DA combination and transforms into batches.

@@ -1,0 +1,1 @@
+//! Models on tch/libtorch with reference parameter names.
