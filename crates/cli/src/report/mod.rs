@@ -1,0 +1,2 @@
+//! Reports a person reads: markdown with pictures.
+pub mod contact_sheet;

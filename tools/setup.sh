@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up of a fresh machine: a project-local Python environment holding
+# PyTorch 2.11.0 (whose libtorch tch links against), then a release build of `deda`.
+# Re-running it does nothing that is already done.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($python --version 2>&1)"
+  "$python" -m venv .venv
+fi
+stamp=.venv/.deda-requirements.sha256
+want="$(sha256sum tools/requirements.txt | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing tools/requirements.txt into .venv (torch is large; this takes a few minutes once)"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+  echo "$want" > "$stamp"
+fi
+# shellcheck source=tools/env.sh
+source tools/env.sh
+if [ "${DEDA_SKIP_BUILD:-0}" != 1 ]; then
+  echo "setup: building deda (release; the first build compiles torch-sys, ~4 minutes)"
+  cargo build --release -p deda-cli --quiet
+fi
