@@ -1,1 +1,68 @@
 //! On-disk part bank: CDPs, CIPs and synthetic CDPs with a JSONL manifest.
+//!
+//! The offline stages write the bank (`decouple` stores each sample's class-dependent part,
+//! CDP, and class-independent part, CIP; `edit` adds synthetic CDPs), and training reads it:
+//! `decouple` / `edit` → **bank** → `combine` → `train`.
+//!
+//! # Layout
+//!
+//! ```text
+//! <bank>/bank.json                              BankMeta { format_version: 1, class_names }
+//! <bank>/manifest.jsonl                         one PartRecord (JSON) per line
+//! <bank>/shards/<i>-of-<n>.jsonl                records of shard i/n, before merge_shards
+//! <bank>/parts/cdp/<class:04>/<stem>.png        CDP: RGBA cut-out cropped to the object's box
+//! <bank>/parts/cip/<class:04>/<stem>.jpg        CIP: filled background, RGB (JPEG q95 or PNG)
+//! <bank>/parts/syn/<class:04>/<stem>-v<k>.png   synthetic CDP k of a real CDP
+//! ```
+//!
+//! `<stem>` is [`part_stem`] of the sample's stable id (`source_image`): its file-system-safe
+//! form plus the first 8 hex digits of its SHA-256. Part ids are `cdp/<stem>`, `cip/<stem>` and
+//! `syn/<stem>-v<k>` ([`part_id`]): deterministic, so shards never collide and reruns give the
+//! same ids and files.
+//!
+//! # Crash safety and resuming
+//!
+//! [`BankWriter`] writes each image atomically first, then appends its record to the manifest
+//! and fsyncs it. After a crash, [`BankWriter::open`] reloads the records, drops a torn last
+//! line (counted in [`BankWriter::torn_lines`]) and [`BankWriter::contains`] lets the stage skip
+//! finished samples; an orphan image is rewritten with identical bytes.
+//!
+//! # Shards
+//!
+//! Parallel processes each open a writer with their own [`Shard`] (`"i/n"`), which appends to
+//! `shards/<i>-of-<n>.jsonl`; [`merge_shards`] then folds them into `manifest.jsonl`
+//! atomically (sorted by id, duplicates with equal sha256 skipped, conflicts refused).
+//!
+//! # Reading
+//!
+//! [`PartBank::open`] validates everything (files exist, classes in range, links between
+//! synthetic and real CDPs) with errors naming the part and manifest line, then serves lookups
+//! by id, sample and class; [`PartBank::verify`] re-hashes every file.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![warn(missing_docs)]
+
+mod bank;
+mod check;
+pub mod encode;
+pub mod error;
+pub mod layout;
+mod manifest;
+mod merge;
+pub mod meta;
+pub mod record;
+pub mod shard;
+pub mod summary;
+pub mod verify;
+mod writer;
+
+pub use bank::PartBank;
+pub use encode::{CipFormat, WriterOptions};
+pub use error::{Error, Result};
+pub use layout::{part_file, part_id, part_stem};
+pub use merge::{merge_shards, MergeReport};
+pub use meta::{BankMeta, FORMAT_VERSION};
+pub use record::{PartDraft, PartRecord, Producer};
+pub use shard::Shard;
+pub use summary::{BankSummary, ClassCounts};
+pub use verify::VerifyReport;
+pub use writer::BankWriter;

@@ -1,0 +1,313 @@
+//! [`PartBank`]: the read side used by training and inspection.
+use crate::check::{check_links, check_record, check_unique};
+use crate::error::{Error, Result};
+use crate::layout::MANIFEST_FILE;
+use crate::manifest::read_manifest;
+use crate::merge::list_shards;
+use crate::meta::{read_meta, BankMeta};
+use crate::record::PartRecord;
+use crate::summary::{BankSummary, ClassCounts};
+use crate::verify::VerifyReport;
+use deda_core::hash::sha256_hex;
+use deda_core::{ClassId, PartId, PartKind};
+use image::{RgbImage, RgbaImage};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A validated, read-only part bank with lookup indexes.
+///
+/// Records and every id list are sorted by id, so a bank merged from shards behaves exactly
+/// like one written by a single writer, whatever the order of the manifest lines.
+#[derive(Debug, Clone)]
+pub struct PartBank {
+    dir: PathBuf,
+    meta: BankMeta,
+    records: Vec<PartRecord>,
+    by_id: HashMap<PartId, usize>,
+    cdp_by_source: HashMap<String, usize>,
+    cip_by_source: HashMap<String, usize>,
+    synthetic: HashMap<PartId, Vec<PartId>>,
+    per_class: Vec<[Vec<PartId>; 3]>,
+    manifest_hash: String,
+}
+
+const CDP: usize = 0;
+const CIP: usize = 1;
+const SYN: usize = 2;
+
+fn slot(kind: PartKind) -> usize {
+    match kind {
+        PartKind::Cdp => CDP,
+        PartKind::Cip => CIP,
+        PartKind::SyntheticCdp => SYN,
+    }
+}
+
+impl PartBank {
+    /// Opens and validates the bank at `dir`.
+    ///
+    /// Checks: `bank.json` is valid; every manifest line parses (none is torn); ids are unique
+    /// and derived from (kind, sample, variant); classes are in range; every file exists inside
+    /// the bank; synthetic CDPs link to a real CDP of the same sample. A bank folder with shard
+    /// manifests but no `manifest.jsonl` must be merged first.
+    ///
+    /// # Errors
+    /// The first problem found, naming the part and manifest line ([`Error::MissingFile`],
+    /// [`Error::Inconsistent`], [`Error::DuplicateId`], [`Error::Json`],
+    /// [`Error::TornManifest`], [`Error::Unmerged`], [`Error::Meta`]).
+    pub fn open(dir: &Path) -> Result<PartBank> {
+        let meta = read_meta(dir)?;
+        let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            let shards = list_shards(dir)?.len();
+            if shards > 0 {
+                return Err(Error::Unmerged {
+                    dir: dir.to_path_buf(),
+                    shards,
+                });
+            }
+        }
+        let manifest = read_manifest(&path)?;
+        if let Some(line) = manifest.torn_line {
+            return Err(Error::TornManifest { path, line });
+        }
+        check_unique(&manifest.records)?;
+        for (line, r) in &manifest.records {
+            check_record(dir, &meta, *line, r)?;
+        }
+        check_links(&manifest.records)?;
+        let mut records: Vec<PartRecord> = manifest.records.into_iter().map(|(_, r)| r).collect();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(PartBank::indexed(
+            dir,
+            meta,
+            records,
+            sha256_hex(&manifest.bytes),
+        ))
+    }
+
+    fn indexed(dir: &Path, meta: BankMeta, records: Vec<PartRecord>, hash: String) -> PartBank {
+        let mut bank = PartBank {
+            dir: dir.to_path_buf(),
+            per_class: vec![Default::default(); meta.num_classes()],
+            meta,
+            by_id: HashMap::new(),
+            cdp_by_source: HashMap::new(),
+            cip_by_source: HashMap::new(),
+            synthetic: HashMap::new(),
+            manifest_hash: hash,
+            records: Vec::new(),
+        };
+        for (i, r) in records.iter().enumerate() {
+            bank.by_id.insert(r.id.clone(), i);
+            bank.per_class[r.class.index()][slot(r.kind)].push(r.id.clone());
+            match r.kind {
+                PartKind::Cdp => {
+                    bank.cdp_by_source.insert(r.source_image.clone(), i);
+                }
+                PartKind::Cip => {
+                    bank.cip_by_source.insert(r.source_image.clone(), i);
+                }
+                PartKind::SyntheticCdp => {
+                    if let Some(src) = &r.source_part {
+                        bank.synthetic
+                            .entry(src.clone())
+                            .or_default()
+                            .push(r.id.clone());
+                    }
+                }
+            }
+        }
+        bank.records = records;
+        bank
+    }
+
+    /// The bank folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The bank's metadata.
+    pub fn meta(&self) -> &BankMeta {
+        &self.meta
+    }
+
+    /// The class names; a part's class indexes this list.
+    pub fn class_names(&self) -> &[String] {
+        &self.meta.class_names
+    }
+
+    /// Every record, sorted by id.
+    pub fn records(&self) -> &[PartRecord] {
+        &self.records
+    }
+
+    /// The record with this id.
+    pub fn get(&self, id: &PartId) -> Option<&PartRecord> {
+        self.by_id.get(id).map(|&i| &self.records[i])
+    }
+
+    /// The real CDP cut from this sample.
+    pub fn cdp_of_source(&self, source_image: &str) -> Option<&PartRecord> {
+        self.cdp_by_source
+            .get(source_image)
+            .map(|&i| &self.records[i])
+    }
+
+    /// The CIP left by this sample.
+    pub fn cip_of_source(&self, source_image: &str) -> Option<&PartRecord> {
+        self.cip_by_source
+            .get(source_image)
+            .map(|&i| &self.records[i])
+    }
+
+    /// The synthetic CDPs made from this real CDP, sorted by id (empty if none).
+    pub fn synthetic_of(&self, cdp: &PartId) -> &[PartId] {
+        self.synthetic.get(cdp).map_or(&[], Vec::as_slice)
+    }
+
+    /// The real CDPs of class `c`, sorted by id (empty if `c` is out of range).
+    pub fn cdps_of_class(&self, c: ClassId) -> &[PartId] {
+        self.of_class(c, CDP)
+    }
+
+    /// The CIPs of class `c` (i.e. whose source sample is of class `c`), sorted by id.
+    pub fn cips_of_class(&self, c: ClassId) -> &[PartId] {
+        self.of_class(c, CIP)
+    }
+
+    /// The synthetic CDPs of class `c`, sorted by id.
+    pub fn synthetics_of_class(&self, c: ClassId) -> &[PartId] {
+        self.of_class(c, SYN)
+    }
+
+    fn of_class(&self, c: ClassId, kind: usize) -> &[PartId] {
+        self.per_class
+            .get(c.index())
+            .map_or(&[], |k| k[kind].as_slice())
+    }
+
+    fn record_of(
+        &self,
+        id: &PartId,
+        ok: fn(PartKind) -> bool,
+        expected: &'static str,
+    ) -> Result<&PartRecord> {
+        let r = self
+            .get(id)
+            .ok_or_else(|| Error::UnknownPart { part: id.clone() })?;
+        if !ok(r.kind) {
+            return Err(Error::WrongKind {
+                part: id.clone(),
+                expected,
+                found: r.kind,
+            });
+        }
+        Ok(r)
+    }
+
+    /// Absolute path of a part's file.
+    pub fn path_of(&self, record: &PartRecord) -> PathBuf {
+        self.dir.join(&record.file)
+    }
+
+    /// Decodes a real or synthetic CDP.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPart`], [`Error::WrongKind`] (a CIP), [`Error::PartImage`] (unreadable or
+    /// corrupt file) or [`Error::SizeMismatch`], each naming the part.
+    pub fn load_cdp(&self, id: &PartId) -> Result<RgbaImage> {
+        let r = self.record_of(id, |k| k != PartKind::Cip, "a CDP or synthetic CDP")?;
+        let img = deda_core::image_io::load_rgba(&self.path_of(r)).map_err(|source| {
+            Error::PartImage {
+                part: id.clone(),
+                file: r.file.clone(),
+                source,
+            }
+        })?;
+        check_size(r, img.dimensions())?;
+        Ok(img)
+    }
+
+    /// Decodes a CIP.
+    ///
+    /// # Errors
+    /// As [`PartBank::load_cdp`]; [`Error::WrongKind`] for a CDP.
+    pub fn load_cip(&self, id: &PartId) -> Result<RgbImage> {
+        let r = self.record_of(id, |k| k == PartKind::Cip, "a CIP")?;
+        let img =
+            deda_core::image_io::load_rgb(&self.path_of(r)).map_err(|source| Error::PartImage {
+                part: id.clone(),
+                file: r.file.clone(),
+                source,
+            })?;
+        check_size(r, img.dimensions())?;
+        Ok(img)
+    }
+
+    /// Re-hashes every part file, listing missing or changed ones by id.
+    pub fn verify(&self) -> VerifyReport {
+        let damaged = self
+            .records
+            .iter()
+            .filter_map(|r| self.damage_of(r).map(|why| (r.id.clone(), why)))
+            .collect();
+        VerifyReport {
+            checked: self.records.len(),
+            damaged,
+        }
+    }
+
+    fn damage_of(&self, r: &PartRecord) -> Option<String> {
+        match std::fs::read(self.path_of(r)) {
+            Err(e) => Some(format!("{}: cannot read: {e}", r.file)),
+            Ok(bytes) => {
+                let actual = sha256_hex(&bytes);
+                (actual != r.sha256).then(|| {
+                    format!(
+                        "{}: sha256 is {actual}, the manifest says {}",
+                        r.file, r.sha256
+                    )
+                })
+            }
+        }
+    }
+
+    /// SHA-256 of the `manifest.jsonl` bytes read at open, for run provenance.
+    pub fn manifest_hash(&self) -> String {
+        self.manifest_hash.clone()
+    }
+
+    /// Per-class counts of CDPs, CIPs and synthetic CDPs.
+    pub fn summary(&self) -> BankSummary {
+        let classes = self
+            .meta
+            .class_names
+            .iter()
+            .zip(&self.per_class)
+            .enumerate()
+            .map(|(i, (name, k))| ClassCounts {
+                class: ClassId(i as u32),
+                name: name.clone(),
+                cdp: k[CDP].len(),
+                cip: k[CIP].len(),
+                syn: k[SYN].len(),
+            })
+            .collect();
+        BankSummary { classes }
+    }
+}
+
+fn check_size(r: &PartRecord, (w, h): (u32, u32)) -> Result<()> {
+    if (w, h) == (r.width, r.height) {
+        return Ok(());
+    }
+    Err(Error::SizeMismatch {
+        part: r.id.clone(),
+        file: r.file.clone(),
+        expected_w: r.width,
+        expected_h: r.height,
+        found_w: w,
+        found_h: h,
+    })
+}

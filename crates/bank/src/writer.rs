@@ -1,0 +1,370 @@
+//! [`BankWriter`]: stores parts crash-safely and resumes where a previous run stopped.
+//!
+//! Each part is stored in two steps: its image file is written atomically, then its record is
+//! appended to the manifest and fsync'ed. A crash between the two leaves an orphan file that
+//! the rerun rewrites with the same bytes (ids and file names are deterministic).
+use crate::encode::{encode_rgb, encode_rgba_png, visible_pixels, WriterOptions};
+use crate::error::{Error, Result};
+use crate::layout::{manifest_path, part_file, part_id, MANIFEST_FILE};
+use crate::manifest::{read_manifest, Appender, Manifest};
+use crate::meta::{create_or_check_meta, BankMeta};
+use crate::record::{PartDraft, PartRecord, Producer};
+use crate::shard::Shard;
+use deda_core::hash::sha256_hex;
+use deda_core::{ClassId, PartId, PartKind};
+use image::{RgbImage, RgbaImage};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Writes parts into a bank folder; use one writer per process (or per shard).
+#[derive(Debug)]
+pub struct BankWriter {
+    dir: PathBuf,
+    meta: BankMeta,
+    shard: Option<Shard>,
+    options: WriterOptions,
+    records: Vec<PartRecord>,
+    index: HashMap<PartId, usize>,
+    synthetic_sources: HashSet<String>,
+    appender: Appender,
+    torn_lines: usize,
+}
+
+impl BankWriter {
+    /// Creates the bank at `dir` or resumes it, with default [`WriterOptions`].
+    ///
+    /// See [`BankWriter::open_with`].
+    ///
+    /// # Errors
+    /// As [`BankWriter::open_with`].
+    pub fn open(dir: &Path, meta: &BankMeta, shard: Option<Shard>) -> Result<BankWriter> {
+        BankWriter::open_with(dir, meta, shard, WriterOptions::default())
+    }
+
+    /// Creates the bank at `dir` (writing `bank.json`) or resumes it.
+    ///
+    /// Records already in `manifest.jsonl` and, for a shard, in its shard manifest are loaded,
+    /// so [`BankWriter::contains`] can skip finished work. A torn last line in the manifest this
+    /// writer appends to is cut off and counted in [`BankWriter::torn_lines`].
+    ///
+    /// # Errors
+    /// [`Error::ClassNamesMismatch`] if the bank exists with other classes; [`Error::Meta`],
+    /// [`Error::Json`], [`Error::MergeConflict`] or [`Error::Io`] for unreadable state.
+    pub fn open_with(
+        dir: &Path,
+        meta: &BankMeta,
+        shard: Option<Shard>,
+        options: WriterOptions,
+    ) -> Result<BankWriter> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        create_or_check_meta(dir, meta)?;
+        let target_path = manifest_path(dir, shard);
+        let mut sources: Vec<(String, Manifest)> = Vec::new();
+        if shard.is_some() {
+            let merged = read_manifest(&dir.join(MANIFEST_FILE))?;
+            sources.push((MANIFEST_FILE.to_string(), merged));
+        }
+        let target = read_manifest(&target_path)?;
+        let valid_len = target.valid_len;
+        sources.push((display_rel(dir, &target_path), target));
+        let mut writer = BankWriter {
+            dir: dir.to_path_buf(),
+            meta: meta.clone(),
+            shard,
+            options,
+            records: Vec::new(),
+            index: HashMap::new(),
+            synthetic_sources: HashSet::new(),
+            appender: Appender::open(&target_path, valid_len)?,
+            torn_lines: 0,
+        };
+        for (name, manifest) in sources {
+            writer.load(&name, manifest)?;
+        }
+        Ok(writer)
+    }
+
+    fn load(&mut self, name: &str, manifest: Manifest) -> Result<()> {
+        self.torn_lines += usize::from(manifest.torn_line.is_some());
+        for (line, record) in manifest.records {
+            match self.index.get(&record.id) {
+                Some(&i) if self.records[i].sha256 == record.sha256 => {}
+                Some(&i) => {
+                    return Err(Error::MergeConflict {
+                        part: record.id.clone(),
+                        first: "an earlier manifest".into(),
+                        second: format!("{name} line {line}"),
+                        first_sha: self.records[i].sha256.clone(),
+                        second_sha: record.sha256,
+                    })
+                }
+                None => self.remember(record),
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, record: PartRecord) {
+        if record.kind == PartKind::SyntheticCdp {
+            self.synthetic_sources.insert(record.source_image.clone());
+        }
+        self.index.insert(record.id.clone(), self.records.len());
+        self.records.push(record);
+    }
+
+    /// Whether a part of `kind` from `source_image` is stored; for
+    /// [`PartKind::SyntheticCdp`], whether any variant of it is.
+    pub fn contains(&self, kind: PartKind, source_image: &str) -> bool {
+        match kind {
+            PartKind::SyntheticCdp => self.synthetic_sources.contains(source_image),
+            _ => self.index.contains_key(&part_id(kind, source_image, None)),
+        }
+    }
+
+    /// Whether variant `variant` of the synthetic CDPs of `source_image` is stored.
+    pub fn contains_synthetic(&self, source_image: &str, variant: u32) -> bool {
+        self.contains_id(&part_id(
+            PartKind::SyntheticCdp,
+            source_image,
+            Some(variant),
+        ))
+    }
+
+    /// Whether a part with this id is stored.
+    pub fn contains_id(&self, id: &PartId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Stores a real CDP (the object as RGBA, cropped to its box) as PNG.
+    ///
+    /// Storing the same part again with the same bytes returns the existing record.
+    ///
+    /// # Errors
+    /// [`Error::ClassOutOfRange`], [`Error::EmptyImage`], [`Error::EmptyCdp`] (no pixel with
+    /// alpha > 0), [`Error::Conflict`] (same id, other bytes), or a write error.
+    pub fn put_cdp(&mut self, draft: PartDraft, img: &RgbaImage) -> Result<PartRecord> {
+        self.check_class(draft.class, &draft.source_image)?;
+        let pixel_area = visible_cdp_area(PartKind::Cdp, &draft.source_image, img)?;
+        let file = part_file(PartKind::Cdp, draft.class, &draft.source_image, None, "png");
+        let bytes = encode_rgba_png(img, &self.dir.join(&file))?;
+        let record = PartRecord {
+            id: part_id(PartKind::Cdp, &draft.source_image, None),
+            kind: PartKind::Cdp,
+            class: draft.class,
+            source_image: draft.source_image,
+            source_part: None,
+            variant: None,
+            bbox: draft.bbox,
+            width: img.width(),
+            height: img.height(),
+            pixel_area,
+            sha256: sha256_hex(&bytes),
+            file,
+            producer: draft.producer,
+        };
+        self.store(record, &bytes)
+    }
+
+    /// Stores a CIP (the background with the object's hole filled) in the writer's CIP format.
+    ///
+    /// # Errors
+    /// [`Error::ClassOutOfRange`], [`Error::EmptyImage`], [`Error::Conflict`], or a write error.
+    pub fn put_cip(&mut self, draft: PartDraft, img: &RgbImage) -> Result<PartRecord> {
+        self.check_class(draft.class, &draft.source_image)?;
+        check_not_empty(
+            PartKind::Cip,
+            &draft.source_image,
+            img.width(),
+            img.height(),
+        )?;
+        let ext = self.options.cip_format.extension();
+        let file = part_file(PartKind::Cip, draft.class, &draft.source_image, None, ext);
+        let bytes = encode_rgb(img, self.options.cip_format, &self.dir.join(&file))?;
+        let record = PartRecord {
+            id: part_id(PartKind::Cip, &draft.source_image, None),
+            kind: PartKind::Cip,
+            class: draft.class,
+            source_image: draft.source_image,
+            source_part: None,
+            variant: None,
+            bbox: draft.bbox,
+            width: img.width(),
+            height: img.height(),
+            pixel_area: u64::from(img.width()) * u64::from(img.height()),
+            sha256: sha256_hex(&bytes),
+            file,
+            producer: draft.producer,
+        };
+        self.store(record, &bytes)
+    }
+
+    /// Stores variant `variant` of a synthetic CDP made from the real CDP `source`.
+    ///
+    /// The record inherits the source's class, sample and box.
+    ///
+    /// # Errors
+    /// [`Error::WrongKind`] if `source` is not a real CDP; [`Error::UnknownSource`] if it is not
+    /// in this bank; as [`BankWriter::put_cdp`] otherwise.
+    pub fn put_synthetic(
+        &mut self,
+        source: &PartRecord,
+        variant: u32,
+        producer: Producer,
+        img: &RgbaImage,
+    ) -> Result<PartRecord> {
+        if source.kind != PartKind::Cdp {
+            return Err(Error::WrongKind {
+                part: source.id.clone(),
+                expected: "a real CDP as the source of a synthetic CDP",
+                found: source.kind,
+            });
+        }
+        let known = self.index.get(&source.id).map(|&i| &self.records[i]);
+        if known.is_none_or(|k| k.sha256 != source.sha256) {
+            return Err(Error::UnknownSource {
+                part: source.id.clone(),
+            });
+        }
+        self.check_class(source.class, &source.source_image)?;
+        let kind = PartKind::SyntheticCdp;
+        let pixel_area = visible_cdp_area(kind, &source.source_image, img)?;
+        let file = part_file(
+            kind,
+            source.class,
+            &source.source_image,
+            Some(variant),
+            "png",
+        );
+        let bytes = encode_rgba_png(img, &self.dir.join(&file))?;
+        let record = PartRecord {
+            id: part_id(kind, &source.source_image, Some(variant)),
+            kind,
+            class: source.class,
+            source_image: source.source_image.clone(),
+            source_part: Some(source.id.clone()),
+            variant: Some(variant),
+            bbox: source.bbox,
+            width: img.width(),
+            height: img.height(),
+            pixel_area,
+            sha256: sha256_hex(&bytes),
+            file,
+            producer,
+        };
+        self.store(record, &bytes)
+    }
+
+    /// Writes the file, then appends the record; returns the existing record for a repeat.
+    fn store(&mut self, record: PartRecord, bytes: &[u8]) -> Result<PartRecord> {
+        let path = self.dir.join(&record.file);
+        if let Some(&i) = self.index.get(&record.id) {
+            let existing = &self.records[i];
+            check_same_part(existing, &record)?;
+            if !path.exists() {
+                deda_core::atomic::write_atomic(&path, bytes)?;
+            }
+            return Ok(existing.clone());
+        }
+        deda_core::atomic::write_atomic(&path, bytes)?;
+        self.appender.append(&record)?;
+        self.remember(record.clone());
+        Ok(record)
+    }
+
+    fn check_class(&self, class: ClassId, source_image: &str) -> Result<()> {
+        if class.index() < self.meta.num_classes() {
+            return Ok(());
+        }
+        Err(Error::ClassOutOfRange {
+            source_image: source_image.to_string(),
+            class,
+            num_classes: self.meta.num_classes(),
+        })
+    }
+
+    /// Every record this writer knows: loaded ones first, then those it stored.
+    pub fn records(&self) -> &[PartRecord] {
+        &self.records
+    }
+
+    /// Number of torn last lines (crash mid-append) dropped while opening.
+    pub fn torn_lines(&self) -> usize {
+        self.torn_lines
+    }
+
+    /// The bank folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The bank's metadata.
+    pub fn meta(&self) -> &BankMeta {
+        &self.meta
+    }
+
+    /// The shard this writer writes, if any.
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+
+    /// The writer's options.
+    pub fn options(&self) -> &WriterOptions {
+        &self.options
+    }
+}
+
+fn check_same_part(existing: &PartRecord, new: &PartRecord) -> Result<()> {
+    let reason = if existing.source_image != new.source_image {
+        format!(
+            "id collision: stored for sample {:?}, now for {:?}",
+            existing.source_image, new.source_image
+        )
+    } else if existing.sha256 != new.sha256 {
+        format!(
+            "stored sha256 {}, new sha256 {}",
+            existing.sha256, new.sha256
+        )
+    } else if existing.class != new.class || existing.file != new.file {
+        format!(
+            "stored as {} in {}, now {} in {}",
+            existing.class, existing.file, new.class, new.file
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Conflict {
+        part: new.id.clone(),
+        reason,
+    })
+}
+
+fn check_not_empty(kind: PartKind, source_image: &str, width: u32, height: u32) -> Result<()> {
+    if width > 0 && height > 0 {
+        return Ok(());
+    }
+    Err(Error::EmptyImage {
+        source_image: source_image.to_string(),
+        kind,
+        width,
+        height,
+    })
+}
+
+/// The number of visible pixels of a CDP, refusing an empty or fully transparent one.
+fn visible_cdp_area(kind: PartKind, source_image: &str, img: &RgbaImage) -> Result<u64> {
+    check_not_empty(kind, source_image, img.width(), img.height())?;
+    match visible_pixels(img) {
+        0 => Err(Error::EmptyCdp {
+            source_image: source_image.to_string(),
+            kind,
+        }),
+        n => Ok(n),
+    }
+}
+
+fn display_rel(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
