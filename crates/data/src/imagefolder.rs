@@ -1,0 +1,146 @@
+//! ImageFolder layout (torchvision's `ImageFolder`): `<root>/<class>/<image>`, or the split
+//! variant `<root>/train/<class>/<image>` + `<root>/test/<class>/<image>`.
+//!
+//! Classes are the sub-folders, sorted by name (byte order), so class `i` is the `i`-th folder.
+//! Images are found recursively under each class folder; accepted extensions are
+//! [`IMAGE_EXTENSIONS`] (case-insensitive). Files and folders whose name starts with `.` are
+//! ignored, as are files with other extensions. A class folder without images is an error.
+use crate::data_set::{DataSet, Label, Sample, Split};
+use crate::error::{Error, Result};
+use deda_core::ClassId;
+use std::path::{Path, PathBuf};
+
+/// File extensions accepted as images (compared case-insensitively).
+pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "bmp", "webp", "gif", "tif", "tiff"];
+
+/// Whether `path` has an accepted image extension.
+pub fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Reads `<root>/<class>/<image>` as one data set; sample ids are `<class>/<image>`.
+///
+/// # Errors
+/// [`Error::Io`] for unreadable folders, [`Error::Empty`] if there is no class folder,
+/// [`Error::EmptyClass`] for a class folder without images.
+pub fn read_image_folder(root: &Path) -> Result<DataSet> {
+    let name = format!("imagefolder:{}", root.display());
+    let classes = class_folders(root)?;
+    read_classes(root, "", &classes, name)
+}
+
+/// Reads `<root>/train/<class>/<image>` and `<root>/test/<class>/<image>`. Classes are the
+/// sorted sub-folders of `train`; every `test` class folder must also exist in `train` (a
+/// test class may lack images only if it has no folder). Sample ids are
+/// `train/<class>/<image>` and `test/<class>/<image>`, relative to `root`.
+///
+/// # Errors
+/// As [`read_image_folder`], plus [`Error::Format`] naming a test class unknown to `train`.
+pub fn read_image_folder_split(root: &Path) -> Result<Split> {
+    let classes = class_folders(&root.join("train"))?;
+    let test_classes = class_folders(&root.join("test"))?;
+    if let Some(extra) = test_classes.iter().find(|c| !classes.contains(c)) {
+        return Err(Error::format(
+            root.join("test").join(extra),
+            "test class folder has no counterpart in train",
+        ));
+    }
+    let base = format!("imagefolder:{}", root.display());
+    let train = read_classes(root, "train", &classes, format!("{base}/train"))?;
+    let mut test = read_classes_allow_missing(root, "test", &classes, format!("{base}/test"))?;
+    test.class_names = classes;
+    if test.is_empty() {
+        return Err(Error::Empty {
+            data_set: test.name,
+        });
+    }
+    Ok(Split { train, test })
+}
+
+/// Sorted names of the non-hidden sub-folders of `dir`.
+fn class_folders(dir: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = list_dir(dir)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::Empty {
+            data_set: format!("imagefolder:{} (no class folders)", dir.display()),
+        });
+    }
+    Ok(names)
+}
+
+fn read_classes(root: &Path, sub: &str, classes: &[String], name: String) -> Result<DataSet> {
+    let ds = read_classes_allow_missing(root, sub, classes, name)?;
+    ds.require_every_class()?;
+    Ok(ds)
+}
+
+/// Reads the given class folders under `root/sub`; a class folder that does not exist
+/// contributes no samples.
+fn read_classes_allow_missing(
+    root: &Path,
+    sub: &str,
+    classes: &[String],
+    name: String,
+) -> Result<DataSet> {
+    let mut samples = Vec::new();
+    for (i, class) in classes.iter().enumerate() {
+        let prefix = if sub.is_empty() {
+            class.clone()
+        } else {
+            format!("{sub}/{class}")
+        };
+        let dir = crate::data_set::join_id(root, &prefix);
+        if !dir.is_dir() {
+            continue;
+        }
+        for rel in image_files_under(&dir)? {
+            let id = format!("{prefix}/{rel}");
+            samples.push(Sample::new(root, id, Label::Single(ClassId(i as u32))));
+        }
+    }
+    Ok(DataSet {
+        name,
+        root: root.to_path_buf(),
+        class_names: classes.to_vec(),
+        samples,
+        group_names: vec![],
+    })
+}
+
+/// `/`-separated paths, relative to `dir`, of every non-hidden image file below it, sorted.
+fn image_files_under(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        for p in list_dir(&d)? {
+            let Some(n) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if n.starts_with('.') {
+                continue;
+            }
+            let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+            if p.is_dir() {
+                stack.push((p, r));
+            } else if is_image_file(&p) {
+                out.push(r);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    rd.map(|e| e.map(|e| e.path()).map_err(|e| Error::io(dir, e)))
+        .collect()
+}
