@@ -218,13 +218,7 @@ impl PartBank {
     /// corrupt file) or [`Error::SizeMismatch`], each naming the part.
     pub fn load_cdp(&self, id: &PartId) -> Result<RgbaImage> {
         let r = self.record_of(id, |k| k != PartKind::Cip, "a CDP or synthetic CDP")?;
-        let img = deda_core::image_io::load_rgba(&self.path_of(r)).map_err(|source| {
-            Error::PartImage {
-                part: id.clone(),
-                file: r.file.clone(),
-                source,
-            }
-        })?;
+        let img = self.decode(r, deda_core::image_io::load_rgba)?;
         check_size(r, img.dimensions())?;
         Ok(img)
     }
@@ -235,14 +229,17 @@ impl PartBank {
     /// As [`PartBank::load_cdp`]; [`Error::WrongKind`] for a CDP.
     pub fn load_cip(&self, id: &PartId) -> Result<RgbImage> {
         let r = self.record_of(id, |k| k == PartKind::Cip, "a CIP")?;
-        let img =
-            deda_core::image_io::load_rgb(&self.path_of(r)).map_err(|source| Error::PartImage {
-                part: id.clone(),
-                file: r.file.clone(),
-                source,
-            })?;
+        let img = self.decode(r, deda_core::image_io::load_rgb)?;
         check_size(r, img.dimensions())?;
         Ok(img)
+    }
+
+    fn decode<T>(&self, r: &PartRecord, load: fn(&Path) -> deda_core::Result<T>) -> Result<T> {
+        load(&self.path_of(r)).map_err(|source| Error::PartImage {
+            part: r.id.clone(),
+            file: r.file.clone(),
+            source: Box::new(source),
+        })
     }
 
     /// Re-hashes every part file, listing missing or changed ones by id.

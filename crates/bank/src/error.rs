@@ -20,7 +20,7 @@ pub enum Error {
     },
     /// Shared plumbing (atomic write, encoding) failed; the inner error names the file.
     #[error(transparent)]
-    Core(#[from] deda_core::Error),
+    Core(Box<deda_core::Error>),
     /// `bank.json` is missing, unreadable or invalid.
     #[error("bank metadata {}: {reason}", path.display())]
     Meta {
@@ -181,7 +181,7 @@ pub enum Error {
         file: String,
         /// The decoding error.
         #[source]
-        source: deda_core::Error,
+        source: Box<deda_core::Error>,
     },
     /// A part's image decoded to another size than its record says.
     #[error(
@@ -209,6 +209,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl From<deda_core::Error> for Error {
+    fn from(e: deda_core::Error) -> Self {
+        Error::Core(Box::new(e))
+    }
 }
 
 impl Error {

@@ -42,7 +42,10 @@ fn written_parts_read_back_identically() {
         assert_eq!(bank.cip_of_source(&src), Some(cip));
         assert_eq!(bank.get(&cdp.id), Some(cdp));
     }
-    assert_eq!(bank.synthetic_of(&stored[0].0.id), &[syn.id.clone()]);
+    assert_eq!(
+        bank.synthetic_of(&stored[0].0.id),
+        std::slice::from_ref(&syn.id)
+    );
     assert!(bank.synthetic_of(&stored[1].0.id).is_empty());
     assert_eq!(bank.load_cdp(&syn.id).unwrap().dimensions(), (6, 6));
     assert_eq!(syn.source_part.as_ref(), Some(&stored[0].0.id));
@@ -53,7 +56,10 @@ fn written_parts_read_back_identically() {
 
     assert_eq!(bank.cdps_of_class(ClassId(1)).len(), 2);
     assert_eq!(bank.cips_of_class(ClassId(2)).len(), 2);
-    assert_eq!(bank.synthetics_of_class(ClassId(0)), &[syn.id.clone()]);
+    assert_eq!(
+        bank.synthetics_of_class(ClassId(0)),
+        std::slice::from_ref(&syn.id)
+    );
     assert!(bank.cdps_of_class(ClassId(99)).is_empty());
     let s = bank.summary();
     assert_eq!(s.totals(), (6, 6, 1));
