@@ -1,0 +1,227 @@
+//! Resizing the CIP to cover the canvas: scale to cover, centre crop, separable triangle filter
+//! (bilinear when enlarging, area-like when shrinking) in 14-bit fixed point.
+use image::RgbImage;
+
+const PRECISION: u32 = 14;
+const ONE: u32 = 1 << PRECISION;
+const HALF: u32 = 1 << (PRECISION - 1);
+
+/// Filter taps of one resize axis: for each output index, a first source index and `n` weights.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Taps {
+    starts: Vec<u32>,
+    weights: Vec<u32>,
+    n: usize,
+    tmp: Vec<f64>,
+}
+
+impl Taps {
+    /// Taps mapping the source window `[offset, offset + len)` (source size `src`) onto `dst`
+    /// output pixels.
+    pub(crate) fn build(&mut self, offset: f64, len: f64, src: u32, dst: u32) {
+        let ratio = len / f64::from(dst);
+        let support = ratio.max(1.0);
+        self.n = (2.0 * support).ceil() as usize + 2;
+        self.starts.clear();
+        self.weights.clear();
+        self.weights.resize(self.n * dst as usize, 0);
+        let mut tmp = std::mem::take(&mut self.tmp);
+        tmp.clear();
+        tmp.resize(self.n, 0.0);
+        for i in 0..dst as usize {
+            let center = offset + (i as f64 + 0.5) * ratio;
+            let lo = ((center - support).floor().max(0.0) as u32).min(src - 1);
+            let hi = ((center + support).ceil().max(0.0) as u32).clamp(lo + 1, src);
+            let count = ((hi - lo) as usize).min(self.n);
+            let mut total = 0.0;
+            for (k, t) in tmp.iter_mut().enumerate().take(count) {
+                let x = f64::from(lo) + k as f64 + 0.5;
+                *t = (1.0 - ((x - center) / support).abs()).max(0.0);
+                total += *t;
+            }
+            let row = &mut self.weights[i * self.n..(i + 1) * self.n];
+            if total <= 0.0 {
+                // The window lies beyond the image: take the nearest pixel.
+                row[0] = ONE;
+            } else {
+                let mut sum = 0;
+                let mut best = 0;
+                for k in 0..count {
+                    row[k] = (tmp[k] / total * f64::from(ONE)).round() as u32;
+                    sum += row[k];
+                    if row[k] > row[best] {
+                        best = k;
+                    }
+                }
+                row[best] = (row[best] + ONE).saturating_sub(sum);
+            }
+            self.starts.push(lo);
+        }
+        self.tmp = tmp;
+    }
+
+    fn range(&self) -> (u32, u32) {
+        let lo = self.starts.iter().copied().min().unwrap_or(0);
+        let hi = self
+            .starts
+            .iter()
+            .map(|&s| s as usize + self.n)
+            .max()
+            .unwrap_or(0);
+        (lo, hi as u32)
+    }
+}
+
+/// A reusable resizer (owns its scratch buffers): scale-to-cover or any source window to any
+/// output size, separable triangle filter, 14-bit fixed point.
+#[derive(Debug, Default, Clone)]
+pub struct Resizer {
+    h: Taps,
+    v: Taps,
+    rows: Vec<u8>,
+    acc: Vec<u32>,
+}
+
+impl Resizer {
+    /// Empty scratch space.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Resizes `src` to cover `out` (scale to cover, centre crop), writing every pixel of `out`.
+    ///
+    /// # Panics
+    /// If `src` or `out` has no pixels.
+    pub fn resize_cover(&mut self, src: &RgbImage, out: &mut RgbImage) {
+        let (sw, sh) = (f64::from(src.width()), f64::from(src.height()));
+        let (dw, dh) = (out.width(), out.height());
+        let scale = (f64::from(dw) / sw).max(f64::from(dh) / sh);
+        let (cw, ch) = (f64::from(dw) / scale, f64::from(dh) / scale);
+        self.resize_region(src, ((sw - cw) / 2.0, (sh - ch) / 2.0, cw, ch), out);
+    }
+
+    /// Resizes the source window `(x, y, w, h)` (source pixels, may be fractional) of `src`
+    /// onto all of `out`. Resizing the whole image and then cropping gives the same pixels.
+    ///
+    /// # Panics
+    /// If `src` or `out` has no pixels.
+    pub fn resize_region(
+        &mut self,
+        src: &RgbImage,
+        window: (f64, f64, f64, f64),
+        out: &mut RgbImage,
+    ) {
+        assert!(
+            src.width() > 0 && src.height() > 0 && out.width() > 0 && out.height() > 0,
+            "resize of an empty image"
+        );
+        let (dw, dh) = (out.width(), out.height());
+        self.h.build(window.0, window.2, src.width(), dw);
+        self.v.build(window.1, window.3, src.height(), dh);
+        let (row0, row_end) = self.v.range();
+        let row_end = row_end.min(src.height());
+        self.horizontal_pass(src, row0, row_end, dw);
+        self.vertical_pass(row0, out);
+    }
+
+    fn horizontal_pass(&mut self, src: &RgbImage, row0: u32, row_end: u32, dw: u32) {
+        let stride = dw as usize * 3;
+        let src_stride = src.width() as usize * 3;
+        let n = self.h.n;
+        self.rows.clear();
+        self.rows.resize((row_end - row0) as usize * stride, 0);
+        let raw: &[u8] = src.as_raw();
+        for (y, out_row) in (row0..row_end).zip(self.rows.chunks_exact_mut(stride)) {
+            let in_row = &raw[y as usize * src_stride..(y as usize + 1) * src_stride];
+            for ((px, &start), w) in out_row
+                .chunks_exact_mut(3)
+                .zip(&self.h.starts)
+                .zip(self.h.weights.chunks_exact(n))
+            {
+                let mut acc = [HALF; 3];
+                let taps = &in_row[start as usize * 3..];
+                for (&wk, t) in w.iter().zip(taps.chunks_exact(3)) {
+                    acc[0] += wk * u32::from(t[0]);
+                    acc[1] += wk * u32::from(t[1]);
+                    acc[2] += wk * u32::from(t[2]);
+                }
+                for c in 0..3 {
+                    px[c] = (acc[c] >> PRECISION).min(255) as u8;
+                }
+            }
+        }
+    }
+
+    fn vertical_pass(&mut self, row0: u32, out: &mut RgbImage) {
+        let stride = out.width() as usize * 3;
+        let n = self.v.n;
+        let rows_avail = self.rows.len() / stride.max(1);
+        self.acc.resize(stride, 0);
+        for ((out_row, &start), w) in out
+            .chunks_exact_mut(stride)
+            .zip(&self.v.starts)
+            .zip(self.v.weights.chunks_exact(n))
+        {
+            self.acc.fill(HALF);
+            let first = (start - row0) as usize;
+            for (k, &wk) in w.iter().enumerate() {
+                let r = first + k;
+                if wk == 0 || r >= rows_avail {
+                    continue;
+                }
+                let row = &self.rows[r * stride..(r + 1) * stride];
+                for (a, &p) in self.acc.iter_mut().zip(row) {
+                    *a += wk * u32::from(p);
+                }
+            }
+            for (o, &a) in out_row.iter_mut().zip(&self.acc) {
+                *o = (a >> PRECISION).min(255) as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_image_stays_constant_at_any_size() {
+        let src = RgbImage::from_pixel(37, 23, image::Rgb([10, 200, 77]));
+        let mut r = Resizer::default();
+        for (w, h) in [(1, 1), (5, 90), (448, 448), (13, 7)] {
+            let mut out = RgbImage::new(w, h);
+            r.resize_cover(&src, &mut out);
+            assert!(out.pixels().all(|p| p.0 == [10, 200, 77]), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn cover_crops_the_centre() {
+        // Left third red, middle green, right third blue; a square cover keeps the middle (the
+        // outermost columns may blend with the neighbours, as resize-then-crop would).
+        let src = RgbImage::from_fn(300, 100, |x, _| match x / 100 {
+            0 => image::Rgb([255, 0, 0]),
+            1 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        });
+        let mut out = RgbImage::new(50, 50);
+        Resizer::default().resize_cover(&src, &mut out);
+        for (x, _, p) in out.enumerate_pixels() {
+            if (1..49).contains(&x) {
+                assert_eq!(p.0, [0, 255, 0], "column {x}");
+            }
+        }
+        assert!(out.get_pixel(0, 0).0[0] > 0 && out.get_pixel(49, 0).0[2] > 0);
+    }
+
+    #[test]
+    fn identity_size_is_exact() {
+        let src = RgbImage::from_fn(17, 11, |x, y| {
+            image::Rgb([(x * 13) as u8, (y * 21) as u8, 5])
+        });
+        let mut out = RgbImage::new(17, 11);
+        Resizer::default().resize_cover(&src, &mut out);
+        assert_eq!(out, src);
+    }
+}

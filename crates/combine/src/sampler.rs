@@ -1,0 +1,158 @@
+//! Drawing the random choices of one combination: the only place this crate uses randomness.
+//!
+//! # Order of draws
+//! [`CombineSampler::sample`] draws exactly [`DRAWS_PER_SAMPLE`] values `u[0..18]`, each
+//! `rng.random::<f64>()` (uniform in `[0, 1)`), all up front and always in this order, whatever
+//! the branches taken, so a change to one choice never shifts the others:
+//!
+//! | index | use |
+//! |---|---|
+//! | 0 | `p_aug`: combine if `u < p_aug` |
+//! | 1 | which CIP among the CIPs of other classes |
+//! | 2 | `p_mix`: add a second CDP if `u < p_mix` |
+//! | 3 | which second CDP among the real CDPs of other classes |
+//! | 4–10 | layer 1 (the sample's own CDP): see below |
+//! | 11–17 | layer 2 (the second CDP): see below |
+//!
+//! Per layer, at offsets 0–6: `p_syn` (use a synthetic edit if `u < p_syn` and the CDP has
+//! any), which synthetic edit, scale, centre x, centre y, `p_flip`, rotation.
+//! A choice among `n` items is `min(floor(u·n), n − 1)`; a range `[a, b]` maps to `a + u·(b − a)`;
+//! the rotation is `(2u − 1)·max_rotation_deg`.
+use crate::config::CombineConfig;
+use crate::error::ConfigErrors;
+use crate::params::{CombineParams, LayerParams};
+use crate::pool::{CdpEntry, PartPool};
+use rand::Rng;
+
+/// Number of uniform values drawn per sample (see the module docs for their order).
+pub const DRAWS_PER_SAMPLE: usize = 18;
+const LAYER_DRAWS: usize = 7;
+
+/// Why a sample stays real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RealReason {
+    /// The `p_aug` draw kept the real image.
+    NotDrawn,
+    /// The sample was drawn for combination but has no CDP in the bank.
+    NoCdp,
+    /// The sample was drawn for combination but the bank holds no CIP at all.
+    NoCip,
+}
+
+/// A combination to compose, with notes on fallbacks taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Combination {
+    /// What to compose.
+    pub params: CombineParams,
+    /// No other class has a CIP, so the CIP was drawn from all CIPs (possibly the same class).
+    pub cip_fallback: bool,
+    /// Mixing was drawn but no other class has a CDP, so only one layer is pasted.
+    pub mix_unavailable: bool,
+}
+
+/// The outcome of [`CombineSampler::sample`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Keep the real image.
+    Real(RealReason),
+    /// Replace it by this combination.
+    Combine(Combination),
+}
+
+/// Draws combinations from a [`PartPool`] according to a [`CombineConfig`].
+#[derive(Debug, Clone)]
+pub struct CombineSampler {
+    config: CombineConfig,
+    pool: PartPool,
+}
+
+fn pick(u: f64, n: usize) -> usize {
+    ((u * n as f64) as usize).min(n.saturating_sub(1))
+}
+
+fn lerp(u: f64, [a, b]: [f32; 2]) -> f32 {
+    a + (u as f32) * (b - a)
+}
+
+impl CombineSampler {
+    /// A sampler over `pool`.
+    ///
+    /// # Errors
+    /// The config's problems, if any (see [`CombineConfig::validate`]).
+    pub fn new(config: CombineConfig, pool: PartPool) -> Result<Self, ConfigErrors> {
+        config.validate()?;
+        Ok(CombineSampler { config, pool })
+    }
+
+    /// The pool sampled from.
+    pub fn pool(&self) -> &PartPool {
+        &self.pool
+    }
+
+    /// The config in use.
+    pub fn config(&self) -> &CombineConfig {
+        &self.config
+    }
+
+    /// Decides what to do with one sample whose own CDP is `own_cdp` (an index into
+    /// [`PartPool::cdps`], `None` if it has none). Draws as documented in the module docs.
+    pub fn sample(&self, own_cdp: Option<usize>, rng: &mut impl Rng) -> Decision {
+        let u: [f64; DRAWS_PER_SAMPLE] = std::array::from_fn(|_| rng.random::<f64>());
+        if u[0] >= self.config.p_aug {
+            return Decision::Real(RealReason::NotDrawn);
+        }
+        let Some(own) = own_cdp.and_then(|i| self.pool.cdps().get(i)) else {
+            return Decision::Real(RealReason::NoCdp);
+        };
+        let n_cips = self.pool.cips().len();
+        if n_cips == 0 {
+            return Decision::Real(RealReason::NoCip);
+        }
+        let n_other = self.pool.count_cips_not_of(own.class);
+        let (cip, cip_fallback) = match self.pool.cip_not_of(own.class, pick(u[1], n_other)) {
+            Some(c) if n_other > 0 => (c, false),
+            _ => match self.pool.cips().get(pick(u[1], n_cips)) {
+                Some(c) => (c, true),
+                None => return Decision::Real(RealReason::NoCip),
+            },
+        };
+        let mut layers = vec![self.layer(own, &u[4..4 + LAYER_DRAWS])];
+        let mut mix_unavailable = false;
+        if u[2] < self.config.p_mix {
+            let n = self.pool.count_cdps_not_of(own.class);
+            match self.pool.cdp_not_of(own.class, pick(u[3], n)) {
+                Some(partner) if n > 0 => {
+                    layers.push(self.layer(partner, &u[11..11 + LAYER_DRAWS]))
+                }
+                _ => mix_unavailable = true,
+            }
+        }
+        Decision::Combine(Combination {
+            params: CombineParams {
+                cip: cip.id.clone(),
+                layers,
+            },
+            cip_fallback,
+            mix_unavailable,
+        })
+    }
+
+    fn layer(&self, cdp: &CdpEntry, u: &[f64]) -> LayerParams {
+        let c = &self.config;
+        let synthetic = u[0] < c.p_syn && !cdp.synthetic.is_empty();
+        let id = if synthetic {
+            cdp.synthetic[pick(u[1], cdp.synthetic.len())].clone()
+        } else {
+            cdp.id.clone()
+        };
+        LayerParams {
+            cdp: id,
+            class: cdp.class,
+            synthetic,
+            scale: lerp(u[2], c.scale_range),
+            center: (lerp(u[3], c.center_range), lerp(u[4], c.center_range)),
+            flip: u[5] < c.p_flip,
+            rotation_deg: (2.0 * u[6] as f32 - 1.0) * c.max_rotation_deg,
+        }
+    }
+}
