@@ -1,0 +1,96 @@
+//! Session options shared by every model, and opening a model file as an ONNX Runtime session.
+use std::path::Path;
+
+use ort::session::Session;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::runtime::{environment, RuntimeConfig};
+
+/// How a model's ONNX Runtime session is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionOptions {
+    /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
+    pub intra_threads: usize,
+    /// Where to find the ONNX Runtime library.
+    pub runtime: RuntimeConfig,
+}
+
+impl SessionOptions {
+    /// Options with `intra_threads` threads and the default runtime search.
+    pub fn with_threads(intra_threads: usize) -> Self {
+        SessionOptions {
+            intra_threads,
+            ..Default::default()
+        }
+    }
+
+    /// Every problem with these options (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.intra_threads > 1024 {
+            problems.push(format!(
+                "intra_threads = {} is absurd (max 1024)",
+                self.intra_threads
+            ));
+        }
+        problems
+    }
+
+    /// Checks the options, listing every problem at once.
+    pub fn validate(&self) -> Result<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidOptions { problems })
+        }
+    }
+}
+
+/// Opens `model` (a file holding the model named `what`) as a session.
+///
+/// A missing model file is reported before ONNX Runtime is looked for, so each error names the
+/// one thing that is missing.
+pub fn open_session(model: &Path, what: &'static str, options: &SessionOptions) -> Result<Session> {
+    options.validate()?;
+    if !model.is_file() {
+        return Err(Error::ModelNotFound {
+            path: model.to_path_buf(),
+            what,
+        });
+    }
+    let (_, env) = environment(&options.runtime)?;
+    let err = |e: ort::Error| Error::ort(what, "session", e);
+    let builder = Session::builder(&env).map_err(err)?;
+    let mut builder = builder
+        .with_intra_threads(options.intra_threads)
+        .map_err(|e| Error::ort(what, "session", e))?;
+    builder.commit_from_file(model).map_err(err)
+}
+
+/// SHA-256 (hex) of a model file, streamed.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let read_err = |source| Error::ModelRead {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -1,0 +1,78 @@
+//! Shared test helpers: where the shared models/assets are, and how to reach ONNX Runtime.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+
+use deda_onnx::{RuntimeConfig, SessionOptions};
+
+/// The shared folder: `$DEDA_SHARED`, else `<crate>/../../../shared`.
+pub fn shared() -> PathBuf {
+    match std::env::var_os("DEDA_SHARED") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+/// A file under the shared folder; panics naming it when it is missing.
+pub fn shared_file(rel: &str) -> PathBuf {
+    let p = shared().join(rel);
+    assert!(
+        p.exists(),
+        "missing shared file {} (set DEDA_SHARED?)",
+        p.display()
+    );
+    p
+}
+
+/// Runtime config for tests: ORT_DYLIB_PATH / $VIRTUAL_ENV first (product order), then the
+/// workspace's own `.venv` (where tools/setup.sh installs the onnxruntime wheel).
+pub fn runtime() -> RuntimeConfig {
+    RuntimeConfig {
+        library: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv")),
+    }
+}
+
+/// Session options with `threads` intra-op threads and the test runtime config.
+pub fn session(threads: usize) -> SessionOptions {
+    SessionOptions {
+        intra_threads: threads,
+        runtime: runtime(),
+    }
+}
+
+/// Sorted photo file names under assets/photos.
+pub fn photos() -> Vec<PathBuf> {
+    let dir = shared_file("assets/photos");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no photos in {}", dir.display());
+    v
+}
+
+/// IoU of two masks thresholded at 128 (1.0 when both are empty).
+pub fn mask_iou(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let (mut inter, mut union) = (0u64, 0u64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x >= 128, y >= 128);
+        inter += u64::from(x && y);
+        union += u64::from(x || y);
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Largest absolute difference between two masks.
+pub fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| x.abs_diff(y))
+        .max()
+        .unwrap_or(0)
+}
