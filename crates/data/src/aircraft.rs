@@ -53,7 +53,10 @@ impl AircraftTrain {
 pub fn read_aircraft(root: &Path, train: AircraftTrain) -> Result<Split> {
     let data = root.join("data");
     let known = read_variants(&TextFile::read(&data.join("variants.txt"))?);
-    let trainval = read_split_file(&TextFile::read(&data.join("images_variant_trainval.txt"))?, &known)?;
+    let trainval = read_split_file(
+        &TextFile::read(&data.join("images_variant_trainval.txt"))?,
+        &known,
+    )?;
     let class_names = first_appearance_order(&trainval);
     let index: HashMap<&str, u32> = class_names
         .iter()
@@ -62,11 +65,18 @@ pub fn read_aircraft(root: &Path, train: AircraftTrain) -> Result<Split> {
         .collect();
     let part = |stem: &str| -> Result<DataSet> {
         let file = TextFile::read(&data.join(format!("images_variant_{stem}.txt")))?;
-        let rows = if stem == "trainval" { trainval.clone() } else { read_split_file(&file, &known)? };
+        let rows = if stem == "trainval" {
+            trainval.clone()
+        } else {
+            read_split_file(&file, &known)?
+        };
         let mut samples = Vec::with_capacity(rows.len());
         for (line, image, variant) in rows {
             let class = index.get(variant.as_str()).copied().ok_or_else(|| {
-                file.err(line, format!("variant {variant:?} never appears in images_variant_trainval.txt"))
+                file.err(
+                    line,
+                    format!("variant {variant:?} never appears in images_variant_trainval.txt"),
+                )
             })?;
             let id = format!("data/images/{image}.jpg");
             samples.push(Sample::new(root, id, Label::Single(ClassId(class))));

@@ -97,14 +97,19 @@ pub fn read_assets(dir: &Path) -> Result<Assets> {
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn file_sha256(path: &Path) -> Result<String> {
-    Ok(sha256_hex(&std::fs::read(path).map_err(|e| Error::io(path, e))?))
+    Ok(sha256_hex(
+        &std::fs::read(path).map_err(|e| Error::io(path, e))?,
+    ))
 }
 
 impl Assets {
     fn require_files(&self) -> Result<()> {
         let all = self.cutouts.iter().map(|c| &c.path);
-        let missing: Vec<PathBuf> =
-            all.chain(self.backgrounds.iter().map(|b| &b.path)).filter(|p| !p.is_file()).cloned().collect();
+        let missing: Vec<PathBuf> = all
+            .chain(self.backgrounds.iter().map(|b| &b.path))
+            .filter(|p| !p.is_file())
+            .cloned()
+            .collect();
         if missing.is_empty() {
             Ok(())
         } else {
@@ -124,7 +129,12 @@ fn rows(f: &TextFile, wanted: &[&str], dir: &Path) -> Result<Vec<(String, PathBu
     let header: Vec<&str> = header.split('\t').map(str::trim).collect();
     let cols = wanted
         .iter()
-        .map(|w| header.iter().position(|h| h == w).ok_or_else(|| f.err(1, format!("no column {w:?}"))))
+        .map(|w| {
+            header
+                .iter()
+                .position(|h| h == w)
+                .ok_or_else(|| f.err(1, format!("no column {w:?}")))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for (n, line) in lines {
@@ -133,7 +143,10 @@ fn rows(f: &TextFile, wanted: &[&str], dir: &Path) -> Result<Vec<(String, PathBu
             .iter()
             .zip(wanted)
             .map(|(&c, w)| {
-                fields.get(c).map(|s| s.trim().to_string()).ok_or_else(|| f.err(n, format!("missing column {w}")))
+                fields
+                    .get(c)
+                    .map(|s| s.trim().to_string())
+                    .ok_or_else(|| f.err(n, format!("missing column {w}")))
             })
             .collect::<Result<Vec<_>>>()?;
         let raw = v.first().cloned().unwrap_or_default();

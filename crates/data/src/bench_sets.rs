@@ -76,7 +76,8 @@ impl Paster<'_> {
             Ok(load_rgb(&self.assets.backgrounds[i].path)?)
         })?;
         jobs.par_iter().try_for_each(|j| {
-            let (Some(obj), Some(scene)) = (cutouts.get(&j.cutout), scenes.get(&j.background)) else {
+            let (Some(obj), Some(scene)) = (cutouts.get(&j.cutout), scenes.get(&j.background))
+            else {
                 return Ok(());
             };
             self.make_one(j, obj, scene, out_dir)
@@ -87,8 +88,15 @@ impl Paster<'_> {
         let mut rng = rng_for(self.seed, Stream::Build, &j.rng_indices);
         let p = sample_paste(&mut rng, &self.ranges, scene.dimensions(), obj.dimensions());
         let (img, mask) = apply_paste(scene, obj, &p);
-        save_jpeg(&img, self.jpeg_quality, &crate::data_set::join_id(out_dir, &j.image_rel))?;
-        save_png(&DynamicImage::ImageLuma8(mask), &crate::data_set::join_id(out_dir, &j.mask_rel))?;
+        save_jpeg(
+            &img,
+            self.jpeg_quality,
+            &crate::data_set::join_id(out_dir, &j.image_rel),
+        )?;
+        save_png(
+            &DynamicImage::ImageLuma8(mask),
+            &crate::data_set::join_id(out_dir, &j.mask_rel),
+        )?;
         Ok(())
     }
 
@@ -118,8 +126,14 @@ impl AssetHashes {
         let mut files = BTreeMap::new();
         for j in jobs {
             for (rel, path) in [
-                (&assets.cutouts[j.cutout].rel, &assets.cutouts[j.cutout].path),
-                (&assets.backgrounds[j.background].rel, &assets.backgrounds[j.background].path),
+                (
+                    &assets.cutouts[j.cutout].rel,
+                    &assets.cutouts[j.cutout].path,
+                ),
+                (
+                    &assets.backgrounds[j.background].rel,
+                    &assets.backgrounds[j.background].path,
+                ),
             ] {
                 if !files.contains_key(rel) {
                     files.insert(rel.clone(), file_sha256(path)?);
@@ -137,7 +151,8 @@ impl AssetHashes {
 /// Writes `recipe` as pretty JSON to `out_dir/recipe.json`; returns its path and SHA-256.
 pub(crate) fn write_recipe(out_dir: &Path, recipe: &impl Serialize) -> Result<(PathBuf, String)> {
     let path = out_dir.join(RECIPE_FILE);
-    let mut text = serde_json::to_string_pretty(recipe).map_err(|e| Error::format(&path, e.to_string()))?;
+    let mut text =
+        serde_json::to_string_pretty(recipe).map_err(|e| Error::format(&path, e.to_string()))?;
     text.push('\n');
     deda_core::atomic::write_atomic(&path, text.as_bytes())?;
     Ok((path, deda_core::hash::sha256_hex(text.as_bytes())))
@@ -146,7 +161,12 @@ pub(crate) fn write_recipe(out_dir: &Path, recipe: &impl Serialize) -> Result<(P
 /// Seeded split of `items` (sorted first) into `(train, test)` with
 /// `round(n · test_fraction)` test items, clamped so both sides keep at least one item when
 /// `n ≥ 2` and `test_fraction > 0`.
-pub(crate) fn split_held_out<T: Clone + Ord>(items: &[T], test_fraction: f64, seed: u64, tag: &[u64]) -> (Vec<T>, Vec<T>) {
+pub(crate) fn split_held_out<T: Clone + Ord>(
+    items: &[T],
+    test_fraction: f64,
+    seed: u64,
+    tag: &[u64],
+) -> (Vec<T>, Vec<T>) {
     use rand::seq::SliceRandom;
     let mut v = items.to_vec();
     v.sort();

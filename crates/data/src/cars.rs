@@ -47,7 +47,12 @@ pub fn read_cars(root: &Path) -> Result<Split> {
             if a.class == 0 || a.class as usize > class_names.len() {
                 return Err(Error::format(
                     &file,
-                    format!("annotation {} ({}): class {} not in cars_meta.mat", i + 1, a.fname, a.class),
+                    format!(
+                        "annotation {} ({}): class {} not in cars_meta.mat",
+                        i + 1,
+                        a.fname,
+                        a.class
+                    ),
                 ));
             }
             let id = format!("{folder}/{}", a.fname);
@@ -90,9 +95,9 @@ pub fn read_class_names(path: &Path) -> Result<Vec<String>> {
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| Error::format(path, format!("class_names{{{}}} is not a string", i + 1)))
+            v.as_str().map(str::to_string).ok_or_else(|| {
+                Error::format(path, format!("class_names{{{}}} is not a string", i + 1))
+            })
         })
         .collect()
 }
@@ -104,11 +109,18 @@ pub fn read_class_names(path: &Path) -> Result<Vec<String>> {
 /// ill-typed field.
 pub fn read_cars_annotations(path: &Path) -> Result<Vec<CarsAnnotation>> {
     let annos = read_mat_variable(path, "annotations")?;
-    (0..annos.len()).map(|i| annotation(&annos, i, path)).collect()
+    (0..annos.len())
+        .map(|i| annotation(&annos, i, path))
+        .collect()
 }
 
 fn annotation(annos: &MatValue, i: usize, path: &Path) -> Result<CarsAnnotation> {
-    let bad = |field: &str| Error::format(path, format!("annotation {}: field {field} missing or ill-typed", i + 1));
+    let bad = |field: &str| {
+        Error::format(
+            path,
+            format!("annotation {}: field {field} missing or ill-typed", i + 1),
+        )
+    };
     let num = |field: &str| -> Result<u32> {
         annos
             .field(i, field)
@@ -117,10 +129,21 @@ fn annotation(annos: &MatValue, i: usize, path: &Path) -> Result<CarsAnnotation>
             .map(|v| v as u32)
             .ok_or_else(|| bad(field))
     };
-    let fname = annos.field(i, "fname").and_then(MatValue::as_str).ok_or_else(|| bad("fname"))?;
-    let (x1, y1, x2, y2) = (num("bbox_x1")?, num("bbox_y1")?, num("bbox_x2")?, num("bbox_y2")?);
+    let fname = annos
+        .field(i, "fname")
+        .and_then(MatValue::as_str)
+        .ok_or_else(|| bad("fname"))?;
+    let (x1, y1, x2, y2) = (
+        num("bbox_x1")?,
+        num("bbox_y1")?,
+        num("bbox_x2")?,
+        num("bbox_y2")?,
+    );
     if x2 < x1 || y2 < y1 {
-        return Err(Error::format(path, format!("annotation {}: inverted box", i + 1)));
+        return Err(Error::format(
+            path,
+            format!("annotation {}: inverted box", i + 1),
+        ));
     }
     Ok(CarsAnnotation {
         fname: fname.to_string(),

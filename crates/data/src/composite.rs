@@ -53,7 +53,12 @@ pub fn sample_paste(
     let x = rng.random_range(0..=r.size - w);
     let y = rng.random_range(0..=r.size - h);
     PasteParams {
-        scene_crop: BBox { x: cx, y: cy, w: side, h: side },
+        scene_crop: BBox {
+            x: cx,
+            y: cy,
+            w: side,
+            h: side,
+        },
         size: r.size,
         object: BBox { x, y, w, h },
     }
@@ -73,7 +78,12 @@ pub fn apply_paste(scene: &RgbImage, obj: &RgbaImage, p: &PasteParams) -> (RgbIm
     let c = p.scene_crop;
     let crop = imageops::crop_imm(scene, c.x, c.y, c.w, c.h).to_image();
     let mut canvas = imageops::resize(&crop, p.size, p.size, FilterType::Triangle);
-    let fg = imageops::resize(&premultiply(obj), p.object.w, p.object.h, FilterType::Triangle);
+    let fg = imageops::resize(
+        &premultiply(obj),
+        p.object.w,
+        p.object.h,
+        FilterType::Triangle,
+    );
     let mut mask = GrayImage::new(p.size, p.size);
     for (x, y, px) in fg.enumerate_pixels() {
         let (cx, cy) = (p.object.x + x, p.object.y + y);
@@ -82,7 +92,11 @@ pub fn apply_paste(scene: &RgbImage, obj: &RgbaImage, p: &PasteParams) -> (RgbIm
         }
         let a = f32::from(px[3]) / 255.0;
         let bg = *canvas.get_pixel(cx, cy);
-        let mix = |i: usize| (f32::from(px[i]) + f32::from(bg[i]) * (1.0 - a)).round().clamp(0.0, 255.0) as u8;
+        let mix = |i: usize| {
+            (f32::from(px[i]) + f32::from(bg[i]) * (1.0 - a))
+                .round()
+                .clamp(0.0, 255.0) as u8
+        };
         canvas.put_pixel(cx, cy, Rgb([mix(0), mix(1), mix(2)]));
         mask.put_pixel(cx, cy, Luma([px[3]]));
     }
@@ -111,9 +125,19 @@ mod tests {
         let scene = RgbImage::from_pixel(40, 30, Rgb([0, 0, 255]));
         let obj = RgbaImage::from_pixel(10, 10, Rgba([255, 0, 0, 255]));
         let p = PasteParams {
-            scene_crop: BBox { x: 5, y: 0, w: 30, h: 30 },
+            scene_crop: BBox {
+                x: 5,
+                y: 0,
+                w: 30,
+                h: 30,
+            },
             size: 20,
-            object: BBox { x: 4, y: 6, w: 8, h: 8 },
+            object: BBox {
+                x: 4,
+                y: 6,
+                w: 8,
+                h: 8,
+            },
         };
         let (img, mask) = apply_paste(&scene, &obj, &p);
         assert_eq!(img.get_pixel(6, 8), &Rgb([255, 0, 0]));
@@ -125,9 +149,18 @@ mod tests {
 
     #[test]
     fn sampled_object_fits_and_respects_the_scale_range() {
-        let r = PasteRanges { size: 64, object_scale: [0.4, 0.7], min_crop_fraction: 0.6 };
+        let r = PasteRanges {
+            size: 64,
+            object_scale: [0.4, 0.7],
+            min_crop_fraction: 0.6,
+        };
         for i in 0..200 {
-            let p = sample_paste(&mut rng_for(1, Stream::Build, &[i]), &r, (160, 100), (30, 50));
+            let p = sample_paste(
+                &mut rng_for(1, Stream::Build, &[i]),
+                &r,
+                (160, 100),
+                (30, 50),
+            );
             assert!(p.object.x + p.object.w <= 64 && p.object.y + p.object.h <= 64);
             let long = p.object.h;
             assert!((25..=45).contains(&long), "long side {long}");

@@ -145,10 +145,16 @@ impl DataSet {
         }
         let mut problems = Vec::new();
         for s in &self.samples {
-            if s.label.classes().iter().any(|c| c.index() >= self.num_classes()) {
+            if s.label
+                .classes()
+                .iter()
+                .any(|c| c.index() >= self.num_classes())
+            {
                 problems.push(format!("sample {}: label {:?} out of range", s.id, s.label));
             }
-            if s.group.is_some_and(|g| usize::from(g) >= self.group_names.len()) {
+            if s.group
+                .is_some_and(|g| usize::from(g) >= self.group_names.len())
+            {
                 problems.push(format!("sample {}: group {:?} out of range", s.id, s.group));
             }
         }
@@ -240,7 +246,10 @@ mod tests {
 
     #[test]
     fn targets_are_one_hot_and_multi_hot() {
-        assert_eq!(Label::Single(ClassId(2)).target(4), vec![0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(
+            Label::Single(ClassId(2)).target(4),
+            vec![0.0, 0.0, 1.0, 0.0]
+        );
         let multi = Label::Multi(vec![ClassId(0), ClassId(3)]);
         assert_eq!(multi.target(4), vec![1.0, 0.0, 0.0, 1.0]);
     }

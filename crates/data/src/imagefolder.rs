@@ -127,7 +127,11 @@ fn image_files_under(dir: &Path) -> Result<Vec<String>> {
             if n.starts_with('.') {
                 continue;
             }
-            let r = if rel.is_empty() { n } else { format!("{rel}/{n}") };
+            let r = if rel.is_empty() {
+                n
+            } else {
+                format!("{rel}/{n}")
+            };
             if p.is_dir() {
                 stack.push((p, r));
             } else if is_image_file(&p) {

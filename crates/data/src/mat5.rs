@@ -144,7 +144,9 @@ pub fn read_mat_variable(path: &Path, name: &str) -> Result<MatValue> {
 /// [`Error::Format`] naming `path`.
 pub fn parse_mat(bytes: &[u8], path: &Path) -> Result<Vec<(String, MatValue)>> {
     let fail = |reason: &str| Error::format(path, format!("not a readable MAT v5 file: {reason}"));
-    let header = bytes.get(..HEADER_LEN).ok_or_else(|| fail("shorter than the header"))?;
+    let header = bytes
+        .get(..HEADER_LEN)
+        .ok_or_else(|| fail("shorter than the header"))?;
     let little = match header.get(126..128) {
         Some(b"IM") => true,
         Some(b"MI") => false,
@@ -197,7 +199,10 @@ impl<'a> Reader<'a> {
     }
 
     fn truncated(&self) -> Error {
-        Error::format(&self.path, format!("truncated data element at byte {}", self.pos))
+        Error::format(
+            &self.path,
+            format!("truncated data element at byte {}", self.pos),
+        )
     }
 
     fn u32_at(&self, at: usize) -> Result<u32> {
@@ -206,7 +211,11 @@ impl<'a> Reader<'a> {
             .get(at..at + 4)
             .and_then(|s| s.try_into().ok())
             .ok_or_else(|| self.truncated())?;
-        Ok(if self.little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Ok(if self.little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     }
 
     /// The next data element `(type, data)`, in small or normal format; moves past its
@@ -215,39 +224,82 @@ impl<'a> Reader<'a> {
         let first = self.u32_at(self.pos)?;
         if first >> 16 != 0 {
             let (ty, n) = (first & 0xFFFF, (first >> 16) as usize);
-            let data = self.buf.get(self.pos + 4..self.pos + 4 + n.min(4)).ok_or_else(|| self.truncated())?;
+            let data = self
+                .buf
+                .get(self.pos + 4..self.pos + 4 + n.min(4))
+                .ok_or_else(|| self.truncated())?;
             self.pos += 8;
             return Ok((ty, data));
         }
         let n = self.u32_at(self.pos + 4)? as usize;
         let start = self.pos + 8;
-        let data = self.buf.get(start..start + n).ok_or_else(|| self.truncated())?;
-        self.pos = if first == MI_COMPRESSED { start + n } else { start + n.div_ceil(8) * 8 };
+        let data = self
+            .buf
+            .get(start..start + n)
+            .ok_or_else(|| self.truncated())?;
+        self.pos = if first == MI_COMPRESSED {
+            start + n
+        } else {
+            start + n.div_ceil(8) * 8
+        };
         Ok((first, data))
     }
 
     /// Parses the body of a `miMATRIX` element into `(name, value)`.
     fn matrix(&mut self) -> Result<(String, MatValue)> {
         if self.buf.is_empty() {
-            return Ok((String::new(), MatValue::Numeric { dims: vec![0, 0], data: vec![] }));
+            return Ok((
+                String::new(),
+                MatValue::Numeric {
+                    dims: vec![0, 0],
+                    data: vec![],
+                },
+            ));
         }
         let (_, flags) = self.element()?;
-        let class = flags.first().copied().filter(|_| self.little).or_else(|| flags.get(3).copied()).unwrap_or(0);
+        // The class is the low byte of the first flags word.
+        let class = if self.little {
+            flags.first()
+        } else {
+            flags.get(3)
+        };
+        let class = class.copied().unwrap_or(0);
         let (_, dims_raw) = self.element()?;
-        let dims: Vec<usize> = self.numbers(MI_INT32, dims_raw)?.into_iter().map(|d| d.max(0.0) as usize).collect();
+        let dims: Vec<usize> = self
+            .numbers(MI_INT32, dims_raw)?
+            .into_iter()
+            .map(|d| d.max(0.0) as usize)
+            .collect();
         let (_, name_raw) = self.element()?;
         let name = String::from_utf8_lossy(name_raw).into_owned();
         let count: usize = dims.iter().product();
         let value = match class {
-            MX_CELL => MatValue::Cell { items: self.sub_matrices(count)?, dims },
+            MX_CELL => MatValue::Cell {
+                items: self.sub_matrices(count)?,
+                dims,
+            },
             MX_STRUCT => self.struct_body(dims, count)?,
             MX_CHAR => {
-                let (ty, raw) = if count == 0 { (MI_UINT8, &[][..]) } else { self.element()? };
-                MatValue::Char { rows: self.char_rows(ty, raw, &dims)?, dims }
+                let (ty, raw) = if count == 0 {
+                    (MI_UINT8, &[][..])
+                } else {
+                    self.element()?
+                };
+                MatValue::Char {
+                    rows: self.char_rows(ty, raw, &dims)?,
+                    dims,
+                }
             }
             MX_FIRST_NUMERIC..=MX_LAST_NUMERIC => {
-                let (ty, raw) = if count == 0 { (MI_DOUBLE, &[][..]) } else { self.element()? };
-                MatValue::Numeric { data: self.numbers(ty, raw)?, dims }
+                let (ty, raw) = if count == 0 {
+                    (MI_DOUBLE, &[][..])
+                } else {
+                    self.element()?
+                };
+                MatValue::Numeric {
+                    data: self.numbers(ty, raw)?,
+                    dims,
+                }
             }
             other => MatValue::Unsupported { class: other },
         };
@@ -259,7 +311,10 @@ impl<'a> Reader<'a> {
             .map(|_| {
                 let (ty, data) = self.element()?;
                 if ty != MI_MATRIX {
-                    return Err(Error::format(&self.path, format!("expected miMATRIX, got type {ty}")));
+                    return Err(Error::format(
+                        &self.path,
+                        format!("expected miMATRIX, got type {ty}"),
+                    ));
                 }
                 Ok(Reader::new(data, 0, self.little, &self.path).matrix()?.1)
             })
@@ -268,18 +323,30 @@ impl<'a> Reader<'a> {
 
     fn struct_body(&mut self, dims: Vec<usize>, count: usize) -> Result<MatValue> {
         let (_, len_raw) = self.element()?;
-        let name_len = self.numbers(MI_INT32, len_raw)?.first().copied().unwrap_or(0.0) as usize;
+        let name_len = self
+            .numbers(MI_INT32, len_raw)?
+            .first()
+            .copied()
+            .unwrap_or(0.0) as usize;
         let (_, names_raw) = self.element()?;
         let fields: Vec<String> = if name_len == 0 {
             vec![]
         } else {
             names_raw
                 .chunks(name_len)
-                .map(|c| String::from_utf8_lossy(c.split(|&b| b == 0).next().unwrap_or(&[])).into_owned())
+                .map(|c| {
+                    String::from_utf8_lossy(c.split(|&b| b == 0).next().unwrap_or(&[])).into_owned()
+                })
                 .collect()
         };
-        let items = (0..count).map(|_| self.sub_matrices(fields.len())).collect::<Result<_>>()?;
-        Ok(MatValue::Struct { dims, fields, items })
+        let items = (0..count)
+            .map(|_| self.sub_matrices(fields.len()))
+            .collect::<Result<_>>()?;
+        Ok(MatValue::Struct {
+            dims,
+            fields,
+            items,
+        })
     }
 
     /// Decodes a numeric data element of type `ty` into `f64`s.
@@ -291,7 +358,11 @@ impl<'a> Reader<'a> {
                     .map(|c| {
                         let mut b = [0u8; $n];
                         b.copy_from_slice(c);
-                        (if le { <$t>::from_le_bytes(b) } else { <$t>::from_be_bytes(b) }) as f64
+                        (if le {
+                            <$t>::from_le_bytes(b)
+                        } else {
+                            <$t>::from_be_bytes(b)
+                        }) as f64
                     })
                     .collect()
             };
@@ -307,7 +378,12 @@ impl<'a> Reader<'a> {
             MI_DOUBLE => conv!(f64, 8),
             MI_INT64 => conv!(i64, 8),
             MI_UINT64 => conv!(u64, 8),
-            other => return Err(Error::format(&self.path, format!("unsupported numeric type {other}"))),
+            other => {
+                return Err(Error::format(
+                    &self.path,
+                    format!("unsupported numeric type {other}"),
+                ))
+            }
         })
     }
 
@@ -322,7 +398,7 @@ impl<'a> Reader<'a> {
                 .collect(),
         };
         let rows = dims.first().copied().unwrap_or(0);
-        let cols = if rows == 0 { 0 } else { chars.len() / rows };
+        let cols = chars.len().checked_div(rows).unwrap_or(0);
         Ok((0..rows)
             .map(|r| (0..cols).filter_map(|c| chars.get(c * rows + r)).collect())
             .collect())

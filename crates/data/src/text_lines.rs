@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_commas() {
-        assert_eq!(split_csv_line(r#"1,"a,b",c"#).unwrap(), vec!["1", "a,b", "c"]);
+        assert_eq!(
+            split_csv_line(r#"1,"a,b",c"#).unwrap(),
+            vec!["1", "a,b", "c"]
+        );
         assert_eq!(split_csv_line(r#""x""y",z"#).unwrap(), vec!["x\"y", "z"]);
         assert!(split_csv_line(r#""open,1"#).is_none());
     }

@@ -20,8 +20,25 @@ use std::path::Path;
 
 /// The 20 VOC classes in the standard (alphabetical) order.
 pub const VOC_CLASSES: [&str; 20] = [
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
     "tvmonitor",
 ];
 
@@ -40,7 +57,12 @@ pub fn read_voc2007(root: &Path) -> Result<Split> {
 }
 
 fn read_part(root: &Path, part: &str) -> Result<DataSet> {
-    let list = TextFile::read(&root.join("ImageSets").join("Main").join(format!("{part}.txt")))?;
+    let list = TextFile::read(
+        &root
+            .join("ImageSets")
+            .join("Main")
+            .join(format!("{part}.txt")),
+    )?;
     let mut samples = Vec::new();
     for (n, line) in list.lines() {
         if line.split_whitespace().count() != 1 {

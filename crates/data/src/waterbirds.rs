@@ -25,8 +25,12 @@ use deda_core::ClassId;
 use std::path::Path;
 
 /// Group names, indexed by `2·y + place`.
-pub const GROUP_NAMES: [&str; 4] =
-    ["landbird_land", "landbird_water", "waterbird_land", "waterbird_water"];
+pub const GROUP_NAMES: [&str; 4] = [
+    "landbird_land",
+    "landbird_water",
+    "waterbird_land",
+    "waterbird_water",
+];
 
 /// Class names in [`WaterbirdsLabels::Binary`] mode, indexed by `y`.
 pub const BINARY_CLASSES: [&str; 2] = ["landbird", "waterbird"];
@@ -123,7 +127,12 @@ fn read_rows(f: &TextFile) -> Result<Vec<Row>> {
     };
     let header = split_csv_line(header).ok_or_else(|| f.err(hn, "unterminated quote"))?;
     let col = |name| column_index(f, &header, name);
-    let (cf, cy, cs, cp) = (col("img_filename")?, col("y")?, col("split")?, col("place")?);
+    let (cf, cy, cs, cp) = (
+        col("img_filename")?,
+        col("y")?,
+        col("split")?,
+        col("place")?,
+    );
     let mut rows = Vec::new();
     for (n, line) in lines {
         let fields = split_csv_line(line).ok_or_else(|| f.err(n, "unterminated quote"))?;
@@ -158,11 +167,12 @@ fn species_classes(f: &TextFile, rows: &[Row]) -> Result<(Vec<String>, Vec<u32>)
     for r in rows {
         let folder = r.file.rsplit('/').nth(1).unwrap_or("");
         let number = folder.split_once('.').map(|(a, _)| a).unwrap_or("");
-        let k: usize = number
-            .parse()
-            .ok()
-            .filter(|k| *k >= 1)
-            .ok_or_else(|| f.err(r.line, format!("folder {folder:?} of {} has no NNN. prefix", r.file)))?;
+        let k: usize = number.parse().ok().filter(|k| *k >= 1).ok_or_else(|| {
+            f.err(
+                r.line,
+                format!("folder {folder:?} of {} has no NNN. prefix", r.file),
+            )
+        })?;
         if names.len() < k {
             names.resize(k, None);
         }

@@ -108,7 +108,13 @@ impl MiniWaterbirdsConfig {
     /// [`crate::Error::Config`].
     pub fn validate(&self) -> Result<()> {
         let mut p = Vec::new();
-        super::scarce_multiclass::check_paste(&mut p, self.size, self.object_scale, self.min_crop_fraction, self.jpeg_quality);
+        super::scarce_multiclass::check_paste(
+            &mut p,
+            self.size,
+            self.object_scale,
+            self.min_crop_fraction,
+            self.jpeg_quality,
+        );
         if self.per_bird_train == 0 || self.per_bird_test == 0 {
             p.push("per_bird_train and per_bird_test must be >= 1".into());
         }
@@ -123,7 +129,10 @@ impl MiniWaterbirdsConfig {
         if self.test_bird_fraction == 0.0 {
             p.push("test_bird_fraction must be > 0 (test birds are held out)".into());
         }
-        for (name, v) in [("train_correlation", self.train_correlation), ("test_correlation", self.test_correlation)] {
+        for (name, v) in [
+            ("train_correlation", self.train_correlation),
+            ("test_correlation", self.test_correlation),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 p.push(format!("{name} = {v} not in [0, 1]"));
             }
@@ -170,7 +179,11 @@ struct Planned {
 /// # Errors
 /// [`crate::Error::Config`] for an invalid config or too few birds/backgrounds of a kind;
 /// asset reading, image decoding and writing errors naming the file.
-pub fn build_mini_waterbirds(assets_dir: &Path, out_dir: &Path, cfg: &MiniWaterbirdsConfig) -> Result<BuildReport> {
+pub fn build_mini_waterbirds(
+    assets_dir: &Path,
+    out_dir: &Path,
+    cfg: &MiniWaterbirdsConfig,
+) -> Result<BuildReport> {
     cfg.validate()?;
     let assets = read_assets(assets_dir)?;
     let (birds, scenes, partition) = partition(&assets, cfg)?;
@@ -179,7 +192,11 @@ pub fn build_mini_waterbirds(assets_dir: &Path, out_dir: &Path, cfg: &MiniWaterb
     let paster = Paster {
         assets: &assets,
         seed: cfg.seed,
-        ranges: PasteRanges { size: cfg.size, object_scale: cfg.object_scale, min_crop_fraction: cfg.min_crop_fraction },
+        ranges: PasteRanges {
+            size: cfg.size,
+            object_scale: cfg.object_scale,
+            min_crop_fraction: cfg.min_crop_fraction,
+        },
         jpeg_quality: cfg.jpeg_quality,
     };
     paster.run(&jobs, out_dir)?;
@@ -198,7 +215,12 @@ pub fn build_mini_waterbirds(assets_dir: &Path, out_dir: &Path, cfg: &MiniWaterb
     let mut counts = BTreeMap::new();
     for p in &plan {
         let split = if p.split == 0 { "train" } else { "test" };
-        *counts.entry(format!("{split}/{}", GROUP_NAMES[usize::from(2 * p.y + p.place)])).or_insert(0) += 1;
+        *counts
+            .entry(format!(
+                "{split}/{}",
+                GROUP_NAMES[usize::from(2 * p.y + p.place)]
+            ))
+            .or_insert(0) += 1;
     }
     Ok(BuildReport {
         out_dir: out_dir.to_path_buf(),
@@ -229,8 +251,16 @@ fn partition(assets: &Assets, cfg: &MiniWaterbirdsConfig) -> Result<(Pools, Pool
         if let Some(m) = cfg.max_birds_per_habitat {
             ids.truncate(m as usize);
         }
-        let (tr, te) = split_held_out(&ids, cfg.test_bird_fraction, cfg.seed, &[TAG_BIRDS, h as u64]);
-        [birds[0][h], birds[1][h]] = [tr.iter().map(|x| x.1).collect(), te.iter().map(|x| x.1).collect()];
+        let (tr, te) = split_held_out(
+            &ids,
+            cfg.test_bird_fraction,
+            cfg.seed,
+            &[TAG_BIRDS, h as u64],
+        );
+        [birds[0][h], birds[1][h]] = [
+            tr.iter().map(|x| x.1).collect(),
+            te.iter().map(|x| x.1).collect(),
+        ];
         let bgs: Vec<(String, usize)> = assets
             .backgrounds
             .iter()
@@ -238,9 +268,21 @@ fn partition(assets: &Assets, cfg: &MiniWaterbirdsConfig) -> Result<(Pools, Pool
             .filter(|(_, b)| b.scene == *habitat)
             .map(|(i, b)| (b.id.clone(), i))
             .collect();
-        let (tr, te) = split_held_out(&bgs, cfg.test_background_fraction, cfg.seed, &[TAG_SCENES, h as u64]);
-        let te = if cfg.test_background_fraction == 0.0 { tr.clone() } else { te };
-        [scenes[0][h], scenes[1][h]] = [tr.iter().map(|x| x.1).collect(), te.iter().map(|x| x.1).collect()];
+        let (tr, te) = split_held_out(
+            &bgs,
+            cfg.test_background_fraction,
+            cfg.seed,
+            &[TAG_SCENES, h as u64],
+        );
+        let te = if cfg.test_background_fraction == 0.0 {
+            tr.clone()
+        } else {
+            te
+        };
+        [scenes[0][h], scenes[1][h]] = [
+            tr.iter().map(|x| x.1).collect(),
+            te.iter().map(|x| x.1).collect(),
+        ];
         for (s, split) in ["train", "test"].iter().enumerate() {
             if birds[s][h].is_empty() {
                 problems.push(format!("no {habitat} bird for {split}"));
@@ -255,7 +297,13 @@ fn partition(assets: &Assets, cfg: &MiniWaterbirdsConfig) -> Result<(Pools, Pool
         let mut v: Vec<String> = pool[s]
             .iter()
             .flatten()
-            .map(|&i| if bird { assets.cutouts[i].id.clone() } else { assets.backgrounds[i].id.clone() })
+            .map(|&i| {
+                if bird {
+                    assets.cutouts[i].id.clone()
+                } else {
+                    assets.backgrounds[i].id.clone()
+                }
+            })
             .collect();
         v.sort();
         v
@@ -269,7 +317,12 @@ fn partition(assets: &Assets, cfg: &MiniWaterbirdsConfig) -> Result<(Pools, Pool
     Ok((birds, scenes, record))
 }
 
-fn plan(assets: &Assets, cfg: &MiniWaterbirdsConfig, birds: &Pools, scenes: &Pools) -> Vec<Planned> {
+fn plan(
+    assets: &Assets,
+    cfg: &MiniWaterbirdsConfig,
+    birds: &Pools,
+    scenes: &Pools,
+) -> Vec<Planned> {
     let mut all_birds: Vec<(String, usize)> = assets
         .cutouts
         .iter()
@@ -278,7 +331,13 @@ fn plan(assets: &Assets, cfg: &MiniWaterbirdsConfig, birds: &Pools, scenes: &Poo
         .map(|(i, c)| (c.id.clone(), i))
         .collect();
     all_birds.sort();
-    let number = |cutout: usize| all_birds.iter().position(|(_, i)| *i == cutout).unwrap_or(0) + 1;
+    let number = |cutout: usize| {
+        all_birds
+            .iter()
+            .position(|(_, i)| *i == cutout)
+            .unwrap_or(0)
+            + 1
+    };
     let mut out = Vec::new();
     for (s, (split_code, split_name, per_bird, corr)) in [
         (0u8, "train", cfg.per_bird_train, cfg.train_correlation),
@@ -288,10 +347,17 @@ fn plan(assets: &Assets, cfg: &MiniWaterbirdsConfig, birds: &Pools, scenes: &Poo
     .enumerate()
     {
         for (y, pool) in birds[s].iter().enumerate() {
-            let mut slots: Vec<(usize, u32)> = pool.iter().flat_map(|&b| (0..per_bird).map(move |k| (b, k))).collect();
+            let mut slots: Vec<(usize, u32)> = pool
+                .iter()
+                .flat_map(|&b| (0..per_bird).map(move |k| (b, k)))
+                .collect();
             slots.sort_by_key(|&(b, k)| (number(b), k));
             let mut order: Vec<usize> = (0..slots.len()).collect();
-            order.shuffle(&mut deda_core::rng_for(cfg.seed, deda_core::Stream::Build, &[TAG_PLACE, s as u64, y as u64]));
+            order.shuffle(&mut deda_core::rng_for(
+                cfg.seed,
+                deda_core::Stream::Build,
+                &[TAG_PLACE, s as u64, y as u64],
+            ));
             let n_match = (slots.len() as f64 * corr).round() as usize;
             let mut matching = vec![false; slots.len()];
             for &i in order.iter().take(n_match) {
@@ -300,7 +366,11 @@ fn plan(assets: &Assets, cfg: &MiniWaterbirdsConfig, birds: &Pools, scenes: &Poo
             for (&(b, k), &m) in slots.iter().zip(&matching) {
                 let place = if m { y } else { 1 - y };
                 let nnn = number(b);
-                let mut rng = deda_core::rng_for(cfg.seed, deda_core::Stream::Build, &[TAG_COMPOSITE, s as u64, nnn as u64, u64::from(k)]);
+                let mut rng = deda_core::rng_for(
+                    cfg.seed,
+                    deda_core::Stream::Build,
+                    &[TAG_COMPOSITE, s as u64, nnn as u64, u64::from(k)],
+                );
                 let pool = &scenes[s][place];
                 let background = *pool.choose(&mut rng).unwrap_or(&0);
                 let id = &assets.cutouts[b].id;
@@ -327,7 +397,15 @@ fn write_metadata(assets: &Assets, plan: &[Planned], out_dir: &Path) -> Result<(
     let mut text = String::from("img_id,img_filename,y,split,place,place_filename\n");
     for (i, p) in plan.iter().enumerate() {
         let bg = &assets.backgrounds[p.job.background].rel;
-        text.push_str(&format!("{},{},{},{},{},{}\n", i + 1, p.job.image_rel, p.y, p.split, p.place, bg));
+        text.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            i + 1,
+            p.job.image_rel,
+            p.y,
+            p.split,
+            p.place,
+            bg
+        ));
     }
     deda_core::atomic::write_atomic(&out_dir.join("metadata.csv"), text.as_bytes())?;
     Ok(())

@@ -71,12 +71,20 @@ impl Default for ScarceMulticlassConfig {
 }
 
 /// Problems shared by both builders' paste settings.
-pub(crate) fn check_paste(p: &mut Vec<String>, size: u32, scale: [f64; 2], min_crop: f64, quality: u8) {
+pub(crate) fn check_paste(
+    p: &mut Vec<String>,
+    size: u32,
+    scale: [f64; 2],
+    min_crop: f64,
+    quality: u8,
+) {
     if size < 16 {
         p.push(format!("size = {size}, must be >= 16"));
     }
     if !(scale[0] > 0.0 && scale[0] <= scale[1] && scale[1] <= 1.0) {
-        p.push(format!("object_scale = {scale:?}, need 0 < min <= max <= 1"));
+        p.push(format!(
+            "object_scale = {scale:?}, need 0 < min <= max <= 1"
+        ));
     }
     if !(min_crop > 0.0 && min_crop <= 1.0) {
         p.push(format!("min_crop_fraction = {min_crop}, need (0, 1]"));
@@ -93,7 +101,13 @@ impl ScarceMulticlassConfig {
     /// [`crate::Error::Config`].
     pub fn validate(&self) -> Result<()> {
         let mut p = Vec::new();
-        check_paste(&mut p, self.size, self.object_scale, self.min_crop_fraction, self.jpeg_quality);
+        check_paste(
+            &mut p,
+            self.size,
+            self.object_scale,
+            self.min_crop_fraction,
+            self.jpeg_quality,
+        );
         for (name, v) in [
             ("shots", self.shots),
             ("test_cutouts_per_class", self.test_cutouts_per_class),
@@ -125,14 +139,21 @@ struct Recipe<'a> {
 /// # Errors
 /// [`crate::Error::Config`] for an invalid config or a class with too few cut-outs (naming
 /// it); asset reading, decoding and writing errors naming the file.
-pub fn build_scarce_multiclass(assets_dir: &Path, out_dir: &Path, cfg: &ScarceMulticlassConfig) -> Result<BuildReport> {
+pub fn build_scarce_multiclass(
+    assets_dir: &Path,
+    out_dir: &Path,
+    cfg: &ScarceMulticlassConfig,
+) -> Result<BuildReport> {
     cfg.validate()?;
     let assets = read_assets(assets_dir)?;
     let (classes, partition) = partition(&assets, cfg)?;
     let mut jobs = Vec::new();
     let mut counts = BTreeMap::new();
     for (class, (train, test)) in classes.iter().zip(partition.values()) {
-        for (s, split, cutouts, n) in [(0u64, "train", train, 1), (1, "test", test, cfg.per_cutout_test)] {
+        for (s, split, cutouts, n) in [
+            (0u64, "train", train, 1),
+            (1, "test", test, cfg.per_cutout_test),
+        ] {
             for &i in cutouts {
                 for k in 0..n {
                     jobs.push(job(&assets, cfg, class, split, s, i, k));
@@ -144,22 +165,37 @@ pub fn build_scarce_multiclass(assets_dir: &Path, out_dir: &Path, cfg: &ScarceMu
     let paster = Paster {
         assets: &assets,
         seed: cfg.seed,
-        ranges: PasteRanges { size: cfg.size, object_scale: cfg.object_scale, min_crop_fraction: cfg.min_crop_fraction },
+        ranges: PasteRanges {
+            size: cfg.size,
+            object_scale: cfg.object_scale,
+            min_crop_fraction: cfg.min_crop_fraction,
+        },
         jpeg_quality: cfg.jpeg_quality,
     };
     paster.run(&jobs, out_dir)?;
-    let ids = |v: &Vec<usize>| v.iter().map(|&i| assets.cutouts[i].id.clone()).collect::<Vec<_>>();
+    let ids = |v: &Vec<usize>| {
+        v.iter()
+            .map(|&i| assets.cutouts[i].id.clone())
+            .collect::<Vec<_>>()
+    };
     let recipe = Recipe {
         benchmark: "scarce-multiclass",
         format_version: 1,
         seed: cfg.seed,
         config: cfg,
         class_names: classes.clone(),
-        partition: partition.iter().map(|(c, (tr, te))| (c.clone(), (ids(tr), ids(te)))).collect(),
+        partition: partition
+            .iter()
+            .map(|(c, (tr, te))| (c.clone(), (ids(tr), ids(te))))
+            .collect(),
         assets: AssetHashes::of(&assets, &jobs)?,
     };
     let (recipe_path, recipe_sha256) = write_recipe(out_dir, &recipe)?;
-    let train_images = counts.iter().filter(|(k, _)| k.starts_with("train/")).map(|(_, v)| v).sum();
+    let train_images = counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("train/"))
+        .map(|(_, v)| v)
+        .sum();
     Ok(BuildReport {
         out_dir: out_dir.to_path_buf(),
         train_images,
@@ -189,13 +225,24 @@ fn partition(assets: &Assets, cfg: &ScarceMulticlassConfig) -> Result<ClassParti
             .map(|(i, x)| (x.id.clone(), i))
             .collect();
         if members.len() < need {
-            problems.push(format!("class {class:?} has {} cut-outs, needs shots + test_cutouts_per_class = {need}", members.len()));
+            problems.push(format!(
+                "class {class:?} has {} cut-outs, needs shots + test_cutouts_per_class = {need}",
+                members.len()
+            ));
             continue;
         }
         let shuffled = shuffled(&members, cfg.seed, c as u64);
-        let test: Vec<usize> = shuffled.iter().take(cfg.test_cutouts_per_class as usize).map(|x| x.1).collect();
-        let train: Vec<usize> =
-            shuffled.iter().skip(cfg.test_cutouts_per_class as usize).take(cfg.shots as usize).map(|x| x.1).collect();
+        let test: Vec<usize> = shuffled
+            .iter()
+            .take(cfg.test_cutouts_per_class as usize)
+            .map(|x| x.1)
+            .collect();
+        let train: Vec<usize> = shuffled
+            .iter()
+            .skip(cfg.test_cutouts_per_class as usize)
+            .take(cfg.shots as usize)
+            .map(|x| x.1)
+            .collect();
         out.insert(class.clone(), (train, test));
     }
     config_result("scarce-multiclass assets", problems)?;
@@ -207,13 +254,26 @@ fn shuffled(members: &[(String, usize)], seed: u64, class: u64) -> Vec<(String, 
     use rand::seq::SliceRandom;
     let mut v = members.to_vec();
     v.sort();
-    v.shuffle(&mut deda_core::rng_for(seed, deda_core::Stream::Build, &[TAG_SPLIT, class]));
+    v.shuffle(&mut deda_core::rng_for(
+        seed,
+        deda_core::Stream::Build,
+        &[TAG_SPLIT, class],
+    ));
     v
 }
 
-fn job(assets: &Assets, cfg: &ScarceMulticlassConfig, class: &str, split: &str, s: u64, i: usize, k: u32) -> Job {
+fn job(
+    assets: &Assets,
+    cfg: &ScarceMulticlassConfig,
+    class: &str,
+    split: &str,
+    s: u64,
+    i: usize,
+    k: u32,
+) -> Job {
     let idx = [TAG_COMPOSITE, s, i as u64, u64::from(k)];
-    let background = deda_core::rng_for(cfg.seed, deda_core::Stream::Build, &idx).random_range(0..assets.backgrounds.len());
+    let background = deda_core::rng_for(cfg.seed, deda_core::Stream::Build, &idx)
+        .random_range(0..assets.backgrounds.len());
     let rel = format!("{split}/{class}/{}_{k:03}", assets.cutouts[i].id);
     Job {
         cutout: i,
