@@ -1,1 +1,70 @@
-fn main() {}
+//! `deda`: Decoupled Data Augmentation from the command line.
+//!
+//! The binary holds no method logic: it parses arguments, loads and validates configs, calls one
+//! library function per subcommand, writes reports, and maps errors to exit codes
+//! (0 ok, 1 run failed, 2 usage or configuration error).
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cmd_bank;
+mod cmd_build_set;
+mod cmd_decouple;
+mod cmd_demo;
+mod data_spec;
+mod progress;
+mod provenance;
+mod report;
+
+/// Decoupled Data Augmentation (De-DA) for image classification.
+#[derive(Parser)]
+#[command(name = "deda", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the De-DA pipeline end to end on the embedded photos and write a report.
+    Demo(cmd_demo::DemoArgs),
+    /// Build a real mini-benchmark (mini-Waterbirds, scarce multi-class) from photo cut-outs.
+    BuildSet(cmd_build_set::BuildSetArgs),
+    /// Split a data set's training images into CDPs and CIPs in a part bank.
+    Decouple(cmd_decouple::DecoupleArgs),
+    /// Inspect, verify or merge a part bank.
+    #[command(subcommand)]
+    Bank(cmd_bank::BankCommand),
+}
+
+/// An error in how the tool was called (bad flags, invalid config): exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd_demo::run(a),
+        Command::BuildSet(a) => cmd_build_set::run(a),
+        Command::Decouple(a) => cmd_decouple::run(a),
+        Command::Bank(c) => cmd_bank::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("deda: error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

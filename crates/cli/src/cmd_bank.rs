@@ -1,0 +1,68 @@
+//! `deda bank summary|verify|merge`: looking after a part bank.
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use deda_bank::{merge_shards, PartBank};
+use std::path::PathBuf;
+
+/// Part-bank subcommands.
+#[derive(Subcommand)]
+pub enum BankCommand {
+    /// Per-class counts of CDPs, CIPs and synthetic CDPs.
+    Summary {
+        /// The bank folder.
+        bank: PathBuf,
+    },
+    /// Re-hash every part file against the manifest; exit 1 if any is damaged.
+    Verify {
+        /// The bank folder.
+        bank: PathBuf,
+    },
+    /// Fold the shard manifests written with `--shard i/n` into manifest.jsonl.
+    Merge {
+        /// The bank folder.
+        bank: PathBuf,
+    },
+}
+
+/// Runs one bank subcommand.
+pub fn run(cmd: BankCommand) -> Result<()> {
+    match cmd {
+        BankCommand::Summary { bank } => {
+            let b = open(&bank)?;
+            print!("{}", b.summary());
+            println!("manifest sha256 {}", b.manifest_hash());
+        }
+        BankCommand::Verify { bank } => {
+            let report = open(&bank)?.verify();
+            println!("{report}");
+            if !report.is_ok() {
+                bail!(
+                    "{} damaged part(s) in {}",
+                    report.damaged.len(),
+                    bank.display()
+                );
+            }
+        }
+        BankCommand::Merge { bank } => {
+            let report = merge_shards(&bank)
+                .with_context(|| format!("merging shards of {}", bank.display()))?;
+            println!("{report}");
+            if !report.missing_shards.is_empty() {
+                bail!(
+                    "shard(s) missing: {}",
+                    report
+                        .missing_shards
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open(bank: &std::path::Path) -> Result<PartBank> {
+    PartBank::open(bank).with_context(|| format!("opening part bank {}", bank.display()))
+}

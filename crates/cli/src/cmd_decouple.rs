@@ -1,0 +1,130 @@
+//! `deda decouple`: a data set's training images → CDPs and CIPs in a part bank.
+use crate::data_spec::{stage_samples, DataSpec};
+use crate::{progress, UsageError};
+use anyhow::{Context, Result};
+use clap::Args;
+use deda_bank::{BankMeta, BankWriter, Shard};
+use deda_decouple::{run_decouple, DecoupleOptions, DecoupleReport, MaskFileSegmenter, Segmenter};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `deda decouple`.
+#[derive(Args, Debug)]
+pub struct DecoupleArgs {
+    /// The data set, as KIND:PATH (imagefolder, cub, aircraft, cars, voc2007, waterbirds,
+    /// mini-waterbirds, scarce).
+    #[arg(long)]
+    pub dataset: DataSpec,
+    /// The part bank folder to write (created, or resumed if it exists).
+    #[arg(long)]
+    pub bank: PathBuf,
+    /// Segmenter: `ground-truth` (masks shipped with the data set).
+    #[arg(long, default_value = "ground-truth")]
+    pub segmenter: String,
+    /// The text prompt; default: the class name.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Process only samples with index % n == i, writing shards/<i>-of-<n>.jsonl;
+    /// run `deda bank merge` when all shards are done.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+}
+
+/// Runs `deda decouple`.
+pub fn run(args: DecoupleArgs) -> Result<()> {
+    let split = args.dataset.read()?;
+    let mut segmenter = make_segmenter(&args)?;
+    let report = decouple_split(
+        &split.train,
+        segmenter.as_mut(),
+        args.prompt.as_deref(),
+        &args.bank,
+        args.shard,
+    )?;
+    print_report(&report);
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} sample(s) failed; see the list above",
+            report.failed.len()
+        );
+    }
+    Ok(())
+}
+
+fn make_segmenter(args: &DecoupleArgs) -> Result<Box<dyn Segmenter>> {
+    match args.segmenter.as_str() {
+        "ground-truth" => {
+            let masks = args.dataset.ground_truth_masks().ok_or_else(|| {
+                UsageError(format!(
+                    "--segmenter ground-truth: data set {} ships no masks (cub, mini-waterbirds \
+                     and scarce do)",
+                    args.dataset.root().display()
+                ))
+            })?;
+            Ok(Box::new(MaskFileSegmenter::new(move |id| {
+                masks.masks_dir.join(
+                    Path::new(id.strip_prefix(masks.strip_prefix.as_str()).unwrap_or(id))
+                        .with_extension("png"),
+                )
+            })))
+        }
+        other => Err(UsageError(format!("--segmenter: unknown segmenter {other:?}")).into()),
+    }
+}
+
+/// Decouples every sample of `train` into the bank at `bank_dir`, with a progress bar.
+pub fn decouple_split(
+    train: &deda_data::DataSet,
+    segmenter: &mut dyn Segmenter,
+    prompt: Option<&str>,
+    bank_dir: &Path,
+    shard: Option<Shard>,
+) -> Result<DecoupleReport> {
+    let meta = BankMeta::new(train.class_names.clone());
+    let mut writer = BankWriter::open(bank_dir, &meta, shard)
+        .with_context(|| format!("opening part bank {}", bank_dir.display()))?;
+    let samples: Vec<_> = stage_samples(&train.samples)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| deda_decouple::shard_filter(*i, shard))
+        .map(|(_, s)| s)
+        .collect();
+    let names = train.class_names.clone();
+    let prompt_for = |c: deda_core::ClassId| {
+        prompt
+            .map(str::to_string)
+            .unwrap_or_else(|| names.get(c.index()).cloned().unwrap_or_default())
+    };
+    let pb = progress::bar(samples.len() as u64, "decouple");
+    let report = run_decouple(
+        &samples,
+        segmenter,
+        &prompt_for,
+        &mut writer,
+        &DecoupleOptions::default(),
+        &mut |done, _| pb.set_position(done as u64),
+    )
+    .with_context(|| format!("decoupling into {}", bank_dir.display()))?;
+    pb.finish_and_clear();
+    Ok(report)
+}
+
+/// Prints what the stage did.
+pub fn print_report(r: &DecoupleReport) {
+    println!(
+        "decoupled {} sample(s), {} already in the bank, {} with nothing found, {} too large, {} failed",
+        r.processed,
+        r.skipped_existing,
+        r.nothing_found.len(),
+        r.too_large.len(),
+        r.failed.len()
+    );
+    for id in &r.nothing_found {
+        println!("  nothing found (kept real-only): {id}");
+    }
+    for id in &r.too_large {
+        println!("  mask too large (kept real-only): {id}");
+    }
+    for (id, why) in &r.failed {
+        println!("  failed: {id}: {why}");
+    }
+}
