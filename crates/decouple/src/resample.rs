@@ -95,19 +95,23 @@ pub(crate) fn resize_area<const CN: usize>(
     debug_assert!(width >= 1 && height >= 1 && width <= src.width && height <= src.height);
     let xtab = area_taps(src.width, width);
     let ytab = area_taps(src.height, height);
-    let mut dst = Planar::zeros(width, height);
-    let mut buf = vec![[0.0f32; CN]; width];
-    for tap in &ytab {
-        buf.fill([0.0; CN]);
-        let s = src.row(tap.si);
+    // horizontal pass, once per source row: (src.height, width)
+    let mut rows = Planar::<CN>::zeros(width, src.height);
+    for (y, buf) in rows.data.chunks_exact_mut(width).enumerate() {
+        let s = src.row(y);
         for xt in &xtab {
             let (b, v) = (&mut buf[xt.di], s[xt.si]);
             for c in 0..CN {
                 b[c] += v[c] * xt.alpha;
             }
         }
+    }
+    // vertical pass: (height, width)
+    let mut dst = Planar::zeros(width, height);
+    for tap in &ytab {
+        let buf = rows.row(tap.si);
         let row = &mut dst.data[tap.di * width..(tap.di + 1) * width];
-        for (d, b) in row.iter_mut().zip(&buf) {
+        for (d, b) in row.iter_mut().zip(buf) {
             for c in 0..CN {
                 d[c] += tap.alpha * b[c];
             }
