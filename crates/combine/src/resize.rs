@@ -21,43 +21,64 @@ impl Taps {
     pub(crate) fn build(&mut self, offset: f64, len: f64, src: u32, dst: u32) {
         let ratio = len / f64::from(dst);
         let support = ratio.max(1.0);
-        self.n = (2.0 * support).ceil() as usize + 2;
+        let weight = |x: f64, center: f64| (1.0 - ((x - center) / support).abs()).max(0.0);
+        // First pass: each output's range of source pixels with a non-zero weight.
         self.starts.clear();
-        self.weights.clear();
-        self.weights.resize(self.n * dst as usize, 0);
-        let mut tmp = std::mem::take(&mut self.tmp);
-        tmp.clear();
-        tmp.resize(self.n, 0.0);
+        let mut counts = std::mem::take(&mut self.tmp);
+        counts.clear();
         for i in 0..dst as usize {
             let center = offset + (i as f64 + 0.5) * ratio;
             let lo = ((center - support).floor().max(0.0) as u32).min(src - 1);
             let hi = ((center + support).ceil().max(0.0) as u32).clamp(lo + 1, src);
-            let count = ((hi - lo) as usize).min(self.n);
-            let mut total = 0.0;
-            for (k, t) in tmp.iter_mut().enumerate().take(count) {
-                let x = f64::from(lo) + k as f64 + 0.5;
-                *t = (1.0 - ((x - center) / support).abs()).max(0.0);
-                total += *t;
+            let mut first = lo;
+            while first + 1 < hi && weight(f64::from(first) + 0.5, center) <= 0.0 {
+                first += 1;
             }
-            let row = &mut self.weights[i * self.n..(i + 1) * self.n];
+            let mut end = hi;
+            while end > first + 1 && weight(f64::from(end - 1) + 0.5, center) <= 0.0 {
+                end -= 1;
+            }
+            self.starts.push(first);
+            counts.push(f64::from(end - first));
+        }
+        self.n = counts.iter().fold(1.0f64, |a, &b| a.max(b)) as usize;
+        self.weights.clear();
+        self.weights.resize(self.n * dst as usize, 0);
+        let rows = self.weights.chunks_exact_mut(self.n);
+        for (i, ((row, &lo), &count)) in rows.zip(&self.starts).zip(&counts).enumerate() {
+            let center = offset + (i as f64 + 0.5) * ratio;
+            let count = count as usize;
+            let total: f64 = (0..count)
+                .map(|k| weight(f64::from(lo) + k as f64 + 0.5, center))
+                .sum();
             if total <= 0.0 {
                 // The window lies beyond the image: take the nearest pixel.
                 row[0] = ONE;
-            } else {
-                let mut sum = 0;
-                let mut best = 0;
-                for k in 0..count {
-                    row[k] = (tmp[k] / total * f64::from(ONE)).round() as u32;
-                    sum += row[k];
-                    if row[k] > row[best] {
-                        best = k;
-                    }
-                }
-                row[best] = (row[best] + ONE).saturating_sub(sum);
+                continue;
             }
-            self.starts.push(lo);
+            let (mut sum, mut best) = (0, 0);
+            for k in 0..count {
+                row[k] = (weight(f64::from(lo) + k as f64 + 0.5, center) / total * f64::from(ONE))
+                    .round() as u32;
+                sum += row[k];
+                if row[k] > row[best] {
+                    best = k;
+                }
+            }
+            row[best] = (row[best] + ONE).saturating_sub(sum);
         }
-        self.tmp = tmp;
+        // Keep every tap window inside the source: shift windows that would run past the end
+        // (their extra weights are zero).
+        for (i, st) in self.starts.iter_mut().enumerate() {
+            let over = (*st as usize + self.n).saturating_sub(src as usize);
+            if over > 0 {
+                let row = &mut self.weights[i * self.n..(i + 1) * self.n];
+                let shift = over.min(*st as usize);
+                row.rotate_right(shift);
+                *st -= shift as u32;
+            }
+        }
+        self.tmp = counts;
     }
 
     fn range(&self) -> (u32, u32) {
@@ -69,6 +90,51 @@ impl Taps {
             .max()
             .unwrap_or(0);
         (lo, hi as u32)
+    }
+}
+
+/// One horizontal row with exactly `N` taps per output pixel (unrolled, no inner bounds checks).
+fn h_row<const N: usize>(in_row: &[u8], out_row: &mut [u8], taps: &Taps) {
+    for ((px, &start), w) in out_row
+        .chunks_exact_mut(3)
+        .zip(&taps.starts)
+        .zip(taps.weights.chunks_exact(N))
+    {
+        let s0 = start as usize * 3;
+        let (Some(t), Ok(w)) = (in_row.get(s0..s0 + 3 * N), <&[u32; N]>::try_from(w)) else {
+            continue;
+        };
+        let mut acc = [HALF; 3];
+        for k in 0..N {
+            acc[0] += w[k] * u32::from(t[3 * k]);
+            acc[1] += w[k] * u32::from(t[3 * k + 1]);
+            acc[2] += w[k] * u32::from(t[3 * k + 2]);
+        }
+        px[0] = (acc[0] >> PRECISION).min(255) as u8;
+        px[1] = (acc[1] >> PRECISION).min(255) as u8;
+        px[2] = (acc[2] >> PRECISION).min(255) as u8;
+    }
+}
+
+/// One horizontal row with any number of taps.
+fn h_row_any(in_row: &[u8], out_row: &mut [u8], taps: &Taps) {
+    let n = taps.n;
+    for ((px, &start), w) in out_row
+        .chunks_exact_mut(3)
+        .zip(&taps.starts)
+        .zip(taps.weights.chunks_exact(n))
+    {
+        let mut acc = [HALF; 3];
+        let s0 = start as usize * 3;
+        let t = &in_row[s0.min(in_row.len())..(s0 + n * 3).min(in_row.len())];
+        for (&wk, t) in w.iter().zip(t.chunks_exact(3)) {
+            acc[0] += wk * u32::from(t[0]);
+            acc[1] += wk * u32::from(t[1]);
+            acc[2] += wk * u32::from(t[2]);
+        }
+        for c in 0..3 {
+            px[c] = (acc[c] >> PRECISION).min(255) as u8;
+        }
     }
 }
 
@@ -127,27 +193,22 @@ impl Resizer {
     fn horizontal_pass(&mut self, src: &RgbImage, row0: u32, row_end: u32, dw: u32) {
         let stride = dw as usize * 3;
         let src_stride = src.width() as usize * 3;
-        let n = self.h.n;
+        // The unrolled rows need every window inside the source (true unless it is narrower).
+        let n = if src.width() as usize >= self.h.n {
+            self.h.n
+        } else {
+            0
+        };
         self.rows.clear();
         self.rows.resize((row_end - row0) as usize * stride, 0);
         let raw: &[u8] = src.as_raw();
         for (y, out_row) in (row0..row_end).zip(self.rows.chunks_exact_mut(stride)) {
             let in_row = &raw[y as usize * src_stride..(y as usize + 1) * src_stride];
-            for ((px, &start), w) in out_row
-                .chunks_exact_mut(3)
-                .zip(&self.h.starts)
-                .zip(self.h.weights.chunks_exact(n))
-            {
-                let mut acc = [HALF; 3];
-                let taps = &in_row[start as usize * 3..];
-                for (&wk, t) in w.iter().zip(taps.chunks_exact(3)) {
-                    acc[0] += wk * u32::from(t[0]);
-                    acc[1] += wk * u32::from(t[1]);
-                    acc[2] += wk * u32::from(t[2]);
-                }
-                for c in 0..3 {
-                    px[c] = (acc[c] >> PRECISION).min(255) as u8;
-                }
+            match n {
+                2 => h_row::<2>(in_row, out_row, &self.h),
+                3 => h_row::<3>(in_row, out_row, &self.h),
+                4 => h_row::<4>(in_row, out_row, &self.h),
+                _ => h_row_any(in_row, out_row, &self.h),
             }
         }
     }

@@ -1,1 +1,31 @@
 //! Multi-threaded prefetching loader: samples, De-DA combination and transforms into batches.
+//!
+//! - [`SampleSource`]: the labelled images (a trait, so any data set can be adapted);
+//! - [`PartStore`] / [`PartIndex`]: decoding parts and the sampler's view of the part bank
+//!   (implemented for [`deda_bank::PartBank`]);
+//! - [`Loader`] / [`Epoch`]: ordered, deterministic batches whatever the thread count, built by
+//!   worker threads with bounded prefetch; failed samples are skipped, counted and, beyond
+//!   `max_bad_fraction`, turn into an error naming them;
+//! - [`bench_combine`]: throughput of the combination path.
+//!
+//! No tensor engine: a [`Batch`] holds plain `f32` buffers.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod batch;
+pub mod bench;
+pub mod config;
+pub mod error;
+pub mod loader;
+pub mod parts;
+pub mod sample;
+pub mod source;
+pub mod transform;
+
+pub use batch::{Batch, EpochStats};
+pub use bench::{bench_combine, peak_rss_mb, BenchReport};
+pub use config::LoaderConfig;
+pub use error::{Error, PartError, Result, SampleError};
+pub use loader::{Epoch, Loader};
+pub use parts::{PartIndex, PartStore};
+pub use sample::{compose_parts, Combiner};
+pub use source::{SampleEntry, SampleSource, VecSource};

@@ -1,0 +1,127 @@
+//! `deda bench combine`: how many combinations per second the compose path sustains, decoding
+//! every part from disk for every sample (no caching).
+use crate::error::{Error, Result};
+use crate::parts::PartIndex;
+use crate::sample::compose_parts;
+use deda_bank::PartBank;
+use deda_combine::{CombineConfig, CombineSampler, Compositor, Decision};
+use deda_core::{rng_for, Stream};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The result of [`bench_combine`], printed as one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// Always `"combine"`.
+    pub op: &'static str,
+    /// Canvas side in pixels.
+    pub size: u32,
+    /// Worker threads.
+    pub threads: usize,
+    /// Combinations composed.
+    pub images: u64,
+    /// Wall-clock seconds measured.
+    pub seconds: f64,
+    /// `images / seconds`.
+    pub images_per_s: f64,
+    /// `images_per_s / threads`.
+    pub per_core_images_per_s: f64,
+    /// Peak resident memory (VmHWM) in MiB, 0 where unavailable.
+    pub peak_rss_mb: f64,
+    /// Samples that failed (a part could not be decoded).
+    pub failed: u64,
+}
+
+impl BenchReport {
+    /// The report as one JSON line.
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Composes combinations (`p_aug` forced to 1, paper values otherwise) of the bank at `dir` on
+/// `size × size` canvases with `threads` threads for `seconds` seconds; each sample decodes its
+/// CIP and CDPs from disk.
+///
+/// # Errors
+/// [`Error::Bank`] if the bank cannot be opened; [`Error::Unusable`] if it has no CDP or CIP;
+/// [`Error::Config`] for `size == 0` or `threads == 0`.
+pub fn bench_combine(
+    dir: &Path,
+    size: u32,
+    seconds: f64,
+    threads: usize,
+    seed: u64,
+) -> Result<BenchReport> {
+    if size == 0 || threads == 0 {
+        return Err(Error::Config(deda_combine::ConfigErrors {
+            what: "bench",
+            problems: vec![format!("size {size} and threads {threads} must be > 0")],
+        }));
+    }
+    let bank = PartBank::open(dir)?;
+    let index = PartIndex::from_records(bank.records());
+    let n_cdps = index.pool.cdps().len();
+    if n_cdps == 0 || index.pool.cips().is_empty() {
+        return Err(Error::Unusable {
+            dir: dir.to_path_buf(),
+            reason: format!("{n_cdps} CDPs and {} CIPs", index.pool.cips().len()),
+        });
+    }
+    let config = CombineConfig {
+        p_aug: 1.0,
+        ..CombineConfig::default()
+    };
+    let sampler = CombineSampler::new(config, index.pool)?;
+    let (counter, done, failed) = (AtomicUsize::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let deadline = Duration::from_secs_f64(seconds.max(0.0));
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut compositor = Compositor::new();
+                while start.elapsed() < deadline {
+                    let i = counter.fetch_add(1, Ordering::Relaxed);
+                    let mut rng = rng_for(seed, Stream::Combine, &[0, i as u64]);
+                    let Decision::Combine(c) = sampler.sample(Some(i % n_cdps), &mut rng) else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    match compose_parts(&bank, &c.params, size, size, &mut compositor) {
+                        Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            });
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let images = done.load(Ordering::Relaxed);
+    let ips = images as f64 / secs.max(1e-9);
+    Ok(BenchReport {
+        op: "combine",
+        size,
+        threads,
+        images,
+        seconds: secs,
+        images_per_s: ips,
+        per_core_images_per_s: ips / threads as f64,
+        peak_rss_mb: peak_rss_mb(),
+        failed: failed.load(Ordering::Relaxed),
+    })
+}
+
+/// VmHWM of this process in MiB (0 where `/proc` is unavailable).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

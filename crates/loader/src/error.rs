@@ -1,0 +1,78 @@
+//! Errors of the loader; every variant names the sample, part or file concerned.
+use deda_core::PartId;
+use std::path::PathBuf;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A part that could not be loaded from a [`crate::PartStore`].
+#[derive(Debug, thiserror::Error)]
+#[error("part {part}: {source}")]
+pub struct PartError {
+    /// The part concerned.
+    pub part: PartId,
+    /// The store's error.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Why one sample could not be produced.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// The real image could not be read or decoded.
+    #[error("{}: {source}", path.display())]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: deda_core::Error,
+    },
+    /// A part of the combination could not be loaded.
+    #[error(transparent)]
+    Part(#[from] PartError),
+    /// Composing the combination failed.
+    #[error(transparent)]
+    Compose(#[from] deda_combine::Error),
+}
+
+/// What can go wrong while loading.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The loader config is invalid.
+    #[error(transparent)]
+    Config(#[from] deda_combine::ConfigErrors),
+    /// More samples failed than `max_bad_fraction` allows.
+    #[error(
+        "epoch {epoch}: {bad} of {total} samples failed (budget {budget}); last: {}",
+        last.join("; ")
+    )]
+    BadSamples {
+        /// The epoch.
+        epoch: u64,
+        /// Failed samples so far.
+        bad: usize,
+        /// Samples in the epoch.
+        total: usize,
+        /// Failures allowed.
+        budget: usize,
+        /// The last failures, as `id: error`.
+        last: Vec<String>,
+    },
+    /// The part bank could not be opened or read.
+    #[error(transparent)]
+    Bank(#[from] deda_bank::Error),
+    /// A worker thread could not be started or died.
+    #[error("loader worker: {0}")]
+    Worker(String),
+    /// The bench bank has no usable parts.
+    #[error("bank {}: {reason}", dir.display())]
+    Unusable {
+        /// The bank folder.
+        dir: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+}

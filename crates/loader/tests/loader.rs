@@ -1,0 +1,160 @@
+//! The loader end to end on a tiny data set and bank written to a temporary folder.
+use deda_bank::{BankMeta, BankWriter, PartBank, PartDraft, Producer};
+use deda_combine::{CombineConfig, CombineSampler};
+use deda_core::ClassId;
+use deda_loader::{Batch, Combiner, Loader, LoaderConfig, PartIndex, SampleEntry, VecSource};
+use image::{Rgb, RgbImage, Rgba, RgbaImage};
+use std::path::Path;
+use std::sync::Arc;
+
+const CLASSES: u32 = 3;
+const SAMPLES: u32 = 18;
+
+fn producer() -> Producer {
+    Producer {
+        stage: "test".into(),
+        config_hash: "0".into(),
+        seed: 0,
+        weights_hash: None,
+    }
+}
+
+/// Writes the images and a bank (CDP + CIP for every sample but the last two) under `dir`.
+fn fixture(dir: &Path) -> (VecSource, PartBank) {
+    let names = (0..CLASSES).map(|c| format!("c{c}")).collect();
+    let bank_dir = dir.join("bank");
+    let mut w = BankWriter::open(&bank_dir, &BankMeta::new(names), None).unwrap();
+    let mut samples = Vec::new();
+    for i in 0..SAMPLES {
+        let class = ClassId(i % CLASSES);
+        let id = format!("img{i}.png");
+        let path = dir.join(&id);
+        let img = RgbImage::from_fn(40 + i, 30 + 2 * i, |x, y| {
+            Rgb([(x * 5) as u8, (y * 3) as u8, (i * 9) as u8])
+        });
+        img.save(&path).unwrap();
+        if i < SAMPLES - 2 {
+            let draft = PartDraft {
+                class,
+                source_image: id.clone(),
+                bbox: None,
+                producer: producer(),
+            };
+            let cdp =
+                RgbaImage::from_fn(10 + i, 12, |x, _| Rgba([200, (x * 10) as u8, i as u8, 255]));
+            w.put_cdp(draft.clone(), &cdp).unwrap();
+            w.put_cip(draft, &img).unwrap();
+        }
+        samples.push(SampleEntry {
+            path,
+            id,
+            target: vec![(class, 1.0)],
+        });
+    }
+    let source = VecSource {
+        samples,
+        num_classes: CLASSES as usize,
+    };
+    (source, PartBank::open(&bank_dir).unwrap())
+}
+
+fn config(threads: usize) -> LoaderConfig {
+    LoaderConfig {
+        batch_size: 4,
+        threads,
+        prefetch_batches: 2,
+        resize_short: 32,
+        crop: 24,
+        seed: 5,
+        ..LoaderConfig::default()
+    }
+}
+
+fn loader(source: &VecSource, bank: &PartBank, cfg: LoaderConfig) -> Loader {
+    let index = PartIndex::from_records(bank.records());
+    let cdp_of = index.cdps_for(source);
+    let combine = CombineConfig {
+        p_aug: 0.7,
+        ..CombineConfig::default()
+    };
+    let combiner = Combiner {
+        store: Arc::new(bank.clone()),
+        sampler: CombineSampler::new(combine, index.pool).unwrap(),
+        cdp_of,
+    };
+    Loader::new(cfg, Arc::new(source.clone()), Some(combiner)).unwrap()
+}
+
+fn epoch(l: &Loader, e: u64) -> Vec<Batch> {
+    l.epoch(e).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn batches_are_identical_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, bank) = fixture(dir.path());
+    let one = epoch(&loader(&source, &bank, config(1)), 3);
+    let three = epoch(&loader(&source, &bank, config(3)), 3);
+    assert_eq!(one, three);
+    assert_eq!(one.len(), 5);
+    let n: usize = one.iter().map(|b| b.n).sum();
+    assert_eq!(n, SAMPLES as usize);
+    let combined = one.iter().flat_map(|b| &b.combined).filter(|&&c| c).count();
+    assert!(combined > 3 && combined < 18, "{combined} combined");
+    for b in &one {
+        assert_eq!(b.images.len(), b.n * 3 * 24 * 24);
+        for row in b.targets.chunks(3) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+        }
+    }
+    let other_epoch = epoch(&loader(&source, &bank, config(2)), 4);
+    assert_ne!(
+        one[0].indices, other_epoch[0].indices,
+        "shuffle ignores the epoch"
+    );
+}
+
+#[test]
+fn bad_samples_are_skipped_counted_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut source, bank) = fixture(dir.path());
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"not an image").unwrap();
+    // The last sample has no CDP, so it is always read from its (now broken) file.
+    let last = source.samples.last_mut().unwrap();
+    last.path = broken;
+    last.id = "broken-sample".into();
+    let tolerant = LoaderConfig {
+        max_bad_fraction: 0.1,
+        ..config(2)
+    };
+    let l = loader(&source, &bank, tolerant);
+    let mut it = l.epoch(0).unwrap();
+    let n: usize = it.by_ref().map(|b| b.unwrap().n).sum();
+    assert_eq!(n, SAMPLES as usize - 1);
+    assert_eq!(it.stats().bad, 1);
+    assert!(it.stats().last_bad[0].contains("broken-sample"));
+    let strict = loader(&source, &bank, config(2));
+    let err = strict
+        .epoch(0)
+        .unwrap()
+        .find_map(|b| b.err())
+        .expect("the strict budget must fail the epoch");
+    assert!(err.to_string().contains("broken-sample"), "{err}");
+}
+
+#[test]
+fn eval_config_is_centre_cropped_unshuffled_and_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, _) = fixture(dir.path());
+    let l = Loader::new(config(2).for_eval(), Arc::new(source), None).unwrap();
+    let batches = epoch(&l, 0);
+    let idx: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+    assert_eq!(idx, (0..SAMPLES as usize).collect::<Vec<_>>());
+    assert!(batches.iter().all(|b| b.combined.iter().all(|c| !c)));
+    assert_eq!(
+        epoch(&l, 0),
+        epoch(&l, 1),
+        "eval output depends on the epoch"
+    );
+}
