@@ -133,6 +133,11 @@ impl GatedSalientSegmenter {
         &mut self.isnet
     }
 
+    /// The segmentation model's file (the detector's is `detector_mut().model_path()`).
+    pub fn model_path(&self) -> &Path {
+        self.isnet.model_path()
+    }
+
     /// The detector.
     pub fn detector_mut(&mut self) -> &mut NanoDet {
         &mut self.detector

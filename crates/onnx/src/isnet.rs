@@ -148,6 +148,11 @@ impl IsNetSegmenter {
             .clone()
     }
 
+    /// The model file.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+
     /// The options this segmenter was built with.
     pub fn options(&self) -> &IsNetOptions {
         &self.options

@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod coco;
+pub mod decouple_impl;
 pub mod detection;
 pub mod error;
 pub mod gated;

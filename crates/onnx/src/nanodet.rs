@@ -249,6 +249,11 @@ impl NanoDet {
             .clone()
     }
 
+    /// The model file.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+
     /// The options this detector was built with.
     pub fn options(&self) -> &NanoDetOptions {
         &self.options

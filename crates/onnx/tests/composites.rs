@@ -3,6 +3,7 @@
 mod common;
 
 use common::{mask_iou, session, shared_file};
+use deda_decouple::Segmenter;
 use deda_onnx::{GatedOptions, GatedSalientSegmenter, Gating, IsNetOptions, NanoDetOptions};
 use image::{imageops, GrayImage, RgbImage, RgbaImage};
 
@@ -37,6 +38,24 @@ fn composite(cutout: &RgbaImage, background: &RgbImage) -> (RgbImage, GrayImage)
         );
     }
     (out, truth)
+}
+
+/// The `deda_decouple::Segmenter` impl gives the same mask as the inherent call, a box and a
+/// score, and names both weight files in its hash.
+fn check_decouple_trait(
+    seg: &mut GatedSalientSegmenter,
+    img: &RgbImage,
+    prompt: &str,
+    mask: &GrayImage,
+) {
+    let dyn_seg: &mut dyn Segmenter = seg;
+    assert_eq!(dyn_seg.name(), "nanodet-gated-isnet-onnx");
+    let hash = dyn_seg.weights_hash().unwrap();
+    assert_eq!(hash.len(), 64 + 1 + 64, "{hash}");
+    let s = dyn_seg.segment(img, prompt).unwrap();
+    assert!(mask_iou(s.mask.as_raw(), mask.as_raw()) > 0.999);
+    assert_eq!(s.boxes.len(), 1, "one detection box");
+    assert!(s.score >= 0.35 && s.score <= 1.0, "score {}", s.score);
 }
 
 #[test]
@@ -82,6 +101,9 @@ fn masks_recover_pasted_cutouts() {
             }
             other => format!("fallback {other:?}"),
         };
+        if cut == CASES[0].0 {
+            check_decouple_trait(&mut seg, &img, prompt, &g.mask);
+        }
         println!(
             "{cut} on {bg} ({prompt}): ISNet IoU {iou_plain:.4}, gated IoU {iou_gated:.4} [{how}]"
         );
