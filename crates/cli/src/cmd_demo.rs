@@ -16,6 +16,7 @@ use deda_decouple::MaskFileSegmenter;
 use image::{DynamicImage, RgbImage};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
 
@@ -95,6 +96,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "CDP and CIP of each training image, side by side:\n\n![CDP/CIP pairs](parts.png)\n\n",
     );
 
+    let bank = Arc::new(bank);
+    combination_section(&split.train, bank.clone(), args.seed, out, &mut report)?;
+
     let mut prov = Provenance::collect(args.seed);
     prov.inputs
         .insert("bank_manifest_sha256".into(), bank.manifest_hash());
@@ -154,4 +158,59 @@ fn parts_sheet(bank: &PartBank) -> Result<RgbImage> {
 fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     deda_core::image_io::save_png(&DynamicImage::ImageRgb8(img.clone()), path)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Combinations drawn by the real loader (p_aug forced to 1 so every tile is one), as a sheet
+/// plus each tile's soft label.
+fn combination_section(
+    train: &deda_data::DataSet,
+    bank: Arc<PartBank>,
+    seed: u64,
+    out: &Path,
+    report: &mut String,
+) -> Result<()> {
+    let source = crate::pipeline::source_of(train);
+    let combine = deda_combine::CombineConfig {
+        p_aug: 1.0,
+        ..Default::default()
+    };
+    let combiner = crate::pipeline::combiner_for(bank, combine.clone(), &source)?;
+    let cfg = deda_loader::LoaderConfig {
+        batch_size: 16,
+        resize_short: 192,
+        crop: 160,
+        seed,
+        ..Default::default()
+    };
+    let loader = deda_loader::Loader::new(cfg.clone(), Arc::new(source), Some(combiner))
+        .context("building the loader")?;
+    let batch = loader
+        .epoch(0)?
+        .next()
+        .context("the loader yielded no batch")??;
+    let tiles: Vec<RgbImage> = (0..batch.n)
+        .map(|k| crate::pipeline::batch_image(&batch, k, cfg.mean, cfg.std))
+        .collect();
+    save_png(&grid(&tiles, 4, 160), &out.join("combinations.png"))?;
+    let _ = writeln!(
+        report,
+        "## 3. Online combination\n\nWhat the loader feeds the network (here with p_aug = 1; \
+         training uses p_aug = {}, p_syn = {}, p_mix = {}): each sample's CDP pasted at a random \
+         scale, place, flip and rotation onto a CIP of another class, sometimes with a second \
+         CDP; soft labels weighted by visible area.\n\n![combinations](combinations.png)\n\n\
+         | tile | soft label |\n| --- | --- |",
+        deda_combine::CombineConfig::default().p_aug,
+        combine.p_syn,
+        combine.p_mix
+    );
+    for k in 0..batch.n {
+        let _ = writeln!(
+            report,
+            "| {} | {} |",
+            k + 1,
+            crate::pipeline::describe_target(&batch, k, &train.class_names)
+        );
+    }
+    report.push('\n');
+    Ok(())
 }

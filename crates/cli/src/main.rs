@@ -11,6 +11,7 @@ mod cmd_build_set;
 mod cmd_decouple;
 mod cmd_demo;
 mod data_spec;
+mod pipeline;
 mod progress;
 mod provenance;
 mod report;
