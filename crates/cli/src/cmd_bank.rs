@@ -29,7 +29,7 @@ pub fn run(cmd: BankCommand) -> Result<()> {
     match cmd {
         BankCommand::Summary { bank } => {
             let b = open(&bank)?;
-            print!("{}", b.summary());
+            println!("{}", b.summary().to_string().trim_end());
             println!("manifest sha256 {}", b.manifest_hash());
         }
         BankCommand::Verify { bank } => {

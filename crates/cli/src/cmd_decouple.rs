@@ -17,7 +17,9 @@ pub struct DecoupleArgs {
     /// The part bank folder to write (created, or resumed if it exists).
     #[arg(long)]
     pub bank: PathBuf,
-    /// Segmenter: `ground-truth` (masks shipped with the data set).
+    /// Segmenter: `ground-truth` (masks shipped with the data set), `isnet:<model.onnx>`
+    /// (salient object), or `gated:<isnet.onnx>,<nanodet.onnx>` (salient object inside the
+    /// detector's box for the prompt's COCO class).
     #[arg(long, default_value = "ground-truth")]
     pub segmenter: String,
     /// The text prompt; default: the class name.
@@ -67,7 +69,31 @@ fn make_segmenter(args: &DecoupleArgs) -> Result<Box<dyn Segmenter>> {
                 )
             })))
         }
-        other => Err(UsageError(format!("--segmenter: unknown segmenter {other:?}")).into()),
+        other => onnx_segmenter(other),
+    }
+}
+
+/// The ONNX Runtime backends (`isnet:` and `gated:`).
+fn onnx_segmenter(spec: &str) -> Result<Box<dyn Segmenter>> {
+    let usage = || {
+        UsageError(format!(
+            "--segmenter {spec:?}: expected ground-truth, isnet:<model.onnx> or \
+             gated:<isnet.onnx>,<nanodet.onnx>"
+        ))
+    };
+    match spec.split_once(':') {
+        Some(("isnet", model)) => Ok(Box::new(
+            deda_onnx::IsNetSegmenter::new(model, &Default::default())
+                .with_context(|| format!("opening ISNet model {model}"))?,
+        )),
+        Some(("gated", models)) => {
+            let (isnet, nanodet) = models.split_once(',').ok_or_else(usage)?;
+            Ok(Box::new(
+                deda_onnx::GatedSalientSegmenter::new(isnet, nanodet, &Default::default())
+                    .with_context(|| format!("opening models {isnet} and {nanodet}"))?,
+            ))
+        }
+        _ => Err(usage().into()),
     }
 }
 
