@@ -1,0 +1,150 @@
+//! The edit stage on a temporary bank: variants written, resumed, sharded, deterministic seeds.
+use deda_bank::{merge_shards, BankMeta, BankWriter, PartBank, PartDraft, Producer, Shard};
+use deda_core::{ClassId, PartKind};
+use deda_edit::stage::variant_seed;
+use deda_edit::{run_edit, CutoutEditor, IdentityEditor, Result};
+use image::{Rgba, RgbaImage};
+use std::path::Path;
+
+fn producer() -> Producer {
+    Producer {
+        stage: "decouple".into(),
+        config_hash: "0123456789abcdef".into(),
+        seed: 1,
+        weights_hash: None,
+    }
+}
+
+fn cdp(k: u32) -> RgbaImage {
+    RgbaImage::from_fn(4 + k, 3, |x, y| {
+        Rgba([
+            (x * 50) as u8,
+            (y * 60) as u8,
+            (k * 40) as u8,
+            if x == 0 { 0 } else { 255 },
+        ])
+    })
+}
+
+/// A bank with `n` real CDPs (and their CIPs) over two classes.
+fn bank_with_cdps(dir: &Path, n: u32) {
+    let meta = BankMeta::new(vec!["bird".into(), "plane".into()]);
+    let mut w = BankWriter::open(dir, &meta, None).unwrap();
+    for k in 0..n {
+        let draft = PartDraft {
+            class: ClassId(k % 2),
+            source_image: format!("train/img{k}.jpg"),
+            bbox: None,
+            producer: producer(),
+        };
+        w.put_cdp(draft.clone(), &cdp(k)).unwrap();
+        w.put_cip(draft, &image::RgbImage::new(8, 6)).unwrap();
+    }
+}
+
+#[test]
+fn identity_edit_writes_k_variants_then_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    bank_with_cdps(d.path(), 3);
+    let mut calls = Vec::new();
+    let r = run_edit(d.path(), &mut IdentityEditor, 2, 7, None, &mut |a, b| {
+        calls.push((a, b))
+    })
+    .unwrap();
+    assert_eq!(
+        (r.cdps, r.owned, r.written, r.skipped_existing),
+        (3, 3, 6, 0)
+    );
+    assert_eq!(calls, vec![(1, 3), (2, 3), (3, 3)]);
+    let again = run_edit(d.path(), &mut IdentityEditor, 2, 7, None, &mut |_, _| {}).unwrap();
+    assert_eq!((again.written, again.skipped_existing), (0, 6));
+
+    let bank = PartBank::open(d.path()).unwrap();
+    let cdps: Vec<_> = bank
+        .records()
+        .iter()
+        .filter(|r| r.kind == PartKind::Cdp)
+        .collect();
+    assert_eq!(cdps.len(), 3);
+    for r in cdps {
+        let syn = bank.synthetic_of(&r.id);
+        assert_eq!(syn.len(), 2, "{}", r.id);
+        let img = bank.load_cdp(&syn[0]).unwrap();
+        assert_eq!(
+            img,
+            bank.load_cdp(&r.id).unwrap(),
+            "identity keeps the pixels"
+        );
+        let rec = bank.get(&syn[1]).unwrap();
+        assert_eq!((rec.variant, rec.class), (Some(1), r.class));
+        assert_eq!(rec.producer.stage, "edit");
+    }
+    assert!(bank.verify().damaged.is_empty());
+}
+
+/// Records the seeds it is given and writes a recognisable image.
+struct SeedRecorder(Vec<(String, u32, u64)>);
+
+impl CutoutEditor for SeedRecorder {
+    fn name(&self) -> &str {
+        "seed-recorder"
+    }
+    fn weights_hash(&self) -> Option<String> {
+        Some("abc".into())
+    }
+    fn edit(
+        &mut self,
+        cdp: &RgbaImage,
+        prompt: &str,
+        variant: u32,
+        seed: u64,
+    ) -> Result<RgbaImage> {
+        self.0.push((prompt.to_string(), variant, seed));
+        let mut out = cdp.clone();
+        out.put_pixel(1, 0, Rgba([variant as u8, 0, 0, 255]));
+        Ok(out)
+    }
+}
+
+#[test]
+fn shards_cover_every_cdp_once_with_the_same_seeds() {
+    let whole = tempfile::tempdir().unwrap();
+    bank_with_cdps(whole.path(), 5);
+    let mut single = SeedRecorder(Vec::new());
+    run_edit(whole.path(), &mut single, 2, 3, None, &mut |_, _| {}).unwrap();
+
+    let sharded = tempfile::tempdir().unwrap();
+    bank_with_cdps(sharded.path(), 5);
+    let mut seeds = Vec::new();
+    for i in 0..2 {
+        let mut ed = SeedRecorder(Vec::new());
+        let shard = Shard::new(i, 2).unwrap();
+        let r = run_edit(sharded.path(), &mut ed, 2, 3, Some(shard), &mut |_, _| {}).unwrap();
+        assert_eq!(r.owned, if i == 0 { 3 } else { 2 });
+        seeds.extend(ed.0);
+    }
+    merge_shards(sharded.path()).unwrap();
+    let (mut a, mut b) = (single.0.clone(), seeds);
+    a.sort();
+    b.sort();
+    assert_eq!(
+        a, b,
+        "the same (prompt, variant, seed) set whatever the sharding"
+    );
+    assert!(a.iter().any(|(p, ..)| p == "plane") && a.iter().any(|(p, ..)| p == "bird"));
+    let bank = PartBank::open(sharded.path()).unwrap();
+    assert_eq!(
+        bank.summary().classes.iter().map(|c| c.syn).sum::<usize>(),
+        10
+    );
+    assert_eq!(variant_seed(3, 0, 1), variant_seed(3, 0, 1));
+    assert_ne!(variant_seed(3, 0, 1), variant_seed(3, 1, 0));
+}
+
+#[test]
+fn a_missing_bank_is_an_error_naming_the_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("nope");
+    let err = run_edit(&missing, &mut IdentityEditor, 1, 0, None, &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
