@@ -26,5 +26,7 @@ echo "$py_line"
 import json, sys
 rust, py = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(json.dumps({"op": "isnet", "threads": rust["threads"],
-                  "ratio_rust_over_python": round(rust["images_per_s"] / py["images_per_s"], 3)}))
+                  "ratio_rust_over_python": round(rust["images_per_s"] / py["images_per_s"], 3),
+                  "cpu_ratio_python_over_rust":
+                      round(py["cpu_s_per_image"] / max(rust["cpu_s_per_image"], 1e-9), 3)}))
 PY

@@ -23,8 +23,9 @@ pub fn shared_file(rel: &str) -> PathBuf {
     p
 }
 
-/// Runtime config for tests: ORT_DYLIB_PATH / $VIRTUAL_ENV first (product order), then the
-/// workspace's own `.venv` (where tools/setup.sh installs the onnxruntime wheel).
+/// Runtime config for tests: the workspace's own `.venv` (where tools/setup.sh installs the
+/// onnxruntime wheel) as the configured path, so tests run without sourcing tools/env.sh;
+/// `ORT_DYLIB_PATH` still takes precedence and `$VIRTUAL_ENV` is the last resort.
 pub fn runtime() -> RuntimeConfig {
     RuntimeConfig {
         library: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv")),
