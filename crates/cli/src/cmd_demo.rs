@@ -79,6 +79,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
     });
     let dec = decouple_split(&split.train, &mut segmenter, None, &bank_dir, None)?;
     crate::cmd_decouple::print_report(&dec);
+    // No diffusion weights ship with deda: the identity editor stands in for SDEdit so that
+    // synthetic CDPs (p_syn) flow through the pipeline.
+    let edits = crate::cmd_edit::edit_bank(
+        &bank_dir,
+        &mut deda_edit::IdentityEditor,
+        1,
+        args.seed,
+        None,
+    )?;
+    eprintln!(
+        "demo: {} synthetic CDP(s) (identity editor)",
+        edits.written + edits.skipped_existing
+    );
     let bank = PartBank::open(&bank_dir)
         .with_context(|| format!("opening part bank {}", bank_dir.display()))?;
     let (cdp, cip, syn) = bank.summary().totals();

@@ -10,6 +10,7 @@ mod cmd_bank;
 mod cmd_build_set;
 mod cmd_decouple;
 mod cmd_demo;
+mod cmd_edit;
 mod data_spec;
 mod pipeline;
 mod progress;
@@ -32,6 +33,8 @@ enum Command {
     BuildSet(cmd_build_set::BuildSetArgs),
     /// Split a data set's training images into CDPs and CIPs in a part bank.
     Decouple(cmd_decouple::DecoupleArgs),
+    /// Add synthetic CDPs (edits of each real CDP) to a part bank.
+    Edit(cmd_edit::EditArgs),
     /// Inspect, verify or merge a part bank.
     #[command(subcommand)]
     Bank(cmd_bank::BankCommand),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd_demo::run(a),
         Command::BuildSet(a) => cmd_build_set::run(a),
         Command::Decouple(a) => cmd_decouple::run(a),
+        Command::Edit(a) => cmd_edit::run(a),
         Command::Bank(c) => cmd_bank::run(c),
     };
     match result {
