@@ -1,10 +1,11 @@
 //! `deda demo`: the De-DA pipeline end to end on the photos embedded in the binary.
 //!
-//! 1. extract the embedded cut-outs and scenes; 2. build a small data-scarce set from them
-//! (objects pasted on scenes, ground-truth masks kept); 3. decouple the training images into a
-//! part bank (ground-truth masks; alpha-pyramid CIP filling); 4. look at CDP/CIP pairs and at
-//! online combinations; 5. write `report.md` with the pictures, the resolved settings and
-//! provenance.
+//! 1. Extract the embedded cut-outs and scenes.
+//! 2. Build a small data-scarce set from them (objects pasted on scenes, masks kept).
+//! 3. Decouple the training images into a part bank (ground-truth masks, alpha-pyramid CIPs)
+//!    and add synthetic CDPs with the identity editor.
+//! 4. Look at CDP/CIP pairs and at the online combinations the loader draws.
+//! 5. Write `report.md` with the pictures, and `provenance.json`.
 use crate::cmd_decouple::decouple_split;
 use crate::provenance::Provenance;
 use crate::report::contact_sheet::{grid, over_checkerboard};
