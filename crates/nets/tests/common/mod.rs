@@ -8,8 +8,9 @@ use tch::Tensor;
 
 /// The fixture folder of one tiny configuration (made by tools/parity/make_resnet_fixture.py).
 pub fn fixture_dir(name: &str) -> PathBuf {
+    // Through `../nets` so that sibling crates (deda-train) can include this module too.
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../nets/tests/fixtures")
         .join(name);
     assert!(
         d.is_dir(),
