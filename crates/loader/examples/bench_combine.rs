@@ -1,12 +1,15 @@
 //! Prints one JSON line measuring the combination throughput (see `deda_loader::bench_combine`).
 //!
 //! ```text
-//! bench_combine [--bank DIR] [--make-bank DIR] [--size 448] [--seconds 5] [--threads 1]
+//! bench_combine [--bank DIR] [--make-bank DIR] [--size 448] [--seconds 5 | --samples N]
+//!               [--threads 1]
 //! ```
 //! Without `--bank`, a small synthetic bank is built in a temporary folder; `--make-bank DIR`
-//! only builds one there (for `tools/bench_combine.sh`) and exits.
+//! only builds one there (for `tools/bench_combine.sh`) and exits. `--samples N` stops after N
+//! samples instead of after a time (repeatable work, for `valgrind --tool=callgrind`).
 use deda_bank::{BankMeta, BankWriter, PartDraft, Producer};
 use deda_core::ClassId;
+use deda_loader::BenchStop;
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -103,7 +106,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tmp.path().to_path_buf()
         }
     };
-    let report = deda_loader::bench_combine(&bank, size, seconds, threads, 0)?;
+    let stop = match get("--samples") {
+        Some(n) => BenchStop::Samples(n.parse()?),
+        None => BenchStop::Seconds(seconds),
+    };
+    let report = deda_loader::bench_combine_until(&bank, size, stop, threads, 0)?;
     println!("{}", report.json_line());
     Ok(())
 }

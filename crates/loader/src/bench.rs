@@ -1,15 +1,24 @@
 //! `deda bench combine`: how many combinations per second the compose path sustains, decoding
 //! every part from disk for every sample (no caching).
 use crate::error::{Error, Result};
-use crate::parts::PartIndex;
-use crate::sample::compose_parts;
+use crate::parts::{PartIndex, PartStore};
 use deda_bank::PartBank;
-use deda_combine::{CombineConfig, CombineSampler, Compositor, Decision};
+use deda_combine::{compose, CombineConfig, CombineParams, CombineSampler, Compositor, Decision};
 use deda_core::{rng_for, Stream};
+use image::RgbaImage;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// When a benchmark stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BenchStop {
+    /// After this many wall-clock seconds.
+    Seconds(f64),
+    /// After this many samples in total (repeatable work, e.g. for instruction counts).
+    Samples(u64),
+}
 
 /// The result of [`bench_combine`], printed as one JSON line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +37,12 @@ pub struct BenchReport {
     pub images_per_s: f64,
     /// `images_per_s / threads`.
     pub per_core_images_per_s: f64,
+    /// Mean thread time per composed sample spent decoding its CIP, in milliseconds.
+    pub cip_decode_ms: f64,
+    /// Mean thread time per composed sample spent decoding its CDPs, in milliseconds.
+    pub cdp_decode_ms: f64,
+    /// Mean thread time per composed sample spent in [`compose`], in milliseconds.
+    pub compose_ms: f64,
     /// Peak resident memory (VmHWM) in MiB, 0 where unavailable.
     pub peak_rss_mb: f64,
     /// Samples that failed (a part could not be decoded).
@@ -41,17 +56,75 @@ impl BenchReport {
     }
 }
 
+/// Nanoseconds spent per phase, summed over samples.
+#[derive(Default)]
+struct PhaseClock {
+    cip: AtomicU64,
+    cdp: AtomicU64,
+    compose: AtomicU64,
+}
+
+fn add_since(counter: &AtomicU64, since: Instant) -> Instant {
+    let now = Instant::now();
+    counter.fetch_add((now - since).as_nanos() as u64, Ordering::Relaxed);
+    now
+}
+
+/// Decodes and composes one combination, timing each phase; `false` if anything failed.
+fn timed_compose(
+    bank: &PartBank,
+    params: &CombineParams,
+    size: u32,
+    compositor: &mut Compositor,
+    clock: &PhaseClock,
+) -> bool {
+    let t0 = Instant::now();
+    let Ok(cip) = PartStore::load_cip(bank, &params.cip) else {
+        return false;
+    };
+    let t1 = add_since(&clock.cip, t0);
+    let cdps: Option<Vec<RgbaImage>> = params
+        .layers
+        .iter()
+        .map(|l| PartStore::load_cdp(bank, &l.cdp).ok())
+        .collect();
+    let Some(cdps) = cdps else {
+        return false;
+    };
+    let t2 = add_since(&clock.cdp, t1);
+    let refs: Vec<&RgbaImage> = cdps.iter().collect();
+    let ok = compose(&cip, &refs, params, size, size, compositor).is_ok();
+    add_since(&clock.compose, t2);
+    ok
+}
+
 /// Composes combinations (`p_aug` forced to 1, paper values otherwise) of the bank at `dir` on
 /// `size × size` canvases with `threads` threads for `seconds` seconds; each sample decodes its
 /// CIP and CDPs from disk.
 ///
 /// # Errors
-/// [`Error::Bank`] if the bank cannot be opened; [`Error::Unusable`] if it has no CDP or CIP;
-/// [`Error::Config`] for `size == 0` or `threads == 0`.
+/// As [`bench_combine_until`].
 pub fn bench_combine(
     dir: &Path,
     size: u32,
     seconds: f64,
+    threads: usize,
+    seed: u64,
+) -> Result<BenchReport> {
+    bench_combine_until(dir, size, BenchStop::Seconds(seconds), threads, seed)
+}
+
+/// As [`bench_combine`], stopping at `stop`. Each of the `threads` workers draws sample indices
+/// from a shared counter and owns its scratch space; nothing else is shared but the read-only
+/// bank, so the threads only contend for the CPU.
+///
+/// # Errors
+/// [`Error::Bank`] if the bank cannot be opened; [`Error::Unusable`] if it has no CDP or CIP;
+/// [`Error::Config`] for `size == 0` or `threads == 0`.
+pub fn bench_combine_until(
+    dir: &Path,
+    size: u32,
+    stop: BenchStop,
     threads: usize,
     seed: u64,
 ) -> Result<BenchReport> {
@@ -76,7 +149,11 @@ pub fn bench_combine(
     };
     let sampler = CombineSampler::new(config, index.pool)?;
     let (counter, done, failed) = (AtomicUsize::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let deadline = Duration::from_secs_f64(seconds.max(0.0));
+    let clock = PhaseClock::default();
+    let (deadline, max_samples) = match stop {
+        BenchStop::Seconds(s) => (Duration::from_secs_f64(s.max(0.0)), u64::MAX),
+        BenchStop::Samples(n) => (Duration::MAX, n),
+    };
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -84,15 +161,19 @@ pub fn bench_combine(
                 let mut compositor = Compositor::new();
                 while start.elapsed() < deadline {
                     let i = counter.fetch_add(1, Ordering::Relaxed);
+                    if i as u64 >= max_samples {
+                        break;
+                    }
                     let mut rng = rng_for(seed, Stream::Combine, &[0, i as u64]);
                     let Decision::Combine(c) = sampler.sample(Some(i % n_cdps), &mut rng) else {
                         failed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
-                    match compose_parts(&bank, &c.params, size, size, &mut compositor) {
-                        Ok(_) => done.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                    if timed_compose(&bank, &c.params, size, &mut compositor, &clock) {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             });
         }
@@ -100,6 +181,8 @@ pub fn bench_combine(
     let secs = start.elapsed().as_secs_f64();
     let images = done.load(Ordering::Relaxed);
     let ips = images as f64 / secs.max(1e-9);
+    let per_sample_ms =
+        |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e6 / images.max(1) as f64;
     Ok(BenchReport {
         op: "combine",
         size,
@@ -108,6 +191,9 @@ pub fn bench_combine(
         seconds: secs,
         images_per_s: ips,
         per_core_images_per_s: ips / threads as f64,
+        cip_decode_ms: per_sample_ms(&clock.cip),
+        cdp_decode_ms: per_sample_ms(&clock.cdp),
+        compose_ms: per_sample_ms(&clock.compose),
         peak_rss_mb: peak_rss_mb(),
         failed: failed.load(Ordering::Relaxed),
     })

@@ -22,7 +22,7 @@ pub mod source;
 pub mod transform;
 
 pub use batch::{Batch, EpochStats};
-pub use bench::{bench_combine, peak_rss_mb, BenchReport};
+pub use bench::{bench_combine, bench_combine_until, peak_rss_mb, BenchReport, BenchStop};
 pub use config::LoaderConfig;
 pub use error::{Error, PartError, Result, SampleError};
 pub use loader::{Epoch, Loader};
