@@ -15,6 +15,9 @@ pub enum CipFormat {
     },
     /// Lossless PNG.
     Png,
+    /// Lossless QOI: files about as large as PNG, but several times faster to decode than
+    /// JPEG, for banks read at high rates by the online combiner.
+    Qoi,
 }
 
 impl CipFormat {
@@ -23,6 +26,7 @@ impl CipFormat {
         match self {
             CipFormat::Jpeg { .. } => "jpg",
             CipFormat::Png => "png",
+            CipFormat::Qoi => "qoi",
         }
     }
 }
@@ -58,6 +62,36 @@ pub(crate) fn encode_rgb(img: &RgbImage, format: CipFormat, path: &Path) -> Resu
         CipFormat::Png => {
             deda_core::image_io::encode_png(&DynamicImage::ImageRgb8(img.clone()), path)?
         }
+        CipFormat::Qoi => {
+            let mut out = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut out, image::ImageFormat::Qoi)
+                .map_err(|source| deda_core::Error::Encode {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            out.into_inner()
+        }
+    })
+}
+
+/// The size of a `w × h` CIP stored with its shorter side at most `max_short_side` (unchanged
+/// if already small enough): scaled by `max_short_side / min(w, h)`, rounded, at least 1.
+pub(crate) fn cip_stored_size(w: u32, h: u32, max_short_side: Option<u32>) -> (u32, u32) {
+    let short = w.min(h);
+    match max_short_side {
+        Some(m) if m > 0 && short > m => {
+            let s = f64::from(m) / f64::from(short);
+            let scaled = |v: u32| ((f64::from(v) * s).round() as u32).max(1);
+            (scaled(w), scaled(h))
+        }
+        _ => (w, h),
+    }
+}
+
+/// `img` downscaled to `size` with a triangle (area-like) filter; `None` if it already has it.
+pub(crate) fn downscale_cip(img: &RgbImage, size: (u32, u32)) -> Option<RgbImage> {
+    (img.dimensions() != size).then(|| {
+        image::imageops::resize(img, size.0, size.1, image::imageops::FilterType::Triangle)
     })
 }
 

@@ -3,7 +3,9 @@
 //! Each part is stored in two steps: its image file is written atomically, then its record is
 //! appended to the manifest and fsync'ed. A crash between the two leaves an orphan file that
 //! the rerun rewrites with the same bytes (ids and file names are deterministic).
-use crate::encode::{encode_rgb, encode_rgba_png, visible_pixels, WriterOptions};
+use crate::encode::{
+    cip_stored_size, downscale_cip, encode_rgb, encode_rgba_png, visible_pixels, WriterOptions,
+};
 use crate::error::{Error, Result};
 use crate::layout::{manifest_path, part_file, part_id, MANIFEST_FILE};
 use crate::manifest::{read_manifest, Appender, Manifest};
@@ -11,7 +13,7 @@ use crate::meta::{create_or_check_meta, BankMeta};
 use crate::record::{PartDraft, PartRecord, Producer};
 use crate::shard::Shard;
 use deda_core::hash::sha256_hex;
-use deda_core::{ClassId, PartId, PartKind};
+use deda_core::{BBox, ClassId, PartId, PartKind};
 use image::{RgbImage, RgbaImage};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ pub struct BankWriter {
     synthetic_sources: HashSet<String>,
     appender: Appender,
     torn_lines: usize,
+    cip_max_short_side: Option<u32>,
 }
 
 impl BankWriter {
@@ -77,6 +80,7 @@ impl BankWriter {
             synthetic_sources: HashSet::new(),
             appender: Appender::open(&target_path, valid_len)?,
             torn_lines: 0,
+            cip_max_short_side: None,
         };
         for (name, manifest) in sources {
             writer.load(&name, manifest)?;
@@ -165,7 +169,18 @@ impl BankWriter {
         self.store(record, &bytes)
     }
 
-    /// Stores a CIP (the background with the object's hole filled) in the writer's CIP format.
+    /// Stores CIPs downscaled so that their shorter side is at most `max_short_side` (`None`,
+    /// the default: as given). The online combiner resizes every CIP to its canvas anyway, so
+    /// storing them at the training canvas size (e.g. 448 or 512) costs nothing in quality and
+    /// makes every later decode cheaper. The record's size and box are those of the stored
+    /// image.
+    pub fn with_cip_max_short_side(mut self, max_short_side: Option<u32>) -> BankWriter {
+        self.cip_max_short_side = max_short_side;
+        self
+    }
+
+    /// Stores a CIP (the background with the object's hole filled) in the writer's CIP format,
+    /// downscaled if [`BankWriter::with_cip_max_short_side`] asks for it.
     ///
     /// # Errors
     /// [`Error::ClassOutOfRange`], [`Error::EmptyImage`], [`Error::Conflict`], or a write error.
@@ -177,6 +192,11 @@ impl BankWriter {
             img.width(),
             img.height(),
         )?;
+        let original = img.dimensions();
+        let size = cip_stored_size(original.0, original.1, self.cip_max_short_side);
+        let scaled = downscale_cip(img, size);
+        let img = scaled.as_ref().unwrap_or(img);
+        let bbox = draft.bbox.map(|b| scale_box(b, original, size));
         let ext = self.options.cip_format.extension();
         let file = part_file(PartKind::Cip, draft.class, &draft.source_image, None, ext);
         let bytes = encode_rgb(img, self.options.cip_format, &self.dir.join(&file))?;
@@ -187,7 +207,7 @@ impl BankWriter {
             source_image: draft.source_image,
             source_part: None,
             variant: None,
-            bbox: draft.bbox,
+            bbox,
             width: img.width(),
             height: img.height(),
             pixel_area: u64::from(img.width()) * u64::from(img.height()),
@@ -338,6 +358,26 @@ fn check_same_part(existing: &PartRecord, new: &PartRecord) -> Result<()> {
     })
 }
 
+/// `b` (in a `from`-sized image) in the coordinates of the same image resized to `to`, rounded
+/// outwards and kept inside it.
+fn scale_box(b: BBox, from: (u32, u32), to: (u32, u32)) -> BBox {
+    if from == to {
+        return b;
+    }
+    let sx = f64::from(to.0) / f64::from(from.0.max(1));
+    let sy = f64::from(to.1) / f64::from(from.1.max(1));
+    let x0 = ((f64::from(b.x) * sx).floor() as u32).min(to.0.saturating_sub(1));
+    let y0 = ((f64::from(b.y) * sy).floor() as u32).min(to.1.saturating_sub(1));
+    let x1 = ((f64::from(b.x + b.w) * sx).ceil() as u32).clamp(x0 + 1, to.0.max(x0 + 1));
+    let y1 = ((f64::from(b.y + b.h) * sy).ceil() as u32).clamp(y0 + 1, to.1.max(y0 + 1));
+    BBox {
+        x: x0,
+        y: y0,
+        w: x1 - x0,
+        h: y1 - y0,
+    }
+}
+
 fn check_not_empty(kind: PartKind, source_image: &str, width: u32, height: u32) -> Result<()> {
     if width > 0 && height > 0 {
         return Ok(());
@@ -367,4 +407,92 @@ fn display_rel(dir: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod cip_storage_tests {
+    use super::*;
+    use crate::{CipFormat, PartBank};
+    use image::Rgb;
+
+    fn draft(bbox: Option<BBox>) -> PartDraft {
+        PartDraft {
+            class: ClassId(0),
+            source_image: "a/b.jpg".into(),
+            bbox,
+            producer: Producer {
+                stage: "test".into(),
+                config_hash: "0".into(),
+                seed: 0,
+                weights_hash: None,
+            },
+        }
+    }
+
+    fn backdrop() -> RgbImage {
+        RgbImage::from_fn(640, 480, |x, y| Rgb([(x / 3) as u8, (y / 2) as u8, 90]))
+    }
+
+    fn writer(dir: &Path, format: CipFormat) -> BankWriter {
+        let meta = BankMeta::new(vec!["zero".into()]);
+        let options = WriterOptions { cip_format: format };
+        BankWriter::open_with(dir, &meta, None, options).unwrap()
+    }
+
+    #[test]
+    fn qoi_cips_are_lossless() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path(), CipFormat::Qoi);
+        let r = w.put_cip(draft(None), &backdrop()).unwrap();
+        assert!(r.file.ends_with(".qoi"), "{}", r.file);
+        let bank = PartBank::open(dir.path()).unwrap();
+        assert_eq!(bank.load_cip(&r.id).unwrap(), backdrop());
+    }
+
+    #[test]
+    fn cips_are_downscaled_to_the_max_short_side_with_their_box() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w =
+            writer(dir.path(), CipFormat::Jpeg { quality: 95 }).with_cip_max_short_side(Some(240));
+        let b = BBox {
+            x: 100,
+            y: 50,
+            w: 201,
+            h: 300,
+        };
+        let r = w.put_cip(draft(Some(b)), &backdrop()).unwrap();
+        assert_eq!((r.width, r.height, r.pixel_area), (320, 240, 320 * 240));
+        assert_eq!(
+            r.bbox,
+            Some(BBox {
+                x: 50,
+                y: 25,
+                w: 101,
+                h: 150
+            })
+        );
+        let bank = PartBank::open(dir.path()).unwrap();
+        let img = bank.load_cip(&r.id).unwrap();
+        assert_eq!(img.dimensions(), (320, 240));
+        // A smooth gradient halves: pixel (100, 60) of the stored image ≈ (200, 120) before.
+        let p = img.get_pixel(100, 60).0;
+        assert!(p[0].abs_diff(66) <= 2 && p[1].abs_diff(60) <= 2, "{p:?}");
+    }
+
+    #[test]
+    fn small_cips_are_stored_as_given() {
+        assert_eq!(cip_stored_size(640, 480, Some(512)), (640, 480));
+        assert_eq!(cip_stored_size(640, 480, None), (640, 480));
+        assert_eq!(cip_stored_size(480, 640, Some(448)), (448, 597));
+        assert_eq!(cip_stored_size(5000, 3, Some(1)), (1667, 1));
+        let b = BBox {
+            x: 0,
+            y: 0,
+            w: 640,
+            h: 480,
+        };
+        assert_eq!(scale_box(b, (640, 480), (640, 480)), b);
+        let whole = scale_box(b, (640, 480), (3, 2));
+        assert_eq!((whole.x, whole.y, whole.w, whole.h), (0, 0, 3, 2));
+    }
 }

@@ -7,7 +7,12 @@
 //! Without `--bank`, a small synthetic bank is built in a temporary folder; `--make-bank DIR`
 //! only builds one there (for `tools/bench_combine.sh`) and exits. `--samples N` stops after N
 //! samples instead of after a time (repeatable work, for `valgrind --tool=callgrind`).
-use deda_bank::{BankMeta, BankWriter, PartDraft, Producer};
+//!
+//! The bank's CIPs are stored as the bank writer is told: `--cip-format jpeg|qoi|png` (JPEG q95
+//! by default, the writer's default) and `--cip-short-side N` (downscaled at write time so the
+//! shorter side is at most N; by default 448, the bench canvas, as a bank written for training
+//! at that size would be; `0` keeps the 640×480 originals).
+use deda_bank::{BankMeta, BankWriter, CipFormat, PartDraft, Producer, WriterOptions};
 use deda_core::ClassId;
 use deda_loader::BenchStop;
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
@@ -57,9 +62,15 @@ fn backdrop(rng: &mut ChaCha8Rng) -> RgbImage {
     })
 }
 
-fn make_bank(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+fn make_bank(
+    dir: &Path,
+    cip_format: CipFormat,
+    cip_short_side: Option<u32>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let names = (0..CLASSES).map(|c| format!("class{c}")).collect();
-    let mut w = BankWriter::open(dir, &BankMeta::new(names), None)?;
+    let options = WriterOptions { cip_format };
+    let mut w = BankWriter::open_with(dir, &BankMeta::new(names), None, options)?
+        .with_cip_max_short_side(cip_short_side);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let producer = Producer {
         stage: "bench".into(),
@@ -89,8 +100,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1))
     };
+    let cip_format = match get("--cip-format").map(String::as_str) {
+        None | Some("jpeg") => CipFormat::Jpeg { quality: 95 },
+        Some("qoi") => CipFormat::Qoi,
+        Some("png") => CipFormat::Png,
+        Some(other) => {
+            return Err(format!("--cip-format {other}: expected jpeg, qoi or png").into())
+        }
+    };
+    let cip_short_side = match get("--cip-short-side").map_or(Ok(448), |s| s.parse())? {
+        0 => None,
+        n => Some(n),
+    };
     if let Some(dir) = get("--make-bank") {
-        make_bank(Path::new(dir))?;
+        make_bank(Path::new(dir), cip_format, cip_short_side)?;
         eprintln!("bench bank written to {dir}");
         return Ok(());
     }
@@ -102,7 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(b) => PathBuf::from(b),
         None => {
             tmp = tempfile::tempdir()?;
-            make_bank(tmp.path())?;
+            make_bank(tmp.path(), cip_format, cip_short_side)?;
             tmp.path().to_path_buf()
         }
     };

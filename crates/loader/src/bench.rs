@@ -37,6 +37,10 @@ pub struct BenchReport {
     pub images_per_s: f64,
     /// `images_per_s / threads`.
     pub per_core_images_per_s: f64,
+    /// CPU time of the worker threads per composed sample in milliseconds (from
+    /// `/proc/thread-self/schedstat`; 0 where unavailable): unlike `images_per_s`, it hardly
+    /// depends on how busy the machine is.
+    pub cpu_ms_per_image: f64,
     /// Mean thread time per composed sample spent decoding its CIP, in milliseconds.
     pub cip_decode_ms: f64,
     /// Mean thread time per composed sample spent decoding its CDPs, in milliseconds.
@@ -62,6 +66,17 @@ struct PhaseClock {
     cip: AtomicU64,
     cdp: AtomicU64,
     compose: AtomicU64,
+    cpu: AtomicU64,
+}
+
+/// Nanoseconds this thread has run on a CPU, if the kernel says.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn add_since(counter: &AtomicU64, since: Instant) -> Instant {
@@ -159,6 +174,7 @@ pub fn bench_combine_until(
         for _ in 0..threads {
             s.spawn(|| {
                 let mut compositor = Compositor::new();
+                let cpu0 = thread_cpu_ns();
                 while start.elapsed() < deadline {
                     let i = counter.fetch_add(1, Ordering::Relaxed);
                     if i as u64 >= max_samples {
@@ -174,6 +190,9 @@ pub fn bench_combine_until(
                     } else {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
+                }
+                if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+                    clock.cpu.fetch_add(b.saturating_sub(a), Ordering::Relaxed);
                 }
             });
         }
@@ -191,6 +210,7 @@ pub fn bench_combine_until(
         seconds: secs,
         images_per_s: ips,
         per_core_images_per_s: ips / threads as f64,
+        cpu_ms_per_image: per_sample_ms(&clock.cpu),
         cip_decode_ms: per_sample_ms(&clock.cip),
         cdp_decode_ms: per_sample_ms(&clock.cdp),
         compose_ms: per_sample_ms(&clock.compose),
