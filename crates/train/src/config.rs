@@ -1,0 +1,477 @@
+//! The experiment recipe: one TOML file with `[data]`, `[model]`, `[loader]`, `[optim]`,
+//! `[method]` and `[train]` sections.
+//!
+//! Every section rejects unknown keys, and [`TrainConfig::problems`] lists every problem of the
+//! whole file at once (including a data set or bank folder that does not exist), so a run never
+//! starts from a config that would fail later. Defaults are the paper's recipe (GuidedMixup FGVC
+//! from scratch: 512 → 448 crops, batch 16, SGD Nesterov lr 0.01, wd 5e-4, 300 epochs, ×0.1 at
+//! epochs 150 and 225).
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use deda_combine::CombineConfig;
+use deda_loader::LoaderConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::optim::{ScheduleConfig, SgdConfig};
+use crate::run_error::{RunError, RunResult};
+
+/// The whole recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Which data set, and which subset of it.
+    pub data: DataConfig,
+    /// The network.
+    pub model: ModelConfig,
+    /// Batching and the classic transforms of the training loader (the evaluation loader uses
+    /// the same settings with a centre crop, see [`LoaderConfig::for_eval`]).
+    pub loader: LoaderConfig,
+    /// SGD and the learning-rate schedule.
+    pub optim: OptimConfig,
+    /// The augmentation method compared.
+    pub method: MethodConfig,
+    /// Epochs, loss, evaluation and device.
+    pub train: RunConfig,
+}
+
+/// `[data]`: the data set as `KIND:PATH` (the CLI's `--dataset` syntax) and an optional k-shot
+/// subset of its training split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// `KIND:PATH`, e.g. `cub:data/CUB_200_2011`; a relative PATH is relative to the working
+    /// directory of the run.
+    pub dataset: String,
+    /// Keep only `k_shot` training images per class (None: the whole split).
+    pub k_shot: Option<usize>,
+    /// Seed of the k-shot draw.
+    pub k_shot_seed: u64,
+}
+
+
+impl DataConfig {
+    /// `(KIND, PATH)` of [`DataConfig::dataset`], if it has a colon.
+    pub fn kind_and_path(&self) -> Option<(&str, PathBuf)> {
+        self.dataset
+            .split_once(':')
+            .map(|(k, p)| (k, PathBuf::from(p)))
+    }
+}
+
+/// `[model]`: architecture, width and optional starting weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `resnet18` or `resnet50`.
+    pub name: String,
+    /// Stem / `layer1` width (64 for the real networks; smaller for smoke tests).
+    pub width: i64,
+    /// Blocks per stage (None: the architecture's, e.g. [2, 2, 2, 2] for ResNet-18; smaller for
+    /// smoke tests).
+    pub layers: Option<[usize; 4]>,
+    /// Starting weights as a safetensors state dict with torchvision names (None: from scratch,
+    /// as in the paper).
+    pub pretrained: Option<PathBuf>,
+    /// Name prefixes of `pretrained` that are not loaded (the head, by default).
+    pub skip_prefixes: Vec<String>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            name: "resnet18".into(),
+            width: 64,
+            layers: None,
+            pretrained: None,
+            skip_prefixes: vec!["fc.".into()],
+        }
+    }
+}
+
+/// `[optim]`: SGD ([`SgdConfig`]'s fields) plus the schedule (`[optim.schedule]` with
+/// `kind = "multi_step" | "cosine" | "constant"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Base learning rate (0.01).
+    pub lr: f64,
+    /// Momentum μ (0.9).
+    pub momentum: f64,
+    /// L2 weight decay (5e-4).
+    pub weight_decay: f64,
+    /// Nesterov momentum (true).
+    pub nesterov: bool,
+    /// The schedule, in epochs, stepped per iteration.
+    pub schedule: ScheduleConfig,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        let s = SgdConfig::default();
+        OptimConfig {
+            lr: s.lr,
+            momentum: s.momentum,
+            weight_decay: s.weight_decay,
+            nesterov: s.nesterov,
+            schedule: ScheduleConfig::default(),
+        }
+    }
+}
+
+impl OptimConfig {
+    /// The SGD part.
+    pub fn sgd(&self) -> SgdConfig {
+        SgdConfig {
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            nesterov: self.nesterov,
+        }
+    }
+}
+
+/// The augmentation methods compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MethodName {
+    /// Only the loader's random crop and flip.
+    #[default]
+    Vanilla,
+    /// Batch-level Mixup on the tensors.
+    Mixup,
+    /// Batch-level CutMix on the tensors.
+    Cutmix,
+    /// Decoupled Data Augmentation: online CDP/CIP combination in the loader.
+    Deda,
+}
+
+impl MethodName {
+    /// The spelling used in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodName::Vanilla => "vanilla",
+            MethodName::Mixup => "mixup",
+            MethodName::Cutmix => "cutmix",
+            MethodName::Deda => "deda",
+        }
+    }
+}
+
+impl fmt::Display for MethodName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MethodName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "vanilla" => Ok(MethodName::Vanilla),
+            "mixup" => Ok(MethodName::Mixup),
+            "cutmix" => Ok(MethodName::Cutmix),
+            "deda" => Ok(MethodName::Deda),
+            other => Err(format!(
+                "unknown method {other:?}; expected vanilla, mixup, cutmix or deda"
+            )),
+        }
+    }
+}
+
+/// `[method]`: the method and its knobs. Knobs of other methods are problems, not ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MethodConfig {
+    /// Which method.
+    pub name: MethodName,
+    /// Mixup/CutMix: Beta(α, α) parameter (default 0.2 for Mixup, 1.0 for CutMix, the
+    /// GuidedMixup help text).
+    pub alpha: Option<f64>,
+    /// Mixup/CutMix: probability that a batch is mixed (default 1.0, GuidedMixup's `mix_prob`).
+    pub mix_prob: Option<f64>,
+    /// De-DA: the part bank folder.
+    pub bank: Option<PathBuf>,
+    /// De-DA: the online combination's knobs (`[method.combine]`, paper defaults).
+    pub combine: Option<CombineConfig>,
+}
+
+impl MethodConfig {
+    /// α for Mixup/CutMix, with the method's default.
+    pub fn alpha_or_default(&self) -> f64 {
+        self.alpha.unwrap_or(match self.name {
+            MethodName::Mixup => 0.2,
+            _ => 1.0,
+        })
+    }
+
+    /// The probability that a batch is mixed.
+    pub fn mix_prob_or_default(&self) -> f64 {
+        self.mix_prob.unwrap_or(1.0)
+    }
+
+    /// The combination settings (paper defaults when the table is absent).
+    pub fn combine_or_default(&self) -> CombineConfig {
+        self.combine.clone().unwrap_or_default()
+    }
+
+    fn problems(&self, p: &mut Vec<String>) {
+        let batch_mix = matches!(self.name, MethodName::Mixup | MethodName::Cutmix);
+        if !batch_mix && (self.alpha.is_some() || self.mix_prob.is_some()) {
+            p.push(format!(
+                "method.alpha / method.mix_prob apply to mixup and cutmix, not {}",
+                self.name
+            ));
+        }
+        if let Some(a) = self.alpha {
+            if !(a.is_finite() && a > 0.0) {
+                p.push(format!("method.alpha must be > 0, got {a}"));
+            }
+        }
+        if let Some(m) = self.mix_prob {
+            if !(0.0..=1.0).contains(&m) {
+                p.push(format!("method.mix_prob must be in [0, 1], got {m}"));
+            }
+        }
+        match (self.name, &self.bank) {
+            (MethodName::Deda, None) => {
+                p.push("method.bank (the part bank folder) is required for deda".into())
+            }
+            (MethodName::Deda, Some(b)) if !b.is_dir() => {
+                p.push(format!("method.bank {} does not exist", b.display()))
+            }
+            (MethodName::Deda, Some(_)) => {}
+            (other, Some(_)) => p.push(format!("method.bank applies to deda, not {other}")),
+            (_, None) => {}
+        }
+        if self.name != MethodName::Deda && self.combine.is_some() {
+            p.push(format!(
+                "[method.combine] applies to deda, not {}",
+                self.name
+            ));
+        }
+        if let Some(c) = &self.combine {
+            if let Err(e) = c.validate() {
+                p.extend(
+                    e.problems
+                        .into_iter()
+                        .map(|s| format!("method.combine: {s}")),
+                );
+            }
+        }
+    }
+}
+
+/// `[train]`: length, loss, evaluation cadence, seed and device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Epochs (300).
+    pub epochs: usize,
+    /// Label smoothing ε of the soft-label cross-entropy (0).
+    pub label_smoothing: f64,
+    /// Evaluate on the test split every this many epochs (1); the last epoch is always
+    /// evaluated.
+    pub eval_every: usize,
+    /// Seed of the model init, the loader and batch mixing.
+    pub seed: u64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// libtorch intra-op threads (0: libtorch's default). 1 makes CPU runs bit-reproducible.
+    pub torch_threads: i32,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            epochs: 300,
+            label_smoothing: 0.0,
+            eval_every: 1,
+            seed: 1,
+            device: "auto".into(),
+            torch_threads: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parses TOML text (unknown keys are errors).
+    pub fn from_toml(text: &str) -> RunResult<TrainConfig> {
+        toml::from_str(text).map_err(|e| RunError::Config {
+            problems: vec![e.to_string()],
+        })
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> RunResult<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|source| RunError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| RunError::Config {
+            problems: vec![format!("{}: {e}", path.display())],
+        })
+    }
+
+    /// The config as TOML (every default written out).
+    pub fn to_toml(&self) -> RunResult<String> {
+        toml::to_string(self).map_err(|e| RunError::Config {
+            problems: vec![format!("serialising the config: {e}")],
+        })
+    }
+
+    /// Every problem of the config, including missing data set and bank folders.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        match self.data.kind_and_path() {
+            None => p.push(format!(
+                "data.dataset {:?} must be KIND:PATH",
+                self.data.dataset
+            )),
+            Some((kind, path)) => {
+                if kind.is_empty() {
+                    p.push(format!(
+                        "data.dataset {:?} has no KIND before the colon",
+                        self.data.dataset
+                    ));
+                }
+                if !path.exists() {
+                    p.push(format!(
+                        "data.dataset path {} does not exist",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        if self.data.k_shot == Some(0) {
+            p.push("data.k_shot must be > 0 (or absent for the whole split)".into());
+        }
+        if let Err(e) = self.model.name.parse::<deda_nets::ModelName>() {
+            p.push(format!("model.name: {e}"));
+        }
+        if self.model.width < 1 {
+            p.push(format!("model.width must be > 0, got {}", self.model.width));
+        }
+        if self.model.layers.is_some_and(|l| l.contains(&0)) {
+            p.push(format!(
+                "model.layers must all be > 0, got {:?}",
+                self.model.layers
+            ));
+        }
+        if let Some(w) = &self.model.pretrained {
+            if !w.is_file() {
+                p.push(format!("model.pretrained {} does not exist", w.display()));
+            }
+        }
+        if let Err(e) = self.loader.validate() {
+            p.extend(e.problems.into_iter().map(|s| format!("loader: {s}")));
+        }
+        for r in [self.optim.sgd().validate(), self.optim.schedule.validate()] {
+            if let Err(crate::Error::Config { what, problems }) = r {
+                p.extend(problems.into_iter().map(|s| format!("optim ({what}): {s}")));
+            }
+        }
+        self.method.problems(&mut p);
+        let t = &self.train;
+        if t.epochs == 0 {
+            p.push("train.epochs must be > 0".into());
+        }
+        if !(0.0..=1.0).contains(&t.label_smoothing) {
+            p.push(format!(
+                "train.label_smoothing must be in [0, 1], got {}",
+                t.label_smoothing
+            ));
+        }
+        if t.eval_every == 0 {
+            p.push("train.eval_every must be > 0".into());
+        }
+        if let Err(e) = t.device.parse::<deda_nets::DeviceChoice>() {
+            p.push(format!("train.device: {e}"));
+        }
+        if t.torch_threads < 0 {
+            p.push(format!(
+                "train.torch_threads must be >= 0, got {}",
+                t.torch_threads
+            ));
+        }
+        p
+    }
+
+    /// [`TrainConfig::problems`] as a result.
+    pub fn validate(&self) -> RunResult<()> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Config { problems })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_paper_recipe_and_round_trip_through_toml() {
+        let c = TrainConfig::default();
+        assert_eq!(c.loader.crop, 448);
+        assert_eq!(c.loader.batch_size, 16);
+        assert_eq!(c.train.epochs, 300);
+        assert_eq!(c.optim.sgd(), SgdConfig::default());
+        let text = c.to_toml().unwrap();
+        assert_eq!(TrainConfig::from_toml(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(TrainConfig::from_toml("[train]\nepoks = 3\n").is_err());
+        assert!(TrainConfig::from_toml("[optim]\nnestrov = true\n").is_err());
+        assert!(TrainConfig::from_toml("[method]\nname = \"de-da\"\n").is_err());
+        let ok = TrainConfig::from_toml(
+            "[method]\nname = \"cutmix\"\nalpha = 1.0\n[optim.schedule]\nkind = \"constant\"\n",
+        );
+        assert_eq!(ok.unwrap().method.name, MethodName::Cutmix);
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let text = r#"
+            [data]
+            dataset = "cub:/definitely/not/here"
+            k_shot = 0
+            [model]
+            name = "vgg"
+            [loader]
+            batch_size = 0
+            [optim]
+            lr = -1.0
+            [method]
+            name = "deda"
+            alpha = 0.5
+            [train]
+            epochs = 0
+            device = "tpu"
+        "#;
+        let c = TrainConfig::from_toml(text).unwrap();
+        let p = c.problems();
+        for needle in [
+            "does not exist",
+            "k_shot",
+            "model.name",
+            "batch_size",
+            "lr",
+            "method.bank",
+            "alpha",
+            "epochs",
+            "device",
+        ] {
+            assert!(
+                p.iter().any(|s| s.contains(needle)),
+                "no problem mentions {needle}: {p:#?}"
+            );
+        }
+    }
+}

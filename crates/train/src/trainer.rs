@@ -1,0 +1,536 @@
+//! The training loop: [`fit`] trains, evaluates, logs and checkpoints one run.
+//!
+//! Per epoch: the training loader's batches (random crop and flip, with De-DA combinations when
+//! the method is `deda`), batch-level Mixup/CutMix on the tensors for those methods (one draw
+//! per step from `rng_for(seed, Stream::Mix, [epoch, step])`), one SGD step each; then every
+//! `eval_every` epochs (and after the last) an evaluation on the test split (centre crop). A
+//! record goes to `metrics.jsonl`/`metrics.csv` and a checkpoint is written, so `--resume`
+//! continues after the last finished epoch and reproduces the uninterrupted run.
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use deda_core::{rng_for, Stream};
+use deda_loader::{Batch, Combiner, Loader, SampleSource};
+use deda_nets::{DeviceChoice, Model, ModelName, ResNetConfig, ResNetModel};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::{MethodName, TrainConfig};
+use crate::evaluate::{evaluate, EvalReport};
+use crate::loss::smoothed_cross_entropy;
+use crate::metrics::{EpochRecord, MetricsLog};
+use crate::mix::{apply_mix, sample_cutmix, sample_mixup, MixParams};
+use crate::momentum_sgd::MomentumSgd;
+use crate::optim::LrSchedule;
+use crate::run_dir::{Provenance, RunDir};
+use crate::run_error::{RunError, RunResult};
+use crate::step::BatchRef;
+
+/// The data of a run, prepared by the caller (data-set reading, k-shot and the part bank live
+/// outside this crate).
+pub struct TrainData {
+    /// Training samples.
+    pub train: Arc<dyn SampleSource>,
+    /// Test samples.
+    pub test: Arc<dyn SampleSource>,
+    /// Class names, indexed by class id.
+    pub class_names: Vec<String>,
+    /// Group id of each test sample (Waterbirds), indexed like `test`.
+    pub test_groups: Option<Vec<Option<u8>>>,
+    /// Group names, indexed by group id.
+    pub group_names: Vec<String>,
+    /// The De-DA combiner for method `deda`.
+    pub combiner: Option<Combiner>,
+    /// Hashes of inputs for the provenance record (e.g. `bank_manifest`).
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// How [`fit`] starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FitOptions {
+    /// Continue from `checkpoints/state.json` instead of starting afresh.
+    pub resume: bool,
+    /// Stop (with a checkpoint) once this many epochs of the run are done, as if interrupted;
+    /// None runs to `train.epochs`.
+    pub stop_after: Option<usize>,
+}
+
+/// One finished step, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepInfo {
+    /// Epoch.
+    pub epoch: usize,
+    /// Batch within the epoch.
+    pub batch: usize,
+    /// Global iteration index.
+    pub step: usize,
+    /// Loss of the batch.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Samples in the batch.
+    pub samples: usize,
+}
+
+/// Receives progress; every method does nothing by default.
+pub trait FitObserver {
+    /// An epoch of `batches` batches starts.
+    fn epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    /// A step finished.
+    fn step(&mut self, _info: &StepInfo) {}
+    /// An epoch finished (and was evaluated if the record has a top-1).
+    fn epoch_end(&mut self, _record: &EpochRecord) {}
+    /// The first batch this call of [`fit`] feeds to the network, after batch mixing
+    /// (normalised images, as the network sees them).
+    fn first_batch(&mut self, _batch: &Batch) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl FitObserver for Silent {}
+
+/// What a run ended with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Epochs of the recipe.
+    pub epochs: usize,
+    /// Epochs this call ran (fewer after a resume).
+    pub epochs_run: usize,
+    /// Iterations done.
+    pub steps: usize,
+    /// Mean training loss of the last epoch.
+    pub final_train_loss: f64,
+    /// Top-1 of the last evaluation.
+    pub last_top1: Option<f64>,
+    /// Best top-1 (the paper's reported number) and its epoch.
+    pub best_top1: Option<f64>,
+    /// Epoch of the best top-1.
+    pub best_epoch: Option<usize>,
+    /// The last evaluation in full.
+    pub last_eval: Option<EvalReport>,
+    /// Every epoch's record, from the first epoch of the run.
+    pub records: Vec<EpochRecord>,
+    /// The device trained on.
+    pub device: String,
+    /// Wall-clock seconds of this call.
+    pub seconds: f64,
+}
+
+/// The config with the run seed applied everywhere: the loader's seed is the run's seed.
+pub fn resolve(config: &TrainConfig) -> TrainConfig {
+    let mut c = config.clone();
+    c.loader.seed = c.train.seed;
+    c
+}
+
+/// Hash of the parts of the config that change results (device and thread count excluded, so a
+/// run may resume elsewhere).
+pub fn config_hash(config: &TrainConfig) -> RunResult<String> {
+    let mut c = config.clone();
+    c.train.device = String::new();
+    c.train.torch_threads = 0;
+    Ok(deda_core::hash::config_hash(&c.to_toml()?))
+}
+
+/// Builds the network of `[model]` for `num_classes` classes.
+pub fn build_model(
+    config: &TrainConfig,
+    num_classes: usize,
+    device: Device,
+) -> RunResult<Box<dyn Model>> {
+    let arch: ModelName = config.model.name.parse()?;
+    let mut rc: ResNetConfig = arch.config(num_classes as i64);
+    rc.width = config.model.width;
+    if let Some(layers) = config.model.layers {
+        rc.layers = layers;
+    }
+    let model = ResNetModel::new(arch.as_str(), rc, device, config.train.seed)?;
+    if let Some(path) = &config.model.pretrained {
+        let skip: Vec<&str> = config
+            .model
+            .skip_prefixes
+            .iter()
+            .map(String::as_str)
+            .collect();
+        deda_nets::safetensors_io::load(model.var_store(), path, &skip)?;
+    }
+    Ok(Box::new(model))
+}
+
+/// Trains one run in `run_dir`; see the module docs.
+pub fn fit(
+    config: &TrainConfig,
+    data: TrainData,
+    run_dir: &Path,
+    options: FitOptions,
+    observer: &mut dyn FitObserver,
+) -> RunResult<RunSummary> {
+    let t0 = Instant::now();
+    let config = resolve(config);
+    config.validate()?;
+    check_data(&config, &data)?;
+    if config.train.torch_threads > 0 {
+        tch::set_num_threads(config.train.torch_threads);
+    }
+    let device = config.train.device.parse::<DeviceChoice>()?.resolve()?;
+    let dir = RunDir::new(run_dir);
+    let hash = config_hash(&config)?;
+    let state = prepare_dir(&dir, &config, &hash, options)?;
+
+    let train_loader = Loader::new(
+        config.loader.clone(),
+        Arc::clone(&data.train),
+        data.combiner,
+    )?;
+    let eval_loader = Loader::new(config.loader.for_eval(), Arc::clone(&data.test), None)?;
+    let iters = train_loader.num_batches();
+    let schedule = config
+        .optim
+        .schedule
+        .resolve(config.optim.lr, iters, config.train.epochs)?;
+    let mut model = build_model(&config, data.train.num_classes(), device)?;
+    let mut sgd = MomentumSgd::new(model.var_store(), &config.optim.sgd())?;
+
+    let log = MetricsLog::new(dir.root());
+    let mut state = match state {
+        Some(s) => {
+            checkpoint::restore(&dir, &s, model.as_mut(), &mut sgd)?;
+            log.truncate_to(s.epochs_done)?;
+            s
+        }
+        None => {
+            log.truncate_to(0)?;
+            TrainState {
+                epochs_done: 0,
+                step: 0,
+                best_top1: None,
+                best_epoch: None,
+                config_hash: hash.clone(),
+                weights_sha256: String::new(),
+                momentum_sha256: String::new(),
+            }
+        }
+    };
+    let mut prov = Provenance::collect(config.train.seed, device, hash, options.resume);
+    prov.inputs = data.inputs.clone();
+    let prov_path = match options.resume {
+        false => dir.provenance(),
+        true => dir
+            .root()
+            .join(format!("provenance.resume-{}.json", state.epochs_done)),
+    };
+    prov.write(&prov_path)?;
+
+    let mut loop_ = Loop {
+        config: &config,
+        model: model.as_ref(),
+        sgd: &mut sgd,
+        schedule: &schedule,
+        dir: &dir,
+        observer,
+        first_batch_sent: false,
+    };
+    let start_epoch = state.epochs_done;
+    let mut last_eval = None;
+    let mut final_loss = f64::NAN;
+    let end_epoch = options
+        .stop_after
+        .map_or(config.train.epochs, |s| s.min(config.train.epochs));
+    for epoch in start_epoch..end_epoch {
+        let te = Instant::now();
+        loop_.observer.epoch_start(epoch, iters);
+        let pass = loop_.train_epoch(&train_loader, epoch, state.step)?;
+        state.step = pass.step;
+        final_loss = pass.mean_loss;
+        let evaluate_now =
+            (epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs;
+        let eval = if evaluate_now {
+            Some(evaluate(
+                loop_.model,
+                &eval_loader,
+                data.test_groups.as_deref(),
+            )?)
+        } else {
+            None
+        };
+        if let Some(e) = &eval {
+            if state.best_top1.is_none_or(|b| e.top1 > b) {
+                state.best_top1 = Some(e.top1);
+                state.best_epoch = Some(epoch);
+                checkpoint::save_weights(loop_.model, &dir.best_weights())?;
+            }
+        }
+        state.epochs_done = epoch + 1;
+        let record = EpochRecord {
+            epoch,
+            step: state.step,
+            train_loss: pass.mean_loss,
+            lr: pass.last_lr,
+            top1: eval.as_ref().map(|e| e.top1),
+            best_top1: state.best_top1,
+            best_epoch: state.best_epoch,
+            mean_class_acc: eval.as_ref().and_then(|e| e.mean_class_acc),
+            worst_group_acc: eval.as_ref().and_then(|e| e.worst_group_acc),
+            group_acc: eval.as_ref().and_then(|e| e.per_group.clone()),
+            map: eval.as_ref().and_then(|e| e.map),
+            seconds: te.elapsed().as_secs_f64(),
+            data_wait_fraction: pass.wait_fraction,
+            combined: pass.combined,
+            bad_samples: pass.bad,
+        };
+        log.append(&record)?;
+        checkpoint::save(&dir, loop_.model, loop_.sgd, &state)?;
+        if eval.is_some() {
+            last_eval = eval;
+        }
+        loop_.observer.epoch_end(&record);
+    }
+    let records = log.read()?;
+    if last_eval.is_none() && !records.is_empty() {
+        // A resume after the last epoch: evaluate the final weights again.
+        last_eval = Some(evaluate(
+            model.as_ref(),
+            &eval_loader,
+            data.test_groups.as_deref(),
+        )?);
+    }
+    if final_loss.is_nan() {
+        final_loss = records.last().map_or(f64::NAN, |r| r.train_loss);
+    }
+    Ok(RunSummary {
+        epochs: config.train.epochs,
+        epochs_run: end_epoch.saturating_sub(start_epoch),
+        steps: state.step,
+        final_train_loss: final_loss,
+        last_top1: last_eval.as_ref().map(|e| e.top1),
+        best_top1: state.best_top1,
+        best_epoch: state.best_epoch,
+        last_eval,
+        records,
+        device: deda_nets::device::device_name(device),
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+fn check_data(config: &TrainConfig, data: &TrainData) -> RunResult<()> {
+    let mut p = Vec::new();
+    if data.train.is_empty() {
+        p.push("the training split has no sample".to_string());
+    }
+    if data.test.is_empty() {
+        p.push("the test split has no sample".to_string());
+    }
+    if data.train.num_classes() != data.test.num_classes() {
+        p.push(format!(
+            "train has {} classes, test {}",
+            data.train.num_classes(),
+            data.test.num_classes()
+        ));
+    }
+    match (config.method.name, data.combiner.is_some()) {
+        (MethodName::Deda, false) => p.push("method deda needs a combiner (the part bank)".into()),
+        (m, true) if m != MethodName::Deda => {
+            p.push(format!("a combiner was given for method {m}"))
+        }
+        _ => {}
+    }
+    if p.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Config { problems: p })
+    }
+}
+
+/// Creates the run directory; returns the state to resume from, if resuming.
+fn prepare_dir(
+    dir: &RunDir,
+    config: &TrainConfig,
+    hash: &str,
+    options: FitOptions,
+) -> RunResult<Option<TrainState>> {
+    dir.create()?;
+    let existing = checkpoint::read_state(dir)?;
+    let resume_err = |reason: String| RunError::Resume {
+        dir: dir.root().to_path_buf(),
+        reason,
+    };
+    match (options.resume, existing) {
+        (true, None) => Err(resume_err("no checkpoints/state.json".into())),
+        (true, Some(s)) if s.config_hash != hash => Err(resume_err(format!(
+            "the config differs from the one the run started with (hash {} vs {hash}); see config.resolved.toml",
+            s.config_hash
+        ))),
+        (true, Some(s)) => Ok(Some(s)),
+        (false, Some(s)) => Err(resume_err(format!(
+            "it already holds a run ({} epochs done); pass --resume to continue it or choose another folder",
+            s.epochs_done
+        ))),
+        (false, None) => {
+            deda_core::atomic::write_atomic(&dir.config(), config.to_toml()?.as_bytes())?;
+            Ok(None)
+        }
+    }
+}
+
+/// What one training pass over an epoch produced.
+struct EpochPass {
+    step: usize,
+    mean_loss: f64,
+    last_lr: f64,
+    wait_fraction: f64,
+    combined: usize,
+    bad: usize,
+}
+
+/// The state the epoch loop borrows.
+struct Loop<'a> {
+    config: &'a TrainConfig,
+    model: &'a dyn Model,
+    sgd: &'a mut MomentumSgd,
+    schedule: &'a LrSchedule,
+    dir: &'a RunDir,
+    observer: &'a mut dyn FitObserver,
+    first_batch_sent: bool,
+}
+
+impl Loop<'_> {
+    fn train_epoch(
+        &mut self,
+        loader: &Loader,
+        epoch: usize,
+        mut step: usize,
+    ) -> RunResult<EpochPass> {
+        let t_epoch = Instant::now();
+        let mut wait = 0.0;
+        let (mut loss_sum, mut batches, mut last_lr) = (0.0, 0usize, self.schedule.lr_at(step));
+        let mut it = loader.epoch(epoch as u64)?;
+        for b in 0.. {
+            let tw = Instant::now();
+            let next = it.next();
+            wait += tw.elapsed().as_secs_f64();
+            let Some(batch) = next else { break };
+            let batch = batch?;
+            let lr = self.schedule.lr_at(step);
+            let loss = self.train_step(&batch, epoch, b, step, lr)?;
+            self.observer.step(&StepInfo {
+                epoch,
+                batch: b,
+                step,
+                loss,
+                lr,
+                samples: batch.n,
+            });
+            loss_sum += loss;
+            batches += 1;
+            last_lr = lr;
+            step += 1;
+        }
+        let total = t_epoch.elapsed().as_secs_f64();
+        let stats = it.stats();
+        Ok(EpochPass {
+            step,
+            mean_loss: if batches > 0 {
+                loss_sum / batches as f64
+            } else {
+                f64::NAN
+            },
+            last_lr,
+            wait_fraction: if total > 0.0 { wait / total } else { 0.0 },
+            combined: stats.combined,
+            bad: stats.bad,
+        })
+    }
+
+    /// The method's batch-level mixing for this step, if any.
+    fn mix_params(
+        &self,
+        epoch: usize,
+        step: usize,
+        h: usize,
+        w: usize,
+    ) -> RunResult<Option<MixParams>> {
+        let m = &self.config.method;
+        if !matches!(m.name, MethodName::Mixup | MethodName::Cutmix) {
+            return Ok(None);
+        }
+        let mut rng = rng_for(
+            self.config.train.seed,
+            Stream::Mix,
+            &[epoch as u64, step as u64],
+        );
+        if rng.random::<f64>() >= m.mix_prob_or_default() {
+            return Ok(None);
+        }
+        let alpha = m.alpha_or_default();
+        Ok(Some(match m.name {
+            MethodName::Mixup => MixParams::Mixup(sample_mixup(&mut rng, alpha)?),
+            _ => MixParams::CutMix(sample_cutmix(&mut rng, alpha, h, w)?),
+        }))
+    }
+
+    fn train_step(
+        &mut self,
+        batch: &Batch,
+        epoch: usize,
+        b: usize,
+        step: usize,
+        lr: f64,
+    ) -> RunResult<f64> {
+        let view = BatchRef {
+            images: &batch.images,
+            targets: &batch.targets,
+            n: batch.n,
+            h: batch.h,
+            w: batch.w,
+            num_classes: batch.num_classes,
+        };
+        let (mut x, mut t) = view.to_tensors(self.model.device())?;
+        if let Some(p) = self.mix_params(epoch, step, batch.h, batch.w)? {
+            (x, t) = apply_mix(&p, &x, &t)?;
+        }
+        if !self.first_batch_sent {
+            self.first_batch_sent = true;
+            self.observer.first_batch(&fed_batch(batch, &x, &t)?);
+        }
+        let logits = self.model.forward_t(&x, true);
+        let loss = smoothed_cross_entropy(&logits, &t, self.config.train.label_smoothing)?;
+        let value = loss.to_kind(Kind::Double).double_value(&[]);
+        if !value.is_finite() {
+            return Err(RunError::NonFiniteLoss {
+                step,
+                epoch,
+                batch: b,
+                indices: batch.indices.clone(),
+                loss: value,
+                checkpoint: self.dir.checkpoints(),
+            });
+        }
+        self.sgd.zero_grad();
+        loss.f_backward().map_err(crate::Error::tch("backward"))?;
+        self.sgd.step(lr);
+        Ok(value)
+    }
+}
+
+/// `batch` with the images and targets actually fed to the network.
+fn fed_batch(batch: &Batch, x: &Tensor, t: &Tensor) -> RunResult<Batch> {
+    let host = |v: &Tensor| -> RunResult<Vec<f32>> {
+        let flat = v
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .view([-1]);
+        Ok(Vec::<f32>::try_from(&flat).map_err(crate::Error::tch("batch to host"))?)
+    };
+    Ok(Batch {
+        images: host(x)?,
+        targets: host(t)?,
+        ..batch.clone()
+    })
+}

@@ -1,0 +1,141 @@
+//! The recipes in `configs/`: every file parses, has no problem besides its (absent here) data
+//! set and bank, documents its own command; `smoke.toml` trains on a set this test builds.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use deda_core::ClassId;
+use deda_loader::{SampleEntry, VecSource};
+use deda_train::{fit, FitOptions, MethodName, Silent, TrainConfig, TrainData};
+use image::{Rgb, RgbImage};
+
+fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
+}
+
+fn recipes() -> Vec<PathBuf> {
+    let dir = configs_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_recipe_parses_and_only_lacks_its_data() {
+    let files = recipes();
+    assert!(
+        files.len() >= 26,
+        "expected 24 FGVC recipes + smoke + demo, found {}",
+        files.len()
+    );
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!("deda train --config configs/{name}.toml")),
+            "{name}: the header must give the exact command"
+        );
+        let cfg = TrainConfig::from_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let other: Vec<String> = cfg
+            .problems()
+            .into_iter()
+            .filter(|p| {
+                !(p.contains("does not exist")
+                    && (p.contains("data.dataset") || p.contains("method.bank")))
+            })
+            .collect();
+        assert!(other.is_empty(), "{name}: {other:#?}");
+        if name.contains("resnet") {
+            // The paper's recipe.
+            assert_eq!(
+                (
+                    cfg.loader.resize_short,
+                    cfg.loader.crop,
+                    cfg.loader.batch_size
+                ),
+                (512, 448, 16),
+                "{name}"
+            );
+            assert_eq!(cfg.optim.sgd(), deda_train::SgdConfig::default(), "{name}");
+            assert_eq!(
+                cfg.optim.schedule,
+                deda_train::ScheduleConfig::default(),
+                "{name}"
+            );
+            assert_eq!(cfg.train.epochs, 300, "{name}");
+            let method = name.rsplit('_').next().unwrap();
+            assert_eq!(cfg.method.name.as_str(), method, "{name}");
+            assert_eq!(
+                name.contains("resnet50"),
+                cfg.model.name == "resnet50",
+                "{name}"
+            );
+        }
+        if cfg.method.name == MethodName::Deda {
+            assert!(cfg.method.bank.is_some(), "{name}");
+        }
+    }
+}
+
+fn tiny_source(root: &Path, split: &str, n: usize) -> Arc<VecSource> {
+    let mut samples = Vec::new();
+    for c in 0..2u32 {
+        let dir = root.join(split).join(format!("class{c}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            let path = dir.join(format!("{i}.png"));
+            RgbImage::from_fn(80, 72, |x, y| {
+                Rgb([(x * 3) as u8, (c * 200) as u8, ((y + i as u32) * 3) as u8])
+            })
+            .save(&path)
+            .unwrap();
+            samples.push(SampleEntry {
+                path,
+                id: format!("{split}/class{c}/{i}.png"),
+                target: vec![(ClassId(c), 1.0)],
+            });
+        }
+    }
+    Arc::new(VecSource {
+        samples,
+        num_classes: 2,
+    })
+}
+
+#[test]
+fn smoke_recipe_trains_two_epochs_and_writes_the_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("set");
+    let data = TrainData {
+        train: tiny_source(&set, "train", 6),
+        test: tiny_source(&set, "test", 2),
+        class_names: vec!["class0".into(), "class1".into()],
+        test_groups: None,
+        group_names: Vec::new(),
+        combiner: None,
+        inputs: Default::default(),
+    };
+    let mut cfg = TrainConfig::from_file(&configs_dir().join("smoke.toml")).unwrap();
+    cfg.data.dataset = format!("imagefolder:{}", set.display());
+    let run = tmp.path().join("run");
+    let summary = fit(&cfg, data, &run, FitOptions::default(), &mut Silent).unwrap();
+    assert_eq!(summary.records.len(), 2);
+    assert!(summary.best_top1.is_some() && summary.final_train_loss.is_finite());
+    deda_train::report::write_report(&deda_train::RunDir::new(&run), &cfg, &summary, "").unwrap();
+    for f in [
+        "report.md",
+        "curves.svg",
+        "metrics.csv",
+        "checkpoints/best.safetensors",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let resolved = TrainConfig::from_file(&run.join("config.resolved.toml")).unwrap();
+    assert_eq!(
+        resolved.loader.seed, cfg.train.seed,
+        "the run seed drives the loader"
+    );
+}
