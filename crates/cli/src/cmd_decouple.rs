@@ -43,6 +43,9 @@ pub fn run(args: DecoupleArgs) -> Result<()> {
         args.shard,
     )?;
     print_report(&report);
+    if args.shard.is_none() {
+        write_report(&args.bank, &report)?;
+    }
     if !report.failed.is_empty() {
         anyhow::bail!(
             "{} sample(s) failed; see the list above",
@@ -153,4 +156,61 @@ pub fn print_report(r: &DecoupleReport) {
     for (id, why) in &r.failed {
         println!("  failed: {id}: {why}");
     }
+}
+
+/// Writes `decouple-report.md` and `decouple-parts.png` into the bank folder: counts, mask
+/// coverage, the images kept real-only, and CDP/CIP pairs to look at.
+pub fn write_report(bank_dir: &Path, r: &DecoupleReport) -> Result<()> {
+    use std::fmt::Write as _;
+    let bank = deda_bank::PartBank::open(bank_dir)
+        .with_context(|| format!("opening part bank {}", bank_dir.display()))?;
+    crate::report::save_png(
+        &crate::report::parts_sheet(&bank, 24)?,
+        &bank_dir.join("decouple-parts.png"),
+    )?;
+    let mut md = String::from("# Decoupling report\n\n");
+    let _ = writeln!(
+        md,
+        "This run: {} decoupled, {} already in the bank, {} with nothing found, {} too large, {} \
+         failed.\n\n```text\n{}\n```\n",
+        r.processed,
+        r.skipped_existing,
+        r.nothing_found.len(),
+        r.too_large.len(),
+        r.failed.len(),
+        bank.summary().to_string().trim_end()
+    );
+    let mut cov: Vec<f32> = r.mask_areas.iter().map(|m| m.coverage).collect();
+    cov.sort_by(f32::total_cmp);
+    if let (Some(lo), Some(hi)) = (cov.first(), cov.last()) {
+        let mean = cov.iter().sum::<f32>() / cov.len() as f32;
+        let median = cov[cov.len() / 2];
+        let _ = writeln!(
+            md,
+            "Object coverage of the image (mask area / image area) over {} decoupled images: \
+             mean {mean:.3}, median {median:.3}, min {lo:.3}, max {hi:.3}.\n",
+            cov.len()
+        );
+    }
+    for (title, list) in [
+        ("Nothing found (kept real-only)", &r.nothing_found),
+        ("Mask too large (kept real-only)", &r.too_large),
+    ] {
+        if !list.is_empty() {
+            let _ = writeln!(md, "## {title}\n");
+            for id in list {
+                let _ = writeln!(md, "- `{id}`");
+            }
+            md.push('\n');
+        }
+    }
+    if !r.failed.is_empty() {
+        let _ = writeln!(md, "## Failed\n");
+        for (id, why) in &r.failed {
+            let _ = writeln!(md, "- `{id}`: {why}");
+        }
+        md.push('\n');
+    }
+    md.push_str("## CDP / CIP pairs\n\n![CDP/CIP pairs](decouple-parts.png)\n");
+    crate::report::write_markdown(&bank_dir.join("decouple-report.md"), &md)
 }

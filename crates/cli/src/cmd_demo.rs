@@ -8,13 +8,14 @@
 //! 5. Write `report.md` with the pictures, and `provenance.json`.
 use crate::cmd_decouple::decouple_split;
 use crate::provenance::Provenance;
-use crate::report::contact_sheet::{grid, over_checkerboard};
+use crate::report::contact_sheet::grid;
+use crate::report::save_png;
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::PartBank;
 use deda_data::bench_sets::{build_scarce_multiclass, ScarceMulticlassConfig};
 use deda_decouple::MaskFileSegmenter;
-use image::{DynamicImage, RgbImage};
+use image::RgbImage;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,7 +106,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         dec.nothing_found.len(),
         bank.summary()
     );
-    save_png(&parts_sheet(&bank)?, &out.join("parts.png"))?;
+    save_png(
+        &crate::report::parts_sheet(&bank, 12)?,
+        &out.join("parts.png"),
+    )?;
     report.push_str(
         "CDP and CIP of each training image, side by side:\n\n![CDP/CIP pairs](parts.png)\n\n",
     );
@@ -150,28 +154,6 @@ fn sample_sheet(train: &deda_data::DataSet) -> Result<RgbImage> {
         }
     }
     Ok(grid(&tiles, 4, 128))
-}
-
-/// CDP (over a checkerboard) beside its CIP, for the first 12 training images.
-fn parts_sheet(bank: &PartBank) -> Result<RgbImage> {
-    let mut tiles = Vec::new();
-    for rec in bank
-        .records()
-        .iter()
-        .filter(|r| r.kind == deda_core::PartKind::Cdp)
-        .take(12)
-    {
-        tiles.push(over_checkerboard(&bank.load_cdp(&rec.id)?));
-        if let Some(cip) = bank.cip_of_source(&rec.source_image) {
-            tiles.push(bank.load_cip(&cip.id)?);
-        }
-    }
-    Ok(grid(&tiles, 6, 128))
-}
-
-fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
-    deda_core::image_io::save_png(&DynamicImage::ImageRgb8(img.clone()), path)
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Combinations drawn by the real loader (p_aug forced to 1 so every tile is one), as a sheet
