@@ -7,10 +7,12 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd_bank;
+mod cmd_bench;
 mod cmd_build_set;
 mod cmd_decouple;
 mod cmd_demo;
 mod cmd_edit;
+mod cmd_train;
 mod data_spec;
 mod pipeline;
 mod progress;
@@ -38,6 +40,11 @@ enum Command {
     /// Inspect, verify or merge a part bank.
     #[command(subcommand)]
     Bank(cmd_bank::BankCommand),
+    /// Train and evaluate a classifier from a TOML recipe (see configs/).
+    Train(cmd_train::TrainArgs),
+    /// Time the training step or the De-DA combination path (one JSON line).
+    #[command(subcommand)]
+    Bench(cmd_bench::BenchCommand),
 }
 
 /// An error in how the tool was called (bad flags, invalid config): exit code 2.
@@ -60,6 +67,8 @@ fn main() -> ExitCode {
         Command::Decouple(a) => cmd_decouple::run(a),
         Command::Edit(a) => cmd_edit::run(a),
         Command::Bank(c) => cmd_bank::run(c),
+        Command::Train(a) => cmd_train::run(a),
+        Command::Bench(c) => cmd_bench::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
