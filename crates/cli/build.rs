@@ -1,6 +1,9 @@
-//! Embeds the demo photos (`demo-assets/`) into the binary so `deda demo` needs no files.
+//! Embeds the demo photos (`demo-assets/`) into the binary so `deda demo` needs no files, and
+//! links libtorch (see tools/link_libtorch.rs).
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+include!("../../tools/link_libtorch.rs");
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -18,6 +21,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
+    link_libtorch();
     let root =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("demo-assets");
     println!("cargo:rerun-if-changed={}", root.display());
