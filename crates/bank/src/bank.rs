@@ -228,13 +228,31 @@ impl PartBank {
     /// # Errors
     /// As [`PartBank::load_cdp`]; [`Error::WrongKind`] for a CDP.
     pub fn load_cip(&self, id: &PartId) -> Result<RgbImage> {
+        self.load_cip_reusing(id, RgbImage::default())
+    }
+
+    /// As [`PartBank::load_cip`], reusing `reuse`'s pixel buffer where the format allows
+    /// (uncompressed `.ppm` CIPs are read straight into it), so a caller that loads a CIP per
+    /// sample need not allocate one each time.
+    ///
+    /// # Errors
+    /// As [`PartBank::load_cip`].
+    pub fn load_cip_reusing(&self, id: &PartId, reuse: RgbImage) -> Result<RgbImage> {
         let r = self.record_of(id, |k| k == PartKind::Cip, "a CIP")?;
-        let img = self.decode(r, deda_core::image_io::load_rgb)?;
+        let img = if r.file.ends_with(".ppm") {
+            self.decode(r, |path| crate::ppm::read_ppm(path, reuse.into_raw()))?
+        } else {
+            self.decode(r, deda_core::image_io::load_rgb)?
+        };
         check_size(r, img.dimensions())?;
         Ok(img)
     }
 
-    fn decode<T>(&self, r: &PartRecord, load: fn(&Path) -> deda_core::Result<T>) -> Result<T> {
+    fn decode<T>(
+        &self,
+        r: &PartRecord,
+        load: impl FnOnce(&Path) -> deda_core::Result<T>,
+    ) -> Result<T> {
         load(&self.path_of(r)).map_err(|source| Error::PartImage {
             part: r.id.clone(),
             file: r.file.clone(),

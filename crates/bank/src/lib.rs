@@ -11,7 +11,8 @@
 //! <bank>/manifest.jsonl                         one PartRecord (JSON) per line
 //! <bank>/shards/<i>-of-<n>.jsonl                records of shard i/n, before merge_shards
 //! <bank>/parts/cdp/<class:04>/<stem>.png        CDP: RGBA cut-out cropped to the object's box
-//! <bank>/parts/cip/<class:04>/<stem>.jpg        CIP: filled background, RGB (JPEG q95 or PNG)
+//! <bank>/parts/cip/<class:04>/<stem>.jpg        CIP: filled background, RGB (JPEG q95 by default;
+//!                                               .png, .qoi or uncompressed .ppm per CipFormat)
 //! <bank>/parts/syn/<class:04>/<stem>-v<k>.png   synthetic CDP k of a real CDP
 //! ```
 //!
@@ -49,6 +50,7 @@ pub mod layout;
 mod manifest;
 mod merge;
 pub mod meta;
+mod ppm;
 pub mod record;
 pub mod shard;
 pub mod summary;

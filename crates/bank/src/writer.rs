@@ -450,6 +450,42 @@ mod cip_storage_tests {
     }
 
     #[test]
+    fn ppm_cips_are_lossless_and_reuse_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path(), CipFormat::Ppm).with_cip_max_short_side(Some(448));
+        let r = w.put_cip(draft(None), &backdrop()).unwrap();
+        assert!(r.file.ends_with(".ppm"), "{}", r.file);
+        let bank = PartBank::open(dir.path()).unwrap();
+        let img = bank.load_cip(&r.id).unwrap();
+        assert_eq!(img.dimensions(), (597, 448));
+        let stored = std::fs::metadata(dir.path().join(&r.file)).unwrap().len();
+        assert_eq!(stored, 597 * 448 * 3 + "P6\n597 448\n255\n".len() as u64);
+        let again = bank.load_cip_reusing(&r.id, img.clone()).unwrap();
+        assert_eq!(again, img);
+        let small = RgbImage::new(3, 3);
+        assert_eq!(bank.load_cip_reusing(&r.id, small).unwrap(), img);
+        // The same pixels as an exact downscale written in a lossless format.
+        let qoi_dir = tempfile::tempdir().unwrap();
+        let mut q = writer(qoi_dir.path(), CipFormat::Qoi).with_cip_max_short_side(Some(448));
+        let rq = q.put_cip(draft(None), &backdrop()).unwrap();
+        let qoi_bank = PartBank::open(qoi_dir.path()).unwrap();
+        assert_eq!(qoi_bank.load_cip(&rq.id).unwrap(), img);
+    }
+
+    #[test]
+    fn a_damaged_ppm_cip_is_an_error_naming_the_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path(), CipFormat::Ppm);
+        let r = w.put_cip(draft(None), &backdrop()).unwrap();
+        let path = dir.path().join(&r.file);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let bank = PartBank::open(dir.path()).unwrap();
+        let e = bank.load_cip(&r.id).unwrap_err().to_string();
+        assert!(e.contains(&r.id.0) && e.contains("bytes"), "{e}");
+    }
+
+    #[test]
     fn cips_are_downscaled_to_the_max_short_side_with_their_box() {
         let dir = tempfile::tempdir().unwrap();
         let mut w =

@@ -29,12 +29,27 @@ pub struct Compositor {
     texture: Texture,
     coverage: Vec<Coverage>,
     transmit: Vec<u8>,
+    /// A finished canvas handed back by [`Compositor::recycle`], reused by the next call.
+    spare: Vec<u8>,
 }
 
 impl Compositor {
     /// Empty scratch space; buffers grow on first use and are then reused.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Hands a composed image back once the caller is done with it, so the next [`compose`]
+    /// draws on it instead of allocating a canvas (its pixels are all overwritten).
+    pub fn recycle(&mut self, image: RgbImage) {
+        self.spare = image.into_raw();
+    }
+
+    /// A `w × h` canvas: the recycled one if any (contents stale), else a new one.
+    fn canvas(&mut self, w: u32, h: u32) -> RgbImage {
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.resize(w as usize * h as usize * 3, 0);
+        RgbImage::from_raw(w, h, buf).unwrap_or_else(|| RgbImage::new(w, h))
     }
 }
 
@@ -56,7 +71,8 @@ pub fn compose(
     scratch: &mut Compositor,
 ) -> Result<Composite> {
     check_inputs(cip, cdps, params, out_w, out_h)?;
-    let mut image = RgbImage::new(out_w, out_h);
+    let mut image = scratch.canvas(out_w, out_h);
+    // Writes every pixel, so a recycled canvas's old contents never show.
     scratch.resizer.resize_cover(cip, &mut image);
     scratch
         .coverage

@@ -168,21 +168,46 @@ fn v_row<const N: usize>(rows: [&[u8]; N], w: [u16; N], out: &mut [u8]) {
     }
 }
 
+/// How every output row of the horizontal pass is made from its source row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HorizontalPlan {
+    /// Output pixel `i` is source pixel `col0 + i` (scale 1, integer offset).
+    Copy { col0: usize },
+    /// Output pixel `i` is the rounded mean of source pixels `col0 + i` and `col0 + i + 1`
+    /// (scale 1 with a half-pixel offset, as a cover crop of an odd margin gives).
+    Average { col0: usize },
+    /// Every output pixel has the same weights over consecutive source pixels from `col0 + i`.
+    Uniform { col0: usize },
+    /// Per-pixel taps (any scale) over source columns from `col0` (past the source's end they
+    /// read black with zero weight).
+    General { col0: usize },
+}
+
+impl Default for HorizontalPlan {
+    fn default() -> Self {
+        HorizontalPlan::General { col0: 0 }
+    }
+}
+
 /// A reusable resizer (owns its scratch buffers): scale-to-cover or any source window to any
 /// output size, separable triangle filter in fixed point.
+///
+/// Scale-1 axes (a CIP stored at the canvas size, a crop) take exact shortcuts that give the
+/// same bytes as the general kernels: a copy, a rounded two-pixel mean, or one weight set for
+/// the whole row, each a loop over bytes that the compiler vectorises; when the vertical axis
+/// needs no filtering the horizontal pass writes straight into the output.
 #[derive(Debug, Default, Clone)]
 pub struct Resizer {
-    h: Taps,
+    h: HorizontalPass,
     v: Taps,
-    /// Horizontal weights as `u64` multipliers of packed pixels.
-    h_weights: Vec<u64>,
-    /// Horizontal tap starts relative to the first packed column.
-    h_starts: Vec<u32>,
     /// Vertical weights.
     v_weights: Vec<u16>,
-    packed: Vec<u64>,
     rows: Vec<u8>,
     acc: Vec<u32>,
+    zeros: Vec<u8>,
+    /// Tests only: take no shortcut, so the shortcuts can be compared with the general path.
+    #[cfg(test)]
+    general_only: bool,
 }
 
 impl Resizer {
@@ -220,90 +245,241 @@ impl Resizer {
         );
         let (dw, dh) = (out.width(), out.height());
         self.h
+            .taps
             .build(window.0, window.2, src.width(), dw, H_PRECISION);
         self.v
             .build(window.1, window.3, src.height(), dh, V_PRECISION);
+        let shortcuts = !self.general_only();
+        self.h.plan(src.width(), shortcuts);
+        let stride = dw as usize * 3;
+        let src_stride = src.width() as usize * 3;
+        let raw: &[u8] = src.as_raw();
+        if self.v.n == 1 && shortcuts {
+            // Every output row is one source row filtered horizontally (weight 2¹⁴ is exact).
+            for (out_row, &y) in out.chunks_exact_mut(stride).zip(&self.v.starts) {
+                self.h
+                    .run(&raw[y as usize * src_stride..][..src_stride], out_row);
+            }
+            return;
+        }
         let (row0, row_end) = self.v.range();
+        if let (HorizontalPlan::Copy { col0 }, true) = (self.h.plan, shortcuts) {
+            // Read the source rows in place; rows past its end are black (zero weight).
+            self.zeros.clear();
+            self.zeros.resize(stride, 0);
+            let zeros = &self.zeros[..];
+            let row = |r: usize| {
+                let y = row0 as usize + r;
+                raw.get(y * src_stride + col0 * 3..)
+                    .and_then(|t| t.get(..stride))
+                    .unwrap_or(zeros)
+            };
+            vertical_pass(&self.v, &mut self.v_weights, &mut self.acc, row, out, true);
+            return;
+        }
         self.horizontal_pass(src, row0, row_end, dw);
-        self.vertical_pass(row0, out);
+        let rows = &self.rows;
+        let row = |r: usize| rows.get(r * stride..(r + 1) * stride).unwrap_or(&[]);
+        vertical_pass(
+            &self.v,
+            &mut self.v_weights,
+            &mut self.acc,
+            row,
+            out,
+            shortcuts,
+        );
+    }
+
+    #[cfg(test)]
+    fn general_only(&self) -> bool {
+        self.general_only
+    }
+
+    #[cfg(not(test))]
+    fn general_only(&self) -> bool {
+        false
     }
 
     /// Filters source rows `[row0, row_end)` horizontally into `self.rows` (rows past the
     /// source's end stay black; their weights are zero).
     fn horizontal_pass(&mut self, src: &RgbImage, row0: u32, row_end: u32, dw: u32) {
         let stride = dw as usize * 3;
-        let (col0, col_end) = self.h.range();
-        let src_w = src.width() as usize;
-        self.h_starts.clear();
-        self.h_starts
-            .extend(self.h.starts.iter().map(|&s| s - col0));
-        self.h_weights.clear();
-        self.h_weights
-            .extend(self.h.weights.iter().map(|&w| u64::from(w)));
-        self.packed.clear();
-        self.packed.resize((col_end - col0) as usize, 0);
+        let src_stride = src.width() as usize * 3;
         self.rows.clear();
         self.rows.resize((row_end - row0) as usize * stride, 0);
         let raw: &[u8] = src.as_raw();
-        let in_cols = (col0 as usize).min(src_w)..(col_end as usize).min(src_w);
-        let n = self.h.n;
         for (y, out_row) in (row0..row_end).zip(self.rows.chunks_exact_mut(stride)) {
             if y >= src.height() {
                 break;
             }
-            let row = &raw[y as usize * src_w * 3..(y as usize + 1) * src_w * 3];
-            let pixels = &row[in_cols.start * 3..in_cols.end * 3];
-            for (p, px) in self.packed.iter_mut().zip(pixels.chunks_exact(3)) {
-                *p = pack(px);
-            }
-            let (packed, starts, w) = (&self.packed[..], &self.h_starts[..], &self.h_weights[..]);
-            match n {
-                1 => h_row::<1>(packed, out_row, starts, w),
-                2 => h_row::<2>(packed, out_row, starts, w),
-                3 => h_row::<3>(packed, out_row, starts, w),
-                4 => h_row::<4>(packed, out_row, starts, w),
-                _ => h_row_any(packed, out_row, starts, w, n),
-            }
+            self.h
+                .run(&raw[y as usize * src_stride..][..src_stride], out_row);
         }
     }
+}
 
-    fn vertical_pass(&mut self, row0: u32, out: &mut RgbImage) {
-        let stride = out.width() as usize * 3;
-        let n = self.v.n;
-        self.v_weights.clear();
-        self.v_weights
-            .extend(self.v.weights.iter().map(|&w| w as u16));
-        let rows = &self.rows;
-        let row = |r: usize| rows.get(r * stride..(r + 1) * stride).unwrap_or(&[]);
-        for ((out_row, &start), w) in out
-            .chunks_exact_mut(stride)
-            .zip(&self.v.starts)
-            .zip(self.v_weights.chunks_exact(n))
-        {
-            let r = (start - row0) as usize;
-            match *w {
-                [w0] => v_row([row(r)], [w0], out_row),
-                [w0, w1] => v_row([row(r), row(r + 1)], [w0, w1], out_row),
-                [w0, w1, w2] => v_row([row(r), row(r + 1), row(r + 2)], [w0, w1, w2], out_row),
-                [w0, w1, w2, w3] => v_row(
-                    [row(r), row(r + 1), row(r + 2), row(r + 3)],
-                    [w0, w1, w2, w3],
-                    out_row,
-                ),
-                _ => {
-                    self.acc.clear();
-                    self.acc.resize(stride, V_HALF);
-                    for (k, &wk) in w.iter().enumerate() {
-                        for (a, &p) in self.acc.iter_mut().zip(row(r + k)) {
-                            *a += u32::from(wk) * u32::from(p);
-                        }
+/// The horizontal pass: the taps of one resize, the plan chosen for them and its scratch.
+#[derive(Debug, Default, Clone)]
+struct HorizontalPass {
+    taps: Taps,
+    plan: HorizontalPlan,
+    /// Tap starts relative to the first packed column (general plan).
+    starts: Vec<u32>,
+    /// Weights as `u64` multipliers of packed pixels (general plan).
+    weights: Vec<u64>,
+    packed: Vec<u64>,
+    acc: Vec<u32>,
+}
+
+impl HorizontalPass {
+    /// Chooses the horizontal shortcut, if the taps allow one, and prepares the general
+    /// kernel's packed weights otherwise.
+    fn plan(&mut self, src_w: u32, shortcuts: bool) {
+        let (n, one) = (self.taps.n, 1u32 << H_PRECISION);
+        let first = &self.taps.weights[..n];
+        let col0 = self.taps.starts.first().copied().unwrap_or(0) as usize;
+        let dw = self.taps.starts.len();
+        let uniform = shortcuts
+            && col0 + dw - 1 + n <= src_w as usize
+            && self
+                .taps
+                .starts
+                .iter()
+                .enumerate()
+                .all(|(i, &s)| s as usize == col0 + i)
+            && self.taps.weights.chunks_exact(n).all(|w| w == first);
+        self.plan = match (uniform, first) {
+            (true, [w]) if *w == one => HorizontalPlan::Copy { col0 },
+            (true, [a, b]) if *a == one / 2 && *b == one / 2 => HorizontalPlan::Average { col0 },
+            (true, _) => HorizontalPlan::Uniform { col0 },
+            (false, _) => HorizontalPlan::General { col0: 0 },
+        };
+        if !matches!(self.plan, HorizontalPlan::General { .. }) {
+            return;
+        }
+        let (col0, col_end) = self.taps.range();
+        self.plan = HorizontalPlan::General {
+            col0: col0 as usize,
+        };
+        // Columns past the source's end are never written, so they stay black for every row.
+        self.packed.clear();
+        self.packed.resize((col_end - col0) as usize, 0);
+        self.starts.clear();
+        self.starts
+            .extend(self.taps.starts.iter().map(|&s| s - col0));
+        self.weights.clear();
+        self.weights
+            .extend(self.taps.weights.iter().map(|&w| u64::from(w)));
+    }
+
+    /// Filters one whole source row into one output row by the plan.
+    fn run(&mut self, row: &[u8], out: &mut [u8]) {
+        let Self {
+            taps,
+            plan,
+            starts,
+            weights,
+            packed,
+            acc,
+        } = self;
+        let (starts, weights) = (&starts[..], &weights[..]);
+        let len = out.len();
+        match *plan {
+            HorizontalPlan::Copy { col0 } => out.copy_from_slice(&row[col0 * 3..][..len]),
+            HorizontalPlan::Average { col0 } => {
+                // (2¹² + 2¹²·a + 2¹²·b) >> 13 is exactly the rounded mean.
+                let (a, b) = (&row[col0 * 3..][..len], &row[col0 * 3 + 3..][..len]);
+                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                    *o = ((u16::from(x) + u16::from(y) + 1) >> 1) as u8;
+                }
+            }
+            HorizontalPlan::Uniform { col0 } => {
+                acc.clear();
+                acc.resize(len, 1 << (H_PRECISION - 1));
+                for (k, &w) in taps.weights[..taps.n].iter().enumerate() {
+                    let src = &row[(col0 + k) * 3..][..len];
+                    for (a, &p) in acc.iter_mut().zip(src) {
+                        *a += w * u32::from(p);
                     }
-                    for (o, &a) in out_row.iter_mut().zip(&self.acc) {
-                        *o = (a >> V_PRECISION).min(255) as u8;
-                    }
+                }
+                for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                    *o = (a >> H_PRECISION) as u8;
+                }
+            }
+            HorizontalPlan::General { col0 } => {
+                let col0 = col0.min(row.len() / 3);
+                let cols = packed.len().min(row.len() / 3 - col0);
+                let pixels = &row[col0 * 3..(col0 + cols) * 3];
+                for (p, px) in packed.iter_mut().zip(pixels.chunks_exact(3)) {
+                    *p = pack(px);
+                }
+                match taps.n {
+                    1 => h_row::<1>(packed, out, starts, weights),
+                    2 => h_row::<2>(packed, out, starts, weights),
+                    3 => h_row::<3>(packed, out, starts, weights),
+                    4 => h_row::<4>(packed, out, starts, weights),
+                    n => h_row_any(packed, out, starts, weights, n),
                 }
             }
         }
+    }
+}
+
+/// The vertical pass: output row `y` is the weighted sum of rows `row(start_y − row0 + k)`.
+fn vertical_pass<'a>(
+    v: &Taps,
+    v_weights: &mut Vec<u16>,
+    acc: &mut Vec<u32>,
+    row: impl Fn(usize) -> &'a [u8],
+    out: &mut RgbImage,
+    shortcuts: bool,
+) {
+    let stride = out.width() as usize * 3;
+    let n = v.n;
+    let row0 = v.range().0;
+    v_weights.clear();
+    v_weights.extend(v.weights.iter().map(|&w| w as u16));
+    const HALF_W: u16 = 1 << (V_PRECISION - 1);
+    for ((out_row, &start), w) in out
+        .chunks_exact_mut(stride)
+        .zip(&v.starts)
+        .zip(v_weights.chunks_exact(n))
+    {
+        let r = (start - row0) as usize;
+        match *w {
+            [w0] => v_row([row(r)], [w0], out_row),
+            [HALF_W, HALF_W] if shortcuts => mean_row(row(r), row(r + 1), out_row),
+            [w0, w1] => v_row([row(r), row(r + 1)], [w0, w1], out_row),
+            [w0, w1, w2] => v_row([row(r), row(r + 1), row(r + 2)], [w0, w1, w2], out_row),
+            [w0, w1, w2, w3] => v_row(
+                [row(r), row(r + 1), row(r + 2), row(r + 3)],
+                [w0, w1, w2, w3],
+                out_row,
+            ),
+            _ => {
+                acc.clear();
+                acc.resize(stride, V_HALF);
+                for (k, &wk) in w.iter().enumerate() {
+                    for (a, &p) in acc.iter_mut().zip(row(r + k)) {
+                        *a += u32::from(wk) * u32::from(p);
+                    }
+                }
+                for (o, &a) in out_row.iter_mut().zip(acc.iter()) {
+                    *o = (a >> V_PRECISION).min(255) as u8;
+                }
+            }
+        }
+    }
+}
+
+/// `out = (a + b + 1) / 2` per byte: the vertical pass with two weights of 2¹³, exactly.
+fn mean_row(a: &[u8], b: &[u8], out: &mut [u8]) {
+    let len = out.len();
+    let (Some(a), Some(b)) = (a.get(..len), b.get(..len)) else {
+        return;
+    };
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = ((u16::from(x) + u16::from(y) + 1) >> 1) as u8;
     }
 }
 
@@ -365,6 +541,41 @@ mod tests {
         })
     }
 
+    /// The scale-1 shortcuts (copy, two-pixel mean, uniform weights, direct rows) against the
+    /// general kernels, byte for byte, on the windows a CIP stored at the canvas size gives.
+    #[test]
+    fn shortcuts_equal_the_general_kernels_exactly() {
+        let mut fast = Resizer::default();
+        let mut general = Resizer {
+            general_only: true,
+            ..Resizer::default()
+        };
+        type Case = ((u32, u32), (f64, f64, f64, f64), (u32, u32));
+        let cases: [Case; 9] = [
+            ((597, 448), (74.5, 0.0, 448.0, 448.0), (448, 448)),
+            ((598, 448), (75.0, 0.0, 448.0, 448.0), (448, 448)),
+            ((448, 597), (0.0, 74.5, 448.0, 448.0), (448, 448)),
+            ((448, 598), (0.0, 75.0, 448.0, 448.0), (448, 448)),
+            ((300, 200), (10.25, 3.0, 200.0, 150.0), (200, 150)),
+            ((300, 200), (10.0, 3.75, 200.0, 150.0), (200, 150)),
+            ((300, 200), (10.5, 3.5, 200.0, 150.0), (200, 150)),
+            ((50, 40), (0.0, 0.0, 50.0, 40.0), (50, 40)),
+            ((60, 40), (0.3, 0.0, 60.0, 40.0), (60, 40)),
+        ];
+        for (i, (size, window, (dw, dh))) in cases.into_iter().enumerate() {
+            let src = noise(size.0, size.1, 100 + i as u32);
+            let (mut a, mut b) = (RgbImage::new(dw, dh), RgbImage::new(dw, dh));
+            fast.resize_region(&src, window, &mut a);
+            general.resize_region(&src, window, &mut b);
+            assert!(a == b, "case {i}: {size:?} {window:?}");
+        }
+        // The cover of a 597x448 CIP is the half-pixel mean (the plan the bench relies on).
+        let src = noise(597, 448, 1);
+        let mut out = RgbImage::new(448, 448);
+        fast.resize_cover(&src, &mut out);
+        assert_eq!(fast.h.plan, HorizontalPlan::Average { col0: 74 });
+    }
+
     #[test]
     fn matches_the_reference_kernel_within_one_level() {
         let mut fast = Resizer::default();
@@ -379,6 +590,9 @@ mod tests {
             ((2, 1), (1, 1)),
             ((1, 5), (6, 2)),
             ((2500, 1700), (64, 64)),
+            ((597, 448), (448, 448)),
+            ((448, 597), (448, 448)),
+            ((448, 448), (448, 448)),
         ];
         for (i, ((sw, sh), (dw, dh))) in cases.into_iter().enumerate() {
             let src = noise(sw, sh, i as u32);

@@ -186,3 +186,24 @@ fn mismatched_inputs_are_errors_naming_the_cip() {
     bad.layers[0].scale = -1.0;
     assert!(compose(&cip, &[&cdp], &bad, 10, 10, &mut Compositor::new()).is_err());
 }
+
+#[test]
+fn a_recycled_canvas_gives_the_same_image_as_a_new_one() {
+    let cdp = RgbaImage::from_fn(30, 20, |x, y| {
+        Rgba([x as u8 * 8, y as u8 * 12, 40, (x * y) as u8])
+    });
+    let p = params(vec![layer(0, 0.6, (0.4, 0.55))]);
+    let mut reused = Compositor::new();
+    reused.recycle(RgbImage::from_pixel(64, 48, Rgb([255, 255, 255])));
+    let cip = gradient_cip(50, 80);
+    let a = compose(&cip, &[&cdp], &p, 64, 48, &mut reused).unwrap();
+    let b = compose(&cip, &[&cdp], &p, 64, 48, &mut Compositor::new()).unwrap();
+    assert_eq!(a, b);
+    // A recycled canvas of another size is resized.
+    reused.recycle(a.image);
+    let c = compose(&cip, &[&cdp], &p, 30, 90, &mut reused).unwrap();
+    assert_eq!(
+        c,
+        compose(&cip, &[&cdp], &p, 30, 90, &mut Compositor::new()).unwrap()
+    );
+}

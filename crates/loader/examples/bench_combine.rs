@@ -104,8 +104,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None | Some("jpeg") => CipFormat::Jpeg { quality: 95 },
         Some("qoi") => CipFormat::Qoi,
         Some("png") => CipFormat::Png,
+        Some("ppm") => CipFormat::Ppm,
         Some(other) => {
-            return Err(format!("--cip-format {other}: expected jpeg, qoi or png").into())
+            return Err(format!("--cip-format {other}: expected jpeg, qoi, png or ppm").into())
         }
     };
     let cip_short_side = match get("--cip-short-side").map_or(Ok(448), |s| s.parse())? {

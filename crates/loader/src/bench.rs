@@ -5,7 +5,7 @@ use crate::parts::{PartIndex, PartStore};
 use deda_bank::PartBank;
 use deda_combine::{compose, CombineConfig, CombineParams, CombineSampler, Compositor, Decision};
 use deda_core::{rng_for, Stream};
-use image::RgbaImage;
+use image::{RgbImage, RgbaImage};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -85,18 +85,21 @@ fn add_since(counter: &AtomicU64, since: Instant) -> Instant {
     now
 }
 
-/// Decodes and composes one combination, timing each phase; `false` if anything failed.
+/// Decodes and composes one combination, timing each phase; `false` if anything failed. The
+/// CIP is read into `cip`'s buffer and the composed image handed back to the compositor, as
+/// the loader's workers do.
 fn timed_compose(
     bank: &PartBank,
     params: &CombineParams,
     size: u32,
-    compositor: &mut Compositor,
+    (compositor, cip): (&mut Compositor, &mut RgbImage),
     clock: &PhaseClock,
 ) -> bool {
     let t0 = Instant::now();
-    let Ok(cip) = PartStore::load_cip(bank, &params.cip) else {
-        return false;
-    };
+    match bank.load_cip_reusing(&params.cip, std::mem::take(cip)) {
+        Ok(img) => *cip = img,
+        Err(_) => return false,
+    }
     let t1 = add_since(&clock.cip, t0);
     let cdps: Option<Vec<RgbaImage>> = params
         .layers
@@ -108,9 +111,15 @@ fn timed_compose(
     };
     let t2 = add_since(&clock.cdp, t1);
     let refs: Vec<&RgbaImage> = cdps.iter().collect();
-    let ok = compose(&cip, &refs, params, size, size, compositor).is_ok();
+    let composed = compose(cip, &refs, params, size, size, compositor);
     add_since(&clock.compose, t2);
-    ok
+    match composed {
+        Ok(c) => {
+            compositor.recycle(c.image);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Composes combinations (`p_aug` forced to 1, paper values otherwise) of the bank at `dir` on
@@ -174,6 +183,7 @@ pub fn bench_combine_until(
         for _ in 0..threads {
             s.spawn(|| {
                 let mut compositor = Compositor::new();
+                let mut cip = RgbImage::default();
                 let cpu0 = thread_cpu_ns();
                 while start.elapsed() < deadline {
                     let i = counter.fetch_add(1, Ordering::Relaxed);
@@ -185,7 +195,8 @@ pub fn bench_combine_until(
                         failed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
-                    if timed_compose(&bank, &c.params, size, &mut compositor, &clock) {
+                    let scratch = (&mut compositor, &mut cip);
+                    if timed_compose(&bank, &c.params, size, scratch, &clock) {
                         done.fetch_add(1, Ordering::Relaxed);
                     } else {
                         failed.fetch_add(1, Ordering::Relaxed);

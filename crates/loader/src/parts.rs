@@ -20,20 +20,33 @@ pub trait PartStore: Send + Sync {
     /// # Errors
     /// [`PartError`] naming the part.
     fn load_cip(&self, id: &PartId) -> Result<RgbImage, PartError>;
+    /// Decodes a CIP, reusing `reuse`'s pixel buffer where the store can (by default it is
+    /// dropped and [`PartStore::load_cip`] is called).
+    ///
+    /// # Errors
+    /// [`PartError`] naming the part.
+    fn load_cip_reusing(&self, id: &PartId, reuse: RgbImage) -> Result<RgbImage, PartError> {
+        drop(reuse);
+        self.load_cip(id)
+    }
 }
 
 impl PartStore for PartBank {
     fn load_cdp(&self, id: &PartId) -> Result<RgbaImage, PartError> {
-        PartBank::load_cdp(self, id).map_err(|e| PartError {
-            part: id.clone(),
-            source: Box::new(e),
-        })
+        PartBank::load_cdp(self, id).map_err(|e| part_error(id, e))
     }
     fn load_cip(&self, id: &PartId) -> Result<RgbImage, PartError> {
-        PartBank::load_cip(self, id).map_err(|e| PartError {
-            part: id.clone(),
-            source: Box::new(e),
-        })
+        PartBank::load_cip(self, id).map_err(|e| part_error(id, e))
+    }
+    fn load_cip_reusing(&self, id: &PartId, reuse: RgbImage) -> Result<RgbImage, PartError> {
+        PartBank::load_cip_reusing(self, id, reuse).map_err(|e| part_error(id, e))
+    }
+}
+
+fn part_error(id: &PartId, e: deda_bank::Error) -> PartError {
+    PartError {
+        part: id.clone(),
+        source: Box::new(e),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Combiner {
 pub(crate) struct Scratch {
     pub(crate) resizer: Resizer,
     pub(crate) compositor: Compositor,
+    /// The last CIP's pixels, whose buffer the next CIP is read into.
+    pub(crate) cip: RgbImage,
 }
 
 /// Everything a worker reads.
@@ -100,12 +102,12 @@ impl Context {
             Decision::Combine(c) => c,
         };
         let side = self.config.resize_short;
-        let composite = compose_parts(
+        let composite = compose_parts_reusing(
             comb.store.as_ref(),
             &c.params,
-            side,
-            side,
+            (side, side),
             &mut scratch.compositor,
+            &mut scratch.cip,
         )?;
         stats.cip_fallback += usize::from(c.cip_fallback);
         stats.mix_unavailable += usize::from(c.mix_unavailable);
@@ -127,12 +129,24 @@ pub fn compose_parts(
     h: u32,
     compositor: &mut Compositor,
 ) -> Result<deda_combine::Composite, SampleError> {
-    let cip = store.load_cip(&params.cip)?;
+    compose_parts_reusing(store, params, (w, h), compositor, &mut RgbImage::default())
+}
+
+/// As [`compose_parts`], reading the CIP into `cip`'s buffer and leaving it there for the next
+/// call.
+fn compose_parts_reusing(
+    store: &dyn PartStore,
+    params: &deda_combine::CombineParams,
+    (w, h): (u32, u32),
+    compositor: &mut Compositor,
+    cip: &mut RgbImage,
+) -> Result<deda_combine::Composite, SampleError> {
+    *cip = store.load_cip_reusing(&params.cip, std::mem::take(cip))?;
     let cdps: Vec<RgbaImage> = params
         .layers
         .iter()
         .map(|l| store.load_cdp(&l.cdp))
         .collect::<Result<_, _>>()?;
     let refs: Vec<&RgbaImage> = cdps.iter().collect();
-    Ok(compose(&cip, &refs, params, w, h, compositor)?)
+    Ok(compose(cip, &refs, params, w, h, compositor)?)
 }
