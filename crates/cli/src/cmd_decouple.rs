@@ -4,6 +4,7 @@ use crate::{progress, UsageError};
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::{BankMeta, BankWriter, Shard};
+use deda_data::GroundTruthMasks;
 use deda_decouple::{run_decouple, DecoupleOptions, DecoupleReport, MaskFileSegmenter, Segmenter};
 use std::path::{Path, PathBuf};
 
@@ -65,15 +66,20 @@ fn make_segmenter(args: &DecoupleArgs) -> Result<Box<dyn Segmenter>> {
                     args.dataset.root().display()
                 ))
             })?;
-            Ok(Box::new(MaskFileSegmenter::new(move |id| {
-                masks.masks_dir.join(
-                    Path::new(id.strip_prefix(masks.strip_prefix.as_str()).unwrap_or(id))
-                        .with_extension("png"),
-                )
-            })))
+            Ok(Box::new(ground_truth_segmenter(masks)))
         }
         other => onnx_segmenter(other),
     }
+}
+
+/// A segmenter reading the data set's own masks (a sample whose id lacks the masks' prefix
+/// gets a path that does not exist, so it is reported as failed, never silently unmasked).
+pub fn ground_truth_segmenter(masks: GroundTruthMasks) -> MaskFileSegmenter {
+    MaskFileSegmenter::new(move |id| {
+        masks
+            .path_for_id(id)
+            .unwrap_or_else(|| masks.masks_dir.join(format!("<no mask for {id}>")))
+    })
 }
 
 /// The ONNX Runtime backends (`isnet:` and `gated:`).

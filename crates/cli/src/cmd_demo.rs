@@ -14,7 +14,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::PartBank;
 use deda_data::bench_sets::{build_scarce_multiclass, ScarceMulticlassConfig};
-use deda_decouple::MaskFileSegmenter;
 use image::RgbImage;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -73,12 +72,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let masks = spec
         .ground_truth_masks()
         .context("the demo data set has no masks")?;
-    let mut segmenter = MaskFileSegmenter::new(move |id| {
-        masks.masks_dir.join(
-            Path::new(id.strip_prefix(masks.strip_prefix.as_str()).unwrap_or(id))
-                .with_extension("png"),
-        )
-    });
+    let mut segmenter = crate::cmd_decouple::ground_truth_segmenter(masks);
     let dec = decouple_split(&split.train, &mut segmenter, None, &bank_dir, None)?;
     crate::cmd_decouple::print_report(&dec);
     // No diffusion weights ship with deda: the identity editor stands in for SDEdit so that

@@ -57,7 +57,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
         resume: a.resume,
         stop_after: a.stop_after,
     };
-    let mut progress = Progress::default();
     eprintln!(
         "deda train: {} · {} · {} epochs → {}",
         config.model.name,
@@ -65,23 +64,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         config.train.epochs,
         run_dir.display()
     );
-    let summary =
-        deda_train::fit(&config, data, &run_dir, options, &mut progress).map_err(|e| match e {
-            RunError::Config { .. } | RunError::Resume { .. } => {
-                anyhow::Error::new(UsageError(e.to_string()))
-            }
-            other => anyhow::Error::new(other),
-        })?;
-    if let Some(pb) = progress.bar.take() {
-        pb.finish_and_clear();
-    }
+    let summary = train_and_report(&config, data, &run_dir, options)?;
     let dir = RunDir::new(&run_dir);
-    let extra = match &progress.first {
-        Some(b) => first_batch_section(b, &config, dir.root())?,
-        None => String::new(),
-    };
-    deda_train::report::write_report(&dir, &config, &summary, &extra)
-        .context("writing the report")?;
     let pct = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{:.2}%", 100.0 * x));
     println!(
         "done: {} epochs ({} this call), {} steps, final loss {:.4}, last top-1 {}, best top-1 {} at epoch {}, {:.1}s on {}; report {}",
@@ -97,6 +81,35 @@ pub fn run(a: TrainArgs) -> Result<()> {
         dir.report().display()
     );
     Ok(())
+}
+
+/// Runs [`deda_train::fit`] with a progress bar and writes the run's `report.md` (curves and a
+/// contact sheet of the first batch fed to the network).
+pub(crate) fn train_and_report(
+    config: &TrainConfig,
+    data: TrainData,
+    run_dir: &Path,
+    options: FitOptions,
+) -> Result<deda_train::RunSummary> {
+    let mut progress = Progress::default();
+    let summary =
+        deda_train::fit(config, data, run_dir, options, &mut progress).map_err(|e| match e {
+            RunError::Config { .. } | RunError::Resume { .. } => {
+                anyhow::Error::new(UsageError(e.to_string()))
+            }
+            other => anyhow::Error::new(other),
+        })?;
+    if let Some(pb) = progress.bar.take() {
+        pb.finish_and_clear();
+    }
+    let dir = RunDir::new(run_dir);
+    let extra = match &progress.first {
+        Some(b) => first_batch_section(b, config, dir.root())?,
+        None => String::new(),
+    };
+    deda_train::report::write_report(&dir, config, &summary, &extra)
+        .context("writing the report")?;
+    Ok(summary)
 }
 
 /// The config with the command-line overrides, validated together with the data set kind.
@@ -127,7 +140,7 @@ fn default_run_dir(config: &Path) -> PathBuf {
 }
 
 /// Reads the splits, applies k-shot, opens the bank: everything `fit` takes.
-fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<TrainData> {
+pub(crate) fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<TrainData> {
     let split = spec.read()?;
     let train: DataSet = match config.data.k_shot {
         Some(k) => deda_data::k_shot(&split.train, k, config.data.k_shot_seed)

@@ -46,7 +46,12 @@ impl GroundTruthMasks {
     /// Where `sample`'s mask would be, whether or not it exists; `None` if the id lacks the
     /// prefix.
     pub fn expected_path(&self, sample: &Sample) -> Option<PathBuf> {
-        let rel = sample.id.strip_prefix(self.strip_prefix.as_str())?;
+        self.path_for_id(&sample.id)
+    }
+
+    /// Where the mask of the sample with this id would be; `None` if the id lacks the prefix.
+    pub fn path_for_id(&self, id: &str) -> Option<PathBuf> {
+        let rel = id.strip_prefix(self.strip_prefix.as_str())?;
         Some(join_id(&self.masks_dir, rel).with_extension("png"))
     }
 

@@ -1,0 +1,287 @@
+//! `deda experiment <name>`: one mini-benchmark end to end (see [`crate::experiment`]).
+//!
+//! Layout of `--out`:
+//! - `data/` the built set (`recipe.json`), `data-config.json` the builder config it was built
+//!   with (a different config in the same folder is an error, never a silent mix);
+//! - `bank/` the part bank decoupled from the training images with the ground-truth masks;
+//! - `runs/<run>/seed-<s>/` one `deda train` run directory each, with `summary.json` once done;
+//! - `results.md`, `results.csv`, `results.svg` the comparison.
+//!
+//! Every step resumes: a finished run is read back, an interrupted one continues from its
+//! checkpoint, and the bank only gains the images it lacks.
+use crate::cmd_decouple::{decouple_split, ground_truth_segmenter, print_report};
+use crate::cmd_train::{prepare_data, train_and_report};
+use crate::data_spec::DataSpec;
+use crate::experiment::results::{bar_chart_svg, csv, markdown_table};
+use crate::experiment::{ExperimentSpec, RunRow, SetRecipe};
+use crate::UsageError;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use deda_data::bench_sets::{build_mini_waterbirds, build_scarce_multiclass};
+use deda_train::{FitOptions, RunSummary, TrainConfig};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `deda experiment`.
+#[derive(Args, Debug)]
+pub struct ExperimentArgs {
+    /// A built-in experiment (mini-waterbirds, scarce) or an experiment TOML file.
+    pub name: String,
+    /// Folder with `cutouts.tsv`, `backgrounds.tsv` and the photos they list.
+    #[arg(long)]
+    pub assets: PathBuf,
+    /// Output folder (default: runs/experiments/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the run seeds, e.g. `0,1`.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Override the runs, e.g. `vanilla,deda`.
+    #[arg(long, value_delimiter = ',')]
+    pub runs: Option<Vec<String>>,
+    /// Override `[train] epochs` of every run.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override `[train] device`.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Starting weights for the recipe's model (safetensors; the head is skipped).
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
+    /// Only check the experiment file and print the runs it would make.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Runs `deda experiment`.
+pub fn run(a: ExperimentArgs) -> Result<()> {
+    let (name, spec) = load_spec(&a)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/experiments").join(&name));
+    let runs = run_list(&spec);
+    eprintln!(
+        "deda experiment {name}: {} run(s) ({} × seeds {:?}) → {}",
+        runs.len(),
+        spec.experiment.runs.join(", "),
+        spec.experiment.seeds,
+        out.display()
+    );
+    if a.dry_run {
+        for (run, seed) in &runs {
+            println!("{run} seed {seed}");
+        }
+        return Ok(());
+    }
+    let data_dir = out.join("data");
+    let bank_dir = out.join("bank");
+    build_set(&spec.set_recipe()?, &a.assets, &out, &data_dir)?;
+    decouple_with_masks(&spec, &data_dir, &bank_dir)?;
+    let mut rows = Vec::new();
+    for (k, (run, seed)) in runs.iter().enumerate() {
+        eprintln!("[{}/{}] {run} seed {seed}", k + 1, runs.len());
+        let config = spec.run_config(run, *seed, &data_dir, &bank_dir)?;
+        let dir = out.join("runs").join(run).join(format!("seed-{seed}"));
+        let summary = train_once(&config, &dir)?;
+        rows.push(
+            RunRow::from_summary(run, *seed, &summary)
+                .with_context(|| format!("run {} never evaluated", dir.display()))?,
+        );
+    }
+    let groups = group_names(&spec, &data_dir)?;
+    write_results(&name, &spec, &rows, &groups, &out)?;
+    println!("{}", markdown_table(&rows, &groups));
+    println!("results: {}", out.join("results.md").display());
+    Ok(())
+}
+
+/// The spec with the command-line overrides, validated before any work.
+fn load_spec(a: &ExperimentArgs) -> Result<(String, ExperimentSpec)> {
+    let (name, mut spec) =
+        ExperimentSpec::load(&a.name).map_err(|e| UsageError(format!("{e:#}")))?;
+    if let Some(s) = &a.seeds {
+        spec.experiment.seeds = s.clone();
+    }
+    if let Some(r) = &a.runs {
+        spec.experiment.runs = r.clone();
+    }
+    if let Some(e) = a.epochs {
+        spec.recipe.train.epochs = e;
+    }
+    if let Some(d) = &a.device {
+        spec.recipe.train.device = d.clone();
+    }
+    if let Some(p) = &a.pretrained {
+        spec.recipe.model.pretrained = Some(p.clone());
+    }
+    let mut problems = spec.problems();
+    if !a.assets.join("cutouts.tsv").is_file() {
+        problems.push(format!(
+            "--assets {}: no cutouts.tsv there",
+            a.assets.display()
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(UsageError(format!(
+            "experiment {}: {} problem(s):\n  {}",
+            a.name,
+            problems.len(),
+            problems.join("\n  ")
+        ))
+        .into());
+    }
+    Ok((name, spec))
+}
+
+/// `(run, seed)` pairs, run-major so that a partial experiment has every seed of its first runs.
+fn run_list(spec: &ExperimentSpec) -> Vec<(String, u64)> {
+    spec.experiment
+        .runs
+        .iter()
+        .flat_map(|r| spec.experiment.seeds.iter().map(move |s| (r.clone(), *s)))
+        .collect()
+}
+
+/// Builds the set unless `data/` already holds the set of this exact builder config.
+fn build_set(recipe: &SetRecipe, assets: &Path, out: &Path, data_dir: &Path) -> Result<()> {
+    let config_path = out.join("data-config.json");
+    let json = recipe.to_json()?;
+    if data_dir.join(deda_data::bench_sets::RECIPE_FILE).is_file() {
+        let before = std::fs::read_to_string(&config_path).unwrap_or_default();
+        if before == json {
+            eprintln!("data: reusing {}", data_dir.display());
+            return Ok(());
+        }
+        bail!(
+            "{} holds a set built with another config ({}); use another --out",
+            data_dir.display(),
+            config_path.display()
+        );
+    }
+    let report = match recipe {
+        SetRecipe::MiniWaterbirds(c) => build_mini_waterbirds(assets, data_dir, c),
+        SetRecipe::Scarce(c) => build_scarce_multiclass(assets, data_dir, c),
+    }
+    .with_context(|| format!("building the set into {}", data_dir.display()))?;
+    deda_core::atomic::write_atomic(&config_path, json.as_bytes())
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    eprintln!(
+        "data: built {} train and {} test images",
+        report.train_images, report.test_images
+    );
+    Ok(())
+}
+
+/// Decouples the training images with the set's ground-truth masks (resumable).
+fn decouple_with_masks(spec: &ExperimentSpec, data_dir: &Path, bank_dir: &Path) -> Result<()> {
+    let kind = spec.set_recipe()?.dataset_kind();
+    let ds: DataSpec = format!("{kind}:{}", data_dir.display()).parse()?;
+    let masks = ds
+        .ground_truth_masks()
+        .context("the benchmark set has no masks")?;
+    let split = ds.read()?;
+    let report = decouple_split(
+        &split.train,
+        &mut ground_truth_segmenter(masks),
+        None,
+        bank_dir,
+        None,
+    )?;
+    print_report(&report);
+    if report.processed > 0 {
+        crate::cmd_decouple::write_report(bank_dir, &report)?;
+    }
+    if !report.failed.is_empty() {
+        bail!(
+            "{} training image(s) failed to decouple",
+            report.failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// One run: read back when finished, resumed when interrupted, trained otherwise.
+fn train_once(config: &TrainConfig, dir: &Path) -> Result<RunSummary> {
+    let summary_path = dir.join("summary.json");
+    if let Ok(text) = std::fs::read_to_string(&summary_path) {
+        let mut s: RunSummary = serde_json::from_str(&text)
+            .with_context(|| format!("reading {}", summary_path.display()))?;
+        eprintln!("  finished before; read {}", summary_path.display());
+        s.seconds = 0.0;
+        return Ok(s);
+    }
+    let spec: DataSpec = config.data.dataset.parse()?;
+    let data = prepare_data(config, &spec)?;
+    let resume = deda_train::RunDir::new(dir).state().is_file();
+    let summary = train_and_report(
+        config,
+        data,
+        dir,
+        FitOptions {
+            resume,
+            stop_after: None,
+        },
+    )?;
+    deda_core::atomic::write_atomic(&summary_path, serde_json::to_string(&summary)?.as_bytes())
+        .with_context(|| format!("writing {}", summary_path.display()))?;
+    Ok(summary)
+}
+
+/// Group names of the test split (empty for sets without groups).
+fn group_names(spec: &ExperimentSpec, data_dir: &Path) -> Result<Vec<String>> {
+    let kind = spec.set_recipe()?.dataset_kind();
+    let ds: DataSpec = format!("{kind}:{}", data_dir.display()).parse()?;
+    Ok(ds.read()?.test.group_names)
+}
+
+/// `results.md`, `results.csv` and `results.svg` in `out`.
+fn write_results(
+    name: &str,
+    spec: &ExperimentSpec,
+    rows: &[RunRow],
+    groups: &[String],
+    out: &Path,
+) -> Result<()> {
+    let title = &spec.experiment.title;
+    let svg = bar_chart_svg(rows, groups, title);
+    deda_core::atomic::write_atomic(&out.join("results.svg"), svg.as_bytes())?;
+    deda_core::atomic::write_atomic(&out.join("results.csv"), csv(rows, groups).as_bytes())?;
+    let r = &spec.recipe;
+    let mut md = format!("# {title}\n\n{}\n\n", spec.experiment.description.trim());
+    let _ = writeln!(
+        md,
+        "Command: `deda experiment {name}` · model {} (width {}, {}) · {} px crop · {} epochs · \
+         batch {} · lr {} · seeds {:?}. Accuracies in %, mean ± sample std over seeds; \"last\" is \
+         the final epoch (no test-set selection), \"best epoch\" the best evaluated epoch as the \
+         paper reports.\n",
+        r.model.name,
+        r.model.width,
+        if r.model.pretrained.is_some() {
+            "pretrained"
+        } else {
+            "from scratch"
+        },
+        r.loader.crop,
+        r.train.epochs,
+        r.loader.batch_size,
+        r.optim.lr,
+        spec.experiment.seeds
+    );
+    md.push_str(&markdown_table(rows, groups));
+    md.push_str("\n![results](results.svg)\n\n## Runs\n\n");
+    for row in rows {
+        let _ = writeln!(
+            md,
+            "- [{} seed {}](runs/{}/seed-{}/report.md): last top-1 {:.2}%, best {:.2}%, loss {:.3}",
+            row.run,
+            row.seed,
+            row.run,
+            row.seed,
+            100.0 * row.last_top1,
+            100.0 * row.best_top1,
+            row.final_train_loss
+        );
+    }
+    crate::report::write_markdown(&out.join("results.md"), &md)
+}
