@@ -45,6 +45,9 @@ pub struct ExperimentArgs {
     /// Override `[train] device`.
     #[arg(long)]
     pub device: Option<String>,
+    /// Override `[loader] threads` (data workers per run).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Starting weights for the recipe's model (safetensors; the head is skipped).
     #[arg(long)]
     pub pretrained: Option<PathBuf>,
@@ -111,6 +114,9 @@ fn load_spec(a: &ExperimentArgs) -> Result<(String, ExperimentSpec)> {
     }
     if let Some(d) = &a.device {
         spec.recipe.train.device = d.clone();
+    }
+    if let Some(t) = a.threads {
+        spec.recipe.loader.threads = t;
     }
     if let Some(p) = &a.pretrained {
         spec.recipe.model.pretrained = Some(p.clone());

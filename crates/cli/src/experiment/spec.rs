@@ -171,8 +171,8 @@ impl ExperimentSpec {
         bank_dir: &Path,
     ) -> Result<TrainConfig> {
         let mut c = self.recipe.clone();
-        let set = self.set_recipe()?;
-        c.data.dataset = format!("{}:{}", set.dataset_kind(), data_dir.display());
+        // The set names are the `deda train` data-set kinds (checked by `set_recipe`).
+        c.data.dataset = format!("{}:{}", self.experiment.set, data_dir.display());
         c.method = self.method_of(run)?;
         if c.method.name == MethodName::Deda && c.method.bank.is_none() {
             c.method.bank = Some(PathBuf::from(bank_dir));
