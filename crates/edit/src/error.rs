@@ -66,6 +66,13 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A generative model behind a [`crate::CutoutEditor`] failed (the stage adds the part
+    /// and variant).
+    #[error("model: {reason}")]
+    Model {
+        /// What failed, naming the file/tensor/class concerned.
+        reason: String,
+    },
     /// The part bank refused an operation.
     #[error("part bank {}: {source}", dir.display())]
     Bank {

@@ -1,0 +1,235 @@
+//! The De-DA CDP editor: transparent SDEdit with LayerDiffuse (De-DA §3), as a
+//! [`deda_edit::CutoutEditor`] so that `run_edit` stores its variants in the part bank.
+//!
+//! For a CDP of class c: resize so the long side is `size` (512) and both sides are multiples of
+//! 64 (the transparent decoder's constraint; the aspect ratio is kept to within 32 px), encode
+//! with the transparent VAE (alpha-pyramid padded colours for the offset encoder), SDEdit at
+//! strength 0.4 with 25 DDIM steps (10 steps from t = 361) and guidance 7.0 on the prompt
+//! "a photo of a <token>" (the class's TTTI token; the class name itself when no embeddings
+//! are given), decode with the transparent decoder and resize back to the CDP's size.
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use deda_edit::{ClipTokenizer, CutoutEditor};
+use image::RgbaImage;
+use tch::Tensor;
+
+use crate::error::{Error, Result};
+use crate::img2img::{encode_prompt, img2img_latents, seeded_noise, Img2ImgConfig, LearnedToken};
+use crate::layer_diffuse::decoder::SIZE_MULTIPLE;
+use crate::layer_diffuse::transparent_vae::{to_rgba_image, RgbaTensor, TransparentVae};
+use crate::ttti_store::{embedding_path, load_embedding, placeholder_token};
+use crate::weights::StableDiffusion;
+
+/// Settings of the editor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdEditConfig {
+    /// SDEdit strength, steps and guidance.
+    pub img2img: Img2ImgConfig,
+    /// Long side of the edited image (512 for SD-1.5).
+    pub size: u32,
+    /// Smallest CDP side accepted (smaller CDPs are an error: too little to encode).
+    pub min_side: u32,
+    /// Prompt template; `{}` is the class token (or name).
+    pub template: String,
+}
+
+impl Default for SdEditConfig {
+    fn default() -> Self {
+        SdEditConfig {
+            img2img: Img2ImgConfig::default(),
+            size: 512,
+            min_side: 8,
+            template: "a photo of a {}".into(),
+        }
+    }
+}
+
+/// The working size for a CDP of `w` × `h`: long side `size`, both sides rounded to multiples
+/// of 64 (at least 64).
+///
+/// # Errors
+/// [`Error::Input`] if a side is below `min_side`.
+pub fn working_size(w: u32, h: u32, cfg: &SdEditConfig) -> Result<(u32, u32)> {
+    if w < cfg.min_side || h < cfg.min_side {
+        return Err(Error::Input(format!(
+            "CDP of {w}x{h} px is too small to encode (each side must be at least {} px)",
+            cfg.min_side
+        )));
+    }
+    let m = SIZE_MULTIPLE as f64;
+    let long = f64::from(w.max(h));
+    let side = |v: u32| {
+        let scaled = f64::from(v) * f64::from(cfg.size) / long;
+        ((scaled / m).round().max(1.0) * m) as u32
+    };
+    Ok((side(w), side(h)))
+}
+
+/// The parameter dtype named `fp32` or `fp16`.
+///
+/// # Errors
+/// [`Error::Config`] for another name.
+pub fn dtype_kind(name: &str) -> Result<tch::Kind> {
+    match name {
+        "fp32" => Ok(tch::Kind::Float),
+        "fp16" => Ok(tch::Kind::Half),
+        other => Err(Error::Config(format!("dtype {other:?}: use fp16 or fp32"))),
+    }
+}
+
+/// Transparent SDEdit with SD-1.5 + LayerDiffuse.
+#[derive(Debug)]
+pub struct SdEditor {
+    sd: StableDiffusion,
+    vae: TransparentVae,
+    tokenizer: ClipTokenizer,
+    embeddings: Option<PathBuf>,
+    cfg: SdEditConfig,
+    uncond: Tensor,
+    cond: HashMap<String, Tensor>,
+    weights_hash: Option<String>,
+}
+
+impl SdEditor {
+    /// The editor over loaded models. With `embeddings`, each class uses its learned token
+    /// from that folder (see [`crate::ttti_store`]); a class without a file is an error.
+    ///
+    /// # Errors
+    /// Errors of the text encoder on the empty prompt.
+    pub fn new(
+        sd: StableDiffusion,
+        vae: TransparentVae,
+        tokenizer: ClipTokenizer,
+        embeddings: Option<PathBuf>,
+        cfg: SdEditConfig,
+        weights_hash: Option<String>,
+    ) -> Result<Self> {
+        let uncond = tch::no_grad(|| {
+            text_ids(&tokenizer, "", &sd).and_then(|ids| sd.text_encoder.model.forward(&ids))
+        })?;
+        Ok(SdEditor {
+            sd,
+            vae,
+            tokenizer,
+            embeddings,
+            cfg,
+            uncond,
+            cond: HashMap::new(),
+            weights_hash,
+        })
+    }
+
+    /// The prompt embedding of a class (cached).
+    fn cond_for(&mut self, class: &str) -> Result<Tensor> {
+        if let Some(c) = self.cond.get(class) {
+            return Ok(c.shallow_clone());
+        }
+        let cond = match &self.embeddings {
+            Some(dir) => {
+                let path = embedding_path(dir, class);
+                let (token, row) = load_embedding(&path).map_err(|e| {
+                    Error::Input(format!(
+                        "class {class:?} has no learned token (run `deda invert` first): {e}"
+                    ))
+                })?;
+                if token != placeholder_token(class) {
+                    return Err(Error::Weights {
+                        path,
+                        message: format!(
+                            "holds token {token:?}, expected {:?} for class {class:?}",
+                            placeholder_token(class)
+                        ),
+                    });
+                }
+                let id = self
+                    .tokenizer
+                    .add_token(&token)
+                    .map_err(|e| Error::Input(e.to_string()))?;
+                let ids = text_ids(
+                    &self.tokenizer,
+                    &self.cfg.template.replace("{}", &token),
+                    &self.sd,
+                )?;
+                let learned = LearnedToken {
+                    id: i64::from(id),
+                    row,
+                };
+                tch::no_grad(|| encode_prompt(&self.sd.text_encoder.model, &ids, Some(&learned)))?
+            }
+            None => {
+                let ids = text_ids(
+                    &self.tokenizer,
+                    &self.cfg.template.replace("{}", class),
+                    &self.sd,
+                )?;
+                tch::no_grad(|| self.sd.text_encoder.model.forward(&ids))?
+            }
+        };
+        self.cond.insert(class.to_string(), cond.shallow_clone());
+        Ok(cond)
+    }
+
+    /// One edit of `cdp` for `class` with the noise drawn from `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Input`] for a CDP too small to encode, a class without a learned token, NaN in
+    /// the latents; model errors.
+    pub fn edit_image(&mut self, cdp: &RgbaImage, class: &str, seed: u64) -> Result<RgbaImage> {
+        let (w, h) = working_size(cdp.width(), cdp.height(), &self.cfg)?;
+        let cond = self.cond_for(class)?;
+        let device = self.sd.unet.vs.device();
+        let input = RgbaTensor::from_image(cdp, w, h)?;
+        let input = RgbaTensor {
+            rgb: input.rgb.to_device(device),
+            alpha: input.alpha.to_device(device),
+            padded: input.padded.to_device(device),
+        };
+        tch::no_grad(|| {
+            let vae = &self.sd.vae.model;
+            let init = self.vae.encode(vae, &input)?;
+            let noise = seeded_noise(seed, &init.size());
+            let out = img2img_latents(
+                &self.sd.unet.model,
+                &init,
+                &noise,
+                &cond,
+                &self.uncond,
+                &self.cfg.img2img,
+            )?;
+            let decoded = self.vae.decode(vae, &out)?;
+            to_rgba_image(&decoded, cdp.width(), cdp.height())
+        })
+    }
+}
+
+/// The 77 prompt ids of `text` as a (1, 77) tensor.
+fn text_ids(tokenizer: &ClipTokenizer, text: &str, sd: &StableDiffusion) -> Result<Tensor> {
+    let ids: Vec<i64> = tokenizer.encode(text).into_iter().map(i64::from).collect();
+    Ok(Tensor::from_slice(&ids)
+        .view([1, -1])
+        .to_device(sd.text_encoder.vs.device()))
+}
+
+impl CutoutEditor for SdEditor {
+    fn name(&self) -> &str {
+        "sdedit-layerdiffuse"
+    }
+
+    fn weights_hash(&self) -> Option<String> {
+        self.weights_hash.clone()
+    }
+
+    fn edit(
+        &mut self,
+        cdp: &RgbaImage,
+        class_prompt: &str,
+        _variant: u32,
+        seed: u64,
+    ) -> deda_edit::Result<RgbaImage> {
+        self.edit_image(cdp, class_prompt, seed)
+            .map_err(|e| deda_edit::Error::Model {
+                reason: e.to_string(),
+            })
+    }
+}
