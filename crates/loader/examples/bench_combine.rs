@@ -8,10 +8,11 @@
 //! only builds one there (for `tools/bench_combine.sh`) and exits. `--samples N` stops after N
 //! samples instead of after a time (repeatable work, for `valgrind --tool=callgrind`).
 //!
-//! The bank's CIPs are stored as the bank writer is told: `--cip-format jpeg|qoi|png` (JPEG q95
-//! by default, the writer's default) and `--cip-short-side N` (downscaled at write time so the
-//! shorter side is at most N; by default 448, the bench canvas, as a bank written for training
-//! at that size would be; `0` keeps the 640×480 originals).
+//! The bank's CIPs are stored as the bank writer is told: `--cip-format ppm|jpeg|qoi|png`
+//! (uncompressed PPM by default, the cheapest to read; `jpeg` is q95, the writer's default) and
+//! `--cip-short-side N` (downscaled at write time so the shorter side is at most N; by default
+//! 448, the bench canvas, as a bank written for training at that size would be; `0` keeps the
+//! 640×480 originals).
 use deda_bank::{BankMeta, BankWriter, CipFormat, PartDraft, Producer, WriterOptions};
 use deda_core::ClassId;
 use deda_loader::BenchStop;
@@ -101,10 +102,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|i| args.get(i + 1))
     };
     let cip_format = match get("--cip-format").map(String::as_str) {
-        None | Some("jpeg") => CipFormat::Jpeg { quality: 95 },
+        Some("jpeg") => CipFormat::Jpeg { quality: 95 },
         Some("qoi") => CipFormat::Qoi,
         Some("png") => CipFormat::Png,
-        Some("ppm") => CipFormat::Ppm,
+        None | Some("ppm") => CipFormat::Ppm,
         Some(other) => {
             return Err(format!("--cip-format {other}: expected jpeg, qoi, png or ppm").into())
         }
