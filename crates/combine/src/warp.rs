@@ -24,6 +24,9 @@ pub(crate) struct Texture {
     /// Width and height of the reduced image, without the border.
     w: u32,
     h: u32,
+    /// The padded texel columns and rows `[first, last]` holding any alpha (`None`: none do);
+    /// only bilinear quads touching them can show.
+    live: Option<([u32; 2], [u32; 2])>,
 }
 
 /// Where one layer landed: its clipped bounding box on the canvas and its alpha there.
@@ -136,10 +139,8 @@ impl Texture {
                 let dst = &mut self.texels[(y + 1) * pw + 1..(y + 2) * pw - 1];
                 premultiply_row(row, dst);
             }
-            return;
-        }
-        // A block row sums k² values of at most 255² (and one pixel's sum fits in any case).
-        if u64::from(k) * u64::from(k) * 255 * 255 <= u64::from(u32::MAX) {
+        } else if u64::from(k) * u64::from(k) * 255 * 255 <= u64::from(u32::MAX) {
+            // A block row sums k² values of at most 255² (and one pixel's sum fits in any case).
             let mut acc = std::mem::take(&mut self.row_acc);
             self.reduce(src, k, &mut acc);
             self.row_acc = acc;
@@ -148,6 +149,25 @@ impl Texture {
             self.reduce(src, k, &mut acc);
             self.wide_acc = acc;
         }
+        self.live = self.find_live();
+    }
+
+    /// The bounding box of the texels with alpha, scanning each row from both ends.
+    fn find_live(&self) -> Option<([u32; 2], [u32; 2])> {
+        let pw = self.w as usize + 2;
+        let mut live: Option<([u32; 2], [u32; 2])> = None;
+        for (y, row) in self.texels.chunks_exact(pw).enumerate() {
+            let Some(first) = row.iter().position(|t| t[3] > 0) else {
+                continue;
+            };
+            let last = row.iter().rposition(|t| t[3] > 0).unwrap_or(first);
+            let (x0, x1, y) = (first as u32, last as u32, y as u32);
+            live = Some(match live {
+                None => ([x0, x1], [y, y]),
+                Some(([a, b], [c, _])) => ([a.min(x0), b.max(x1)], [c, y]),
+            });
+        }
+        live
     }
 
     /// Makes the one-texel border transparent.
@@ -243,12 +263,19 @@ impl Texture {
     #[inline]
     fn paste_row(&self, u0: f32, v0: f32, du: f32, dv: f32, row: &mut [u8], alpha: &mut [u8]) {
         let pw = self.w as usize + 2;
-        let (umax, vmax) = ((self.w + 1) as f32, (self.h + 1) as f32);
+        let Some(([c0, c1], [r0, r1])) = self.live else {
+            return;
+        };
+        // Quads with a corner in the live box: u in [c0 − 1, c1 + 1), v in [r0 − 1, r1 + 1)
+        // (c0, r0 ≥ 1 and c1 ≤ w, r1 ≤ h, as the border is transparent); all others are
+        // transparent and skipped anyway.
+        let (u_lo, v_lo) = (c0 - 1, r0 - 1);
+        let (u_len, v_len) = (c1 + 2 - c0, r1 + 2 - r0);
         let t = &self.texels;
-        // Only pixels whose texel coordinates can fall inside the texture are visited; the exact
-        // test below still decides each one.
-        let (lo_u, hi_u) = span(u0, du, umax, alpha.len());
-        let (lo_v, hi_v) = span(v0, dv, vmax, alpha.len());
+        // Only pixels whose texel coordinates can fall inside the live box are visited; the
+        // exact test below still decides each one.
+        let (lo_u, hi_u) = span(u0 - u_lo as f32, du, u_len as f32, alpha.len());
+        let (lo_v, hi_v) = span(v0 - v_lo as f32, dv, v_len as f32, alpha.len());
         let (lo, hi) = (lo_u.max(lo_v), hi_u.min(hi_v));
         if lo >= hi {
             return;
@@ -257,14 +284,15 @@ impl Texture {
         let (du_f, dv_f) = (fixed(f64::from(du)), fixed(f64::from(dv)));
         let mut uf = fixed(f64::from(u0) + f64::from(du) * lo as f64);
         let mut vf = fixed(f64::from(v0) + f64::from(dv) * lo as f64);
-        let (umax_f, vmax_f) = (u64::from(self.w + 1) << 32, u64::from(self.h + 1) << 32);
+        let (u_lo_f, v_lo_f) = (i64::from(u_lo) << 32, i64::from(v_lo) << 32);
+        let (u_len_f, v_len_f) = (u64::from(u_len) << 32, u64::from(v_len) << 32);
         let pixels = row[lo * 3..hi * 3].chunks_exact_mut(3);
         for (px, a_out) in pixels.zip(&mut alpha[lo..hi]) {
             let (u, v) = (uf, vf);
             uf = uf.wrapping_add(du_f);
             vf = vf.wrapping_add(dv_f);
-            // Negative coordinates wrap to huge unsigned ones and fail the test too.
-            if !((u as u64) < umax_f && (v as u64) < vmax_f) {
+            // Coordinates below the box wrap to huge unsigned offsets and fail the test too.
+            if !(((u - u_lo_f) as u64) < u_len_f && ((v - v_lo_f) as u64) < v_len_f) {
                 continue;
             }
             let idx = (v >> 32) as usize * pw + (u >> 32) as usize;
@@ -422,6 +450,39 @@ mod tests {
             "{worst_alpha} {worst_rgb}"
         );
         assert!(pasted > 10_000, "only {pasted} pixels pasted");
+    }
+
+    #[test]
+    fn the_live_box_changes_no_pixel() {
+        // A texture whose alpha sits in a small island, pasted with and without the box.
+        let src = RgbaImage::from_fn(40, 30, |x, y| {
+            let a = if (12..20).contains(&x) && (9..14).contains(&y) {
+                200
+            } else {
+                0
+            };
+            image::Rgba([x as u8 * 6, y as u8 * 8, 90, a])
+        });
+        let mut tex = Texture::default();
+        tex.load(&src, 1);
+        assert_eq!(tex.live, Some(([13, 20], [10, 14])));
+        let mut whole = tex.clone();
+        whole.live = Some(([1, tex.w], [1, tex.h]));
+        for case in 0..400 {
+            let angle = case as f32 * 0.37;
+            let (du, dv) = (0.9 * angle.cos(), 0.9 * angle.sin());
+            let (u0, v0) = (
+                -10.0 + (case % 23) as f32 * 2.5,
+                -5.0 + (case % 17) as f32 * 2.5,
+            );
+            let (mut r1, mut r2) = (vec![7u8; 60 * 3], vec![7u8; 60 * 3]);
+            let (mut a1, mut a2) = (vec![0u8; 60], vec![0u8; 60]);
+            tex.paste_row(u0, v0, du, dv, &mut r1, &mut a1);
+            whole.paste_row(u0, v0, du, dv, &mut r2, &mut a2);
+            assert!(r1 == r2 && a1 == a2, "case {case}");
+        }
+        tex.load(&RgbaImage::new(5, 5), 1);
+        assert_eq!(tex.live, None);
     }
 
     #[test]
