@@ -257,7 +257,7 @@ impl VisionEncoder {
     ) -> Tensor {
         let mut h = self.projection.forward(pixel_values).permute([0, 2, 3, 1]);
         if let Some(pe) = &self.pos_embed {
-            h = h + pe;
+            h += pe;
         }
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(&h);

@@ -8,7 +8,6 @@ use deda_sam::{Prompts, SamConfig, SamModel, SamPredictor, SamProcessor, Sizes};
 use tch::{Device, Kind, Tensor};
 
 #[path = "../../nets/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod nets_common;
 use nets_common::assert_close;
 
