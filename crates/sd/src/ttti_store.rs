@@ -31,7 +31,7 @@ pub fn embedding_path(dir: &Path, class_name: &str) -> PathBuf {
     let token = placeholder_token(class_name);
     dir.join(format!(
         "{}.safetensors",
-        token.trim_matches(|c| c == '<' || c == '>')
+        token.trim_matches(['<', '>'])
     ))
 }
 
