@@ -3,7 +3,7 @@ use crate::data_spec::{stage_samples, DataSpec};
 use crate::{progress, UsageError};
 use anyhow::{Context, Result};
 use clap::Args;
-use deda_bank::{BankMeta, BankWriter, Shard};
+use deda_bank::{BankMeta, BankWriter, CipFormat, Shard, WriterOptions};
 use deda_data::GroundTruthMasks;
 use deda_decouple::{run_decouple, DecoupleOptions, DecoupleReport, MaskFileSegmenter, Segmenter};
 use std::path::{Path, PathBuf};
@@ -30,18 +30,66 @@ pub struct DecoupleArgs {
     /// run `deda bank merge` when all shards are done.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// How CIPs are stored: `jpeg` (q95, smallest), `png`, `qoi`, or `ppm` (uncompressed, the
+    /// fastest for the online combiner; use it with --cip-short-side).
+    #[arg(long, default_value = "jpeg", value_parser = parse_cip_format)]
+    pub cip_format: CipFormat,
+    /// Store CIPs downscaled so their shorter side is at most this (e.g. the training
+    /// `resize_short`); default: as photographed.
+    #[arg(long)]
+    pub cip_short_side: Option<u32>,
+}
+
+/// Where and how the decouple stage writes its parts.
+#[derive(Debug, Clone)]
+pub struct BankTarget<'a> {
+    /// The bank folder.
+    pub dir: &'a Path,
+    /// This process's shard, if the data set is split.
+    pub shard: Option<Shard>,
+    /// CIP file format.
+    pub cip_format: CipFormat,
+    /// CIPs' shorter side at most this.
+    pub cip_short_side: Option<u32>,
+}
+
+impl<'a> BankTarget<'a> {
+    /// The writer's defaults (JPEG q95 CIPs at full size, no shard).
+    pub fn new(dir: &'a Path) -> Self {
+        BankTarget {
+            dir,
+            shard: None,
+            cip_format: WriterOptions::default().cip_format,
+            cip_short_side: None,
+        }
+    }
+}
+
+fn parse_cip_format(s: &str) -> std::result::Result<CipFormat, String> {
+    match s {
+        "jpeg" => Ok(CipFormat::Jpeg { quality: 95 }),
+        "png" => Ok(CipFormat::Png),
+        "qoi" => Ok(CipFormat::Qoi),
+        "ppm" => Ok(CipFormat::Ppm),
+        other => Err(format!("{other:?}: expected jpeg, png, qoi or ppm")),
+    }
 }
 
 /// Runs `deda decouple`.
 pub fn run(args: DecoupleArgs) -> Result<()> {
     let split = args.dataset.read()?;
     let mut segmenter = make_segmenter(&args)?;
+    let target = BankTarget {
+        dir: &args.bank,
+        shard: args.shard,
+        cip_format: args.cip_format,
+        cip_short_side: args.cip_short_side,
+    };
     let report = decouple_split(
         &split.train,
         segmenter.as_mut(),
         args.prompt.as_deref(),
-        &args.bank,
-        args.shard,
+        &target,
     )?;
     print_report(&report);
     if args.shard.is_none() {
@@ -106,17 +154,21 @@ fn onnx_segmenter(spec: &str) -> Result<Box<dyn Segmenter>> {
     }
 }
 
-/// Decouples every sample of `train` into the bank at `bank_dir`, with a progress bar.
+/// Decouples every sample of `train` into the bank `target`, with a progress bar.
 pub fn decouple_split(
     train: &deda_data::DataSet,
     segmenter: &mut dyn Segmenter,
     prompt: Option<&str>,
-    bank_dir: &Path,
-    shard: Option<Shard>,
+    target: &BankTarget,
 ) -> Result<DecoupleReport> {
+    let (bank_dir, shard) = (target.dir, target.shard);
     let meta = BankMeta::new(train.class_names.clone());
-    let mut writer = BankWriter::open(bank_dir, &meta, shard)
-        .with_context(|| format!("opening part bank {}", bank_dir.display()))?;
+    let options = WriterOptions {
+        cip_format: target.cip_format,
+    };
+    let mut writer = BankWriter::open_with(bank_dir, &meta, shard, options)
+        .with_context(|| format!("opening part bank {}", bank_dir.display()))?
+        .with_cip_max_short_side(target.cip_short_side);
     let samples: Vec<_> = stage_samples(&train.samples)
         .into_iter()
         .enumerate()

@@ -73,7 +73,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .ground_truth_masks()
         .context("the demo data set has no masks")?;
     let mut segmenter = crate::cmd_decouple::ground_truth_segmenter(masks);
-    let dec = decouple_split(&split.train, &mut segmenter, None, &bank_dir, None)?;
+    let dec = decouple_split(
+        &split.train,
+        &mut segmenter,
+        None,
+        &crate::cmd_decouple::BankTarget::new(&bank_dir),
+    )?;
     crate::cmd_decouple::print_report(&dec);
     // No diffusion weights ship with deda: the identity editor stands in for SDEdit so that
     // synthetic CDPs (p_syn) flow through the pipeline.

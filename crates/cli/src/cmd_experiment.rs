@@ -9,7 +9,7 @@
 //!
 //! Every step resumes: a finished run is read back, an interrupted one continues from its
 //! checkpoint, and the bank only gains the images it lacks.
-use crate::cmd_decouple::{decouple_split, ground_truth_segmenter, print_report};
+use crate::cmd_decouple::{decouple_split, ground_truth_segmenter, print_report, BankTarget};
 use crate::cmd_train::{prepare_data, train_and_report};
 use crate::data_spec::DataSpec;
 use crate::experiment::results::{bar_chart_svg, csv, markdown_table};
@@ -17,6 +17,7 @@ use crate::experiment::{ExperimentSpec, RunRow, SetRecipe};
 use crate::UsageError;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use deda_bank::CipFormat;
 use deda_data::bench_sets::{build_mini_waterbirds, build_scarce_multiclass};
 use deda_train::{FitOptions, RunSummary, TrainConfig};
 use std::fmt::Write as _;
@@ -187,12 +188,17 @@ fn decouple_with_masks(spec: &ExperimentSpec, data_dir: &Path, bank_dir: &Path) 
         .ground_truth_masks()
         .context("the benchmark set has no masks")?;
     let split = ds.read()?;
+    // CIPs uncompressed at the training size: the cheapest to read on every step.
+    let target = BankTarget {
+        cip_format: CipFormat::Ppm,
+        cip_short_side: Some(spec.recipe.loader.resize_short),
+        ..BankTarget::new(bank_dir)
+    };
     let report = decouple_split(
         &split.train,
         &mut ground_truth_segmenter(masks),
         None,
-        bank_dir,
-        None,
+        &target,
     )?;
     print_report(&report);
     if report.processed > 0 {
