@@ -168,7 +168,7 @@ impl UNet1024 {
         let mut skips = vec![h.shallow_clone()];
         for (i, block) in self.down_blocks.iter().enumerate() {
             if i == LATENT_BLOCK {
-                h = h + &from_latent;
+                h += &from_latent;
             }
             let (out, states) = block.forward(&h, inputs);
             h = out;
