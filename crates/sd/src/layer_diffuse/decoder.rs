@@ -168,7 +168,7 @@ impl UNet1024 {
         let mut skips = vec![h.shallow_clone()];
         for (i, block) in self.down_blocks.iter().enumerate() {
             if i == LATENT_BLOCK {
-                h += &from_latent;
+                h = h.f_add(&from_latent)?; // not in place: `h` is also a skip state
             }
             let (out, states) = block.forward(&h, inputs);
             h = out;
