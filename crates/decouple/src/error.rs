@@ -64,6 +64,15 @@ pub enum Error {
         #[source]
         source: Box<deda_core::Error>,
     },
+    /// A model-backed segmenter (box detector, SAM, ...) failed on an image.
+    #[error("segmenter {segmenter}: {source}")]
+    Segmenter {
+        /// The segmenter's name.
+        segmenter: String,
+        /// What failed, from the backend.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Masks to combine differ in size.
     #[error("mask {index} is {width}x{height}, expected {expected_width}x{expected_height}")]
     MaskSizes {
