@@ -12,7 +12,7 @@ use image::RgbImage;
 
 #[derive(Parser)]
 struct Args {
-    /// sam-vit-base, sam-vit-large or sam-vit-huge.
+    /// sam-vit-base, sam-vit-large, sam-vit-huge, or a config.json path (Rust side only).
     #[arg(long, default_value = "sam-vit-base")]
     model: String,
     /// auto, cpu, cuda or cuda:N.
@@ -40,7 +40,8 @@ fn config(name: &str) -> anyhow::Result<SamConfig> {
         "sam-vit-base" => SamConfig::vit_base(),
         "sam-vit-large" => SamConfig::vit_large(),
         "sam-vit-huge" => SamConfig::vit_huge(),
-        other => anyhow::bail!("unknown model {other}"),
+        path if path.ends_with(".json") => SamConfig::from_json_file(std::path::Path::new(path))?,
+        other => anyhow::bail!("unknown model {other} (sam-vit-base|large|huge or a config.json)"),
     })
 }
 
