@@ -13,6 +13,26 @@ use tch::{Kind, Tensor};
 const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
+/// The two hyper-parameters of a batch norm layer, PyTorch's convention: `running = (1 −
+/// momentum)·running + momentum·batch`, `y = (x − mean) / √(var + eps)·weight + bias`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormOptions {
+    /// Added to the variance.
+    pub eps: f64,
+    /// Weight of the new batch statistics in the running averages.
+    pub momentum: f64,
+}
+
+impl Default for BatchNormOptions {
+    /// PyTorch's defaults (eps 1e-5, momentum 0.1).
+    fn default() -> Self {
+        BatchNormOptions {
+            eps: EPS,
+            momentum: MOMENTUM,
+        }
+    }
+}
+
 /// A `BatchNorm2d` layer (affine, tracking running statistics).
 #[derive(Debug)]
 pub struct BatchNorm2d {
@@ -21,11 +41,21 @@ pub struct BatchNorm2d {
     running_mean: Tensor,
     running_var: Tensor,
     num_batches_tracked: Tensor,
+    options: BatchNormOptions,
 }
 
 impl BatchNorm2d {
     /// A layer over `channels` channels, initialised like torchvision's ResNet (weight 1, bias 0).
     pub fn new<'a, P: Borrow<Path<'a>>>(vs: P, channels: i64) -> Self {
+        Self::with_options(vs, channels, BatchNormOptions::default())
+    }
+
+    /// A layer with other eps/momentum (e.g. TensorFlow-converted models: eps 1e-3, momentum 0.01).
+    pub fn with_options<'a, P: Borrow<Path<'a>>>(
+        vs: P,
+        channels: i64,
+        options: BatchNormOptions,
+    ) -> Self {
         let vs = vs.borrow();
         let counter = Tensor::zeros([], (Kind::Int64, vs.device()));
         BatchNorm2d {
@@ -34,6 +64,7 @@ impl BatchNorm2d {
             running_mean: vs.zeros_no_train("running_mean", &[channels]),
             running_var: vs.ones_no_train("running_var", &[channels]),
             num_batches_tracked: vs.add("num_batches_tracked", counter, false),
+            options,
         }
     }
 }
@@ -52,8 +83,8 @@ impl ModuleT for BatchNorm2d {
             Some(&self.running_mean),
             Some(&self.running_var),
             train,
-            MOMENTUM,
-            EPS,
+            self.options.momentum,
+            self.options.eps,
             true,
         )
     }

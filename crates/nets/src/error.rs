@@ -82,6 +82,15 @@ pub enum Error {
     },
 }
 
+/// `Ok(())` if no problem was found, else [`Error::Config`] listing them all.
+pub fn check_config(problems: Vec<String>) -> Result<()> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config { problems })
+    }
+}
+
 fn describe_mismatch(
     missing: &[String],
     unexpected: &[String],

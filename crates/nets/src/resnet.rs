@@ -12,11 +12,12 @@
 //!
 //! `width` is the stem/`layer1` width (64 in the real networks); stages use width·(1, 2, 4, 8).
 //! Smaller widths give tiny networks for tests, with the same names.
-use tch::nn::{self, Init, ModuleT, Path};
+use tch::nn::{self, ModuleT, Path};
 use tch::Tensor;
 
 use crate::batch_norm::BatchNorm2d;
-use crate::error::{Error, Result};
+use crate::error::{check_config, Result};
+use crate::layers::{default_linear, kaiming_normal, ConvSpec};
 
 /// Which residual block a ResNet uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,47 +89,12 @@ impl ResNetConfig {
                 problems.push(format!("layer{} must have at least one block", i + 1));
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Config { problems })
-        }
+        check_config(problems)
     }
 }
 
 fn conv(vs: Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
-    let init = Init::Kaiming {
-        dist: nn::init::NormalOrUniform::Normal,
-        fan: nn::init::FanInOut::FanOut,
-        non_linearity: nn::init::NonLinearity::ReLU,
-    };
-    let cfg = nn::ConvConfig {
-        stride,
-        padding,
-        bias: false,
-        ws_init: init,
-        ..Default::default()
-    };
-    nn::conv2d(vs, c_in, c_out, k, cfg)
-}
-
-/// PyTorch's default `nn.Linear` init: U(±1/√fan_in) for weight and bias.
-fn linear(vs: Path, c_in: i64, c_out: i64) -> nn::Linear {
-    let bound = 1.0 / (c_in as f64).sqrt();
-    let init = Init::Uniform {
-        lo: -bound,
-        up: bound,
-    };
-    nn::linear(
-        vs,
-        c_in,
-        c_out,
-        nn::LinearConfig {
-            ws_init: init,
-            bs_init: Some(init),
-            bias: true,
-        },
-    )
+    ConvSpec::new(c_in, c_out, k, stride, padding, kaiming_normal(true)).build(vs)
 }
 
 /// The 1×1 conv + batch norm shortcut of a block whose shape changes.
@@ -244,7 +210,7 @@ impl ResNet {
                 })
                 .collect()
         });
-        let fc = linear(vs / "fc", c_in, config.num_classes);
+        let fc = default_linear(vs / "fc", c_in, config.num_classes);
         Ok(ResNet {
             config,
             conv1,
