@@ -72,6 +72,9 @@ pub struct ExperimentSection {
     pub seeds: Vec<u64>,
     /// Run names: keys of `[variants]` or method names.
     pub runs: Vec<String>,
+    /// The recipe fine-tunes pretrained weights, which must be given (`--pretrained`).
+    #[serde(default)]
+    pub pretrained_required: bool,
     /// A paragraph for the top of the results.
     #[serde(default)]
     pub description: String,
@@ -193,6 +196,12 @@ impl ExperimentSpec {
         if let Err(e) = self.set_recipe() {
             p.push(format!("{e:#}"));
         }
+        if self.experiment.pretrained_required && self.recipe.model.pretrained.is_none() {
+            p.push(format!(
+                "the recipe fine-tunes {}: give its pretrained weights with --pretrained FILE",
+                self.recipe.model.name
+            ));
+        }
         let placeholder = Path::new(".");
         for run in &self.experiment.runs {
             match self.run_config(run, 0, placeholder, placeholder) {
@@ -216,7 +225,19 @@ mod tests {
     #[test]
     fn built_in_experiments_are_valid() {
         for (name, text) in BUILT_IN {
-            let spec = ExperimentSpec::parse(text).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let mut spec = ExperimentSpec::parse(text).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            if spec.experiment.pretrained_required {
+                let p = spec.problems();
+                assert!(
+                    p.len() == 1 && p[0].contains("--pretrained"),
+                    "{name}: {p:?}"
+                );
+                // any existing file will do for the check
+                spec.recipe.model.pretrained = Some(PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/Cargo.toml"
+                )));
+            }
             assert_eq!(spec.problems(), Vec::<String>::new(), "{name}");
         }
     }
