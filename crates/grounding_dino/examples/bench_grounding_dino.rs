@@ -30,11 +30,17 @@ fn parse() -> anyhow::Result<Args> {
         width: 1066,
         iters: 10,
         warmup: 3,
-        device: if tch::Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu },
+        device: if tch::Cuda::is_available() {
+            Device::Cuda(0)
+        } else {
+            Device::Cpu
+        },
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
-        let value = pair.get(1).ok_or_else(|| anyhow::anyhow!("{} needs a value", pair[0]))?;
+        let value = pair
+            .get(1)
+            .ok_or_else(|| anyhow::anyhow!("{} needs a value", pair[0]))?;
         match pair[0].as_str() {
             "--model-dir" => a.model_dir = Some(PathBuf::from(value)),
             "--height" => a.height = value.parse()?,
@@ -67,7 +73,8 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => load_model(dir, a.device)?,
         None => {
             let vs = VarStore::new(a.device);
-            let model = GroundingDinoForObjectDetection::new(&vs.root(), &GroundingDinoConfig::default());
+            let model =
+                GroundingDinoForObjectDetection::new(&vs.root(), &GroundingDinoConfig::default());
             tch::no_grad(|| {
                 for (_, mut v) in vs.variables() {
                     if v.is_floating_point() {

@@ -31,7 +31,12 @@ impl BertLayer {
             value: Linear::new(&(&sp / "value"), h, h, true),
             attn_out: Linear::new(&(&ap / "output" / "dense"), h, h, true),
             attn_norm: LayerNorm::new(&(&ap / "output" / "LayerNorm"), h, c.layer_norm_eps),
-            intermediate: Linear::new(&(p / "intermediate" / "dense"), h, c.intermediate_size, true),
+            intermediate: Linear::new(
+                &(p / "intermediate" / "dense"),
+                h,
+                c.intermediate_size,
+                true,
+            ),
             output: Linear::new(&(p / "output" / "dense"), c.intermediate_size, h, true),
             out_norm: LayerNorm::new(&(p / "output" / "LayerNorm"), h, c.layer_norm_eps),
             heads: c.num_attention_heads,
@@ -102,7 +107,11 @@ impl BertModel {
                 c.max_position_embeddings,
                 h,
             ),
-            token_type_embeddings: Embedding::new(&(&ep / "token_type_embeddings"), c.type_vocab_size, h),
+            token_type_embeddings: Embedding::new(
+                &(&ep / "token_type_embeddings"),
+                c.type_vocab_size,
+                h,
+            ),
             embeddings_norm: LayerNorm::new(&(&ep / "LayerNorm"), h, c.layer_norm_eps),
             layers: (0..c.num_hidden_layers)
                 .map(|i| BertLayer::new(&(p / "encoder" / "layer" / i), c))

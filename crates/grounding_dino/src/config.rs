@@ -218,7 +218,10 @@ impl GroundingDinoConfig {
             ));
         }
         if self.activation_function != "relu" {
-            problems.push(format!("activation_function {:?} not supported", self.activation_function));
+            problems.push(format!(
+                "activation_function {:?} not supported",
+                self.activation_function
+            ));
         }
         if s.hidden_act != "gelu" || self.text_config.hidden_act != "gelu" {
             problems.push("backbone and text hidden_act must be gelu".into());
@@ -231,13 +234,19 @@ impl GroundingDinoConfig {
         }
         let n_stages = s.depths.len() as i64;
         if s.out_indices.is_empty() || s.out_indices.iter().any(|&i| i < 1 || i > n_stages) {
-            problems.push(format!("Swin out_indices {:?} must be stages 1..={n_stages}", s.out_indices));
+            problems.push(format!(
+                "Swin out_indices {:?} must be stages 1..={n_stages}",
+                s.out_indices
+            ));
         }
         if (s.out_indices.len() as i64) > self.num_feature_levels {
             problems.push("more backbone outputs than num_feature_levels".into());
         }
         if self.d_model % 32 != 0 {
-            problems.push(format!("d_model {} must be a multiple of 32 (GroupNorm)", self.d_model));
+            problems.push(format!(
+                "d_model {} must be a multiple of 32 (GroupNorm)",
+                self.d_model
+            ));
         }
         if self.text_config.hidden_size % self.text_config.num_attention_heads != 0 {
             problems.push("text hidden_size must be a multiple of num_attention_heads".into());

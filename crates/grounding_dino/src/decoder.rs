@@ -30,7 +30,11 @@ impl DecoderLayer {
             self_attn: MultiheadAttention::new(&(p / "self_attn"), d, heads),
             self_attn_layer_norm: LayerNorm::new(&(p / "self_attn_layer_norm"), d, eps),
             encoder_attn_text: MultiheadAttention::new(&(p / "encoder_attn_text"), d, heads),
-            encoder_attn_text_layer_norm: LayerNorm::new(&(p / "encoder_attn_text_layer_norm"), d, eps),
+            encoder_attn_text_layer_norm: LayerNorm::new(
+                &(p / "encoder_attn_text_layer_norm"),
+                d,
+                eps,
+            ),
             encoder_attn: MultiscaleDeformableAttention::new(
                 &(p / "encoder_attn"),
                 d,
@@ -46,9 +50,13 @@ impl DecoderLayer {
 
     fn forward(&self, x: &Tensor, pos: &Tensor, refs: &Tensor, ctx: &DecoderContext) -> Tensor {
         let qk = x + pos;
-        let x = self.self_attn_layer_norm.forward(&(x + self.self_attn.forward(&qk, &qk, x, None)));
+        let x = self
+            .self_attn_layer_norm
+            .forward(&(x + self.self_attn.forward(&qk, &qk, x, None)));
         let q = &x + pos;
-        let t = self.encoder_attn_text.forward(&q, ctx.text, ctx.text, Some(ctx.text_bias));
+        let t = self
+            .encoder_attn_text
+            .forward(&q, ctx.text, ctx.text, Some(ctx.text_bias));
         let x = self.encoder_attn_text_layer_norm.forward(&(&x + t));
         let inp = DeformableInputs {
             values: ctx.vision,
@@ -106,7 +114,13 @@ impl Decoder {
                 .map(|i| DecoderLayer::new(&(p / "layers" / i), c))
                 .collect(),
             layer_norm: LayerNorm::new(&(p / "layer_norm"), d, c.layer_norm_eps),
-            reference_points_head: Mlp::new(&(p / "reference_points_head"), c.query_dim / 2 * d, d, d, 2),
+            reference_points_head: Mlp::new(
+                &(p / "reference_points_head"),
+                c.query_dim / 2 * d,
+                d,
+                d,
+                2,
+            ),
             d_model: d,
         }
     }
@@ -127,9 +141,11 @@ impl Decoder {
         let mut boxes = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let refs_input = refs.unsqueeze(2) * &ratios;
-            let query_pos = self
-                .reference_points_head
-                .forward(&sine_pos_embed(&refs_input.select(2, 0), self.d_model / 2, true));
+            let query_pos = self.reference_points_head.forward(&sine_pos_embed(
+                &refs_input.select(2, 0),
+                self.d_model / 2,
+                true,
+            ));
             x = layer.forward(&x, &query_pos, &refs_input, ctx);
             let delta = bbox_embed(i).forward(&x);
             refs = (delta + inverse_sigmoid(&refs)).sigmoid();

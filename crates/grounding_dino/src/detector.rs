@@ -45,7 +45,10 @@ fn existing(dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// Builds the model of `dir/config.json` on `device` and loads `dir/model.safetensors`
 /// (every missing, unexpected or mis-shaped tensor is reported by name).
-pub fn load_model(dir: &Path, device: Device) -> Result<(VarStore, GroundingDinoForObjectDetection)> {
+pub fn load_model(
+    dir: &Path,
+    device: Device,
+) -> Result<(VarStore, GroundingDinoForObjectDetection)> {
     let config = GroundingDinoConfig::from_file(&existing(dir, "config.json")?)?;
     let weights = existing(dir, "model.safetensors")?;
     let vs = VarStore::new(device);

@@ -34,7 +34,12 @@ impl MultiheadAttention {
 
     /// Attention with an optional additive bias broadcastable to (B, heads, Lq, Lk).
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Tensor {
-        let ctx = multi_head_attention([&self.query, &self.key, &self.value], [q, k, v], bias, self.heads);
+        let ctx = multi_head_attention(
+            [&self.query, &self.key, &self.value],
+            [q, k, v],
+            bias,
+            self.heads,
+        );
         self.out_proj.forward(&ctx)
     }
 }
@@ -80,7 +85,10 @@ impl BiMultiHeadAttention {
         let tt = text.size()[1];
         let (h, hd) = (self.heads, self.embed / self.heads);
         let heads_first = |t: Tensor, len: i64| {
-            t.view([b, len, h, hd]).transpose(1, 2).contiguous().view([b * h, len, hd])
+            t.view([b, len, h, hd])
+                .transpose(1, 2)
+                .contiguous()
+                .view([b * h, len, hd])
         };
         let scale = (hd as f64).powf(-0.5);
         let vq = heads_first(self.vision_proj.forward(vision) * scale, tv);
@@ -92,15 +100,26 @@ impl BiMultiHeadAttention {
         let at = attn.transpose(1, 2);
         let (at_max, _) = at.max_dim(-1, true);
         let text_attn = (&at - at_max).clamp(-50000.0, 50000.0);
-        let per_head = |m: &Tensor| m.unsqueeze(1).unsqueeze(1).repeat([1, h, 1, 1]).flatten(0, 1);
+        let per_head = |m: &Tensor| {
+            m.unsqueeze(1)
+                .unsqueeze(1)
+                .repeat([1, h, 1, 1])
+                .flatten(0, 1)
+        };
         let text_attn = text_attn
             .masked_fill(&per_head(vision_padding), f64::NEG_INFINITY)
             .softmax(-1, Kind::Float);
         let vision_attn = attn
             .masked_fill(&per_head(text_padding), f64::NEG_INFINITY)
             .softmax(-1, Kind::Float);
-        let merge = |t: Tensor, len: i64| t.view([b, h, len, hd]).transpose(1, 2).reshape([b, len, self.embed]);
-        let dv = self.out_vision_proj.forward(&merge(vision_attn.bmm(&tvv), tv));
+        let merge = |t: Tensor, len: i64| {
+            t.view([b, h, len, hd])
+                .transpose(1, 2)
+                .reshape([b, len, self.embed])
+        };
+        let dv = self
+            .out_vision_proj
+            .forward(&merge(vision_attn.bmm(&tvv), tv));
         let dt = self.out_text_proj.forward(&merge(text_attn.bmm(&vv), tt));
         (dv, dt)
     }
@@ -128,7 +147,13 @@ impl FusionLayer {
         }
     }
 
-    fn forward(&self, vision: &Tensor, text: &Tensor, vp: &Tensor, tp: &Tensor) -> (Tensor, Tensor) {
+    fn forward(
+        &self,
+        vision: &Tensor,
+        text: &Tensor,
+        vp: &Tensor,
+        tp: &Tensor,
+    ) -> (Tensor, Tensor) {
         let v = self.layer_norm_vision.forward(vision);
         let t = self.layer_norm_text.forward(text);
         let (dv, dt) = self.attn.forward(&v, &t, vp, tp);
@@ -171,7 +196,11 @@ impl TextEnhancerLayer {
     fn new(p: &Path, c: &GroundingDinoConfig) -> Self {
         let eps = c.layer_norm_eps;
         Self {
-            self_attn: MultiheadAttention::new(&(p / "self_attn"), c.d_model, c.encoder_attention_heads / 2),
+            self_attn: MultiheadAttention::new(
+                &(p / "self_attn"),
+                c.d_model,
+                c.encoder_attention_heads / 2,
+            ),
             ffn: FeedForward::new(p, c.d_model, c.encoder_ffn_dim / 2),
             layer_norm_before: LayerNorm::new(&(p / "layer_norm_before"), c.d_model, eps),
             layer_norm_after: LayerNorm::new(&(p / "layer_norm_after"), c.d_model, eps),
@@ -180,7 +209,9 @@ impl TextEnhancerLayer {
 
     fn forward(&self, text: &Tensor, bias: &Tensor, pos: &Tensor) -> Tensor {
         let qk = text + pos;
-        let x = self.layer_norm_before.forward(&(text + self.self_attn.forward(&qk, &qk, text, Some(bias))));
+        let x = self
+            .layer_norm_before
+            .forward(&(text + self.self_attn.forward(&qk, &qk, text, Some(bias))));
         self.layer_norm_after.forward(&(self.ffn.forward(&x) + &x))
     }
 }
@@ -308,8 +339,12 @@ impl Encoder {
         let (mut v, mut t) = (vision.shallow_clone(), text.shallow_clone());
         let mut trace = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            let (fv, ft) = layer.fusion_layer.forward(&v, &t, &vision_padding, ctx.text_padding);
-            t = layer.text_enhancer_layer.forward(&ft, &text_bias, &text_pos);
+            let (fv, ft) = layer
+                .fusion_layer
+                .forward(&v, &t, &vision_padding, ctx.text_padding);
+            t = layer
+                .text_enhancer_layer
+                .forward(&ft, &text_bias, &text_pos);
             v = layer.deformable_layer.forward(&fv, ctx.vision_pos, ctx);
             if i == 0 {
                 trace = Some(FirstLayerTrace {

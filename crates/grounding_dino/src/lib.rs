@@ -30,8 +30,8 @@ pub mod text_masks;
 pub mod tokenizer;
 
 pub use config::GroundingDinoConfig;
-pub use error::{Error, Result};
 pub use detector::{GroundingDino, DEFAULT_BOX_THRESHOLD, DEFAULT_TEXT_THRESHOLD};
+pub use error::{Error, Result};
 pub use model::{DetectionInputs, DetectionOutputs, GroundingDinoForObjectDetection};
 pub use postprocess::Detection;
 pub use tokenizer::BertTokenizer;

@@ -112,8 +112,14 @@ impl GroundingDinoForObjectDetection {
             input_proj_vision.push(InputProjection { conv, norm });
         }
         let bbox = |p: Path| Mlp::new(&p, d, d, 4, 3);
-        let n_heads = if c.decoder_bbox_embed_share { 1 } else { c.decoder_layers };
-        let bbox_embed = (0..n_heads).map(|i| bbox(root / "bbox_embed" / i)).collect();
+        let n_heads = if c.decoder_bbox_embed_share {
+            1
+        } else {
+            c.decoder_layers
+        };
+        let bbox_embed = (0..n_heads)
+            .map(|i| bbox(root / "bbox_embed" / i))
+            .collect();
         let shared_proposal_head = c.two_stage_bbox_embed_share && c.decoder_bbox_embed_share;
         Self {
             backbone: SwinBackbone::new(
@@ -122,14 +128,24 @@ impl GroundingDinoForObjectDetection {
             ),
             input_proj_vision,
             text_backbone: BertModel::new(&(&m / "text_backbone"), &c.text_config),
-            text_projection: Linear::new(&(&m / "text_projection"), c.text_config.hidden_size, d, true),
-            query_position_embeddings: Embedding::new(&(&m / "query_position_embeddings"), c.num_queries, d),
+            text_projection: Linear::new(
+                &(&m / "text_projection"),
+                c.text_config.hidden_size,
+                d,
+                true,
+            ),
+            query_position_embeddings: Embedding::new(
+                &(&m / "query_position_embeddings"),
+                c.num_queries,
+                d,
+            ),
             encoder: Encoder::new(&(&m / "encoder"), c),
             decoder: Decoder::new(&(&m / "decoder"), c),
             level_embed: m.zeros("level_embed", &[c.num_feature_levels, d]),
             enc_output: Linear::new(&(&m / "enc_output"), d, d, true),
             enc_output_norm: LayerNorm::new(&(&m / "enc_output_norm"), d, c.layer_norm_eps),
-            encoder_output_bbox_embed: (!shared_proposal_head).then(|| bbox(&m / "encoder_output_bbox_embed")),
+            encoder_output_bbox_embed: (!shared_proposal_head)
+                .then(|| bbox(&m / "encoder_output_bbox_embed")),
             bbox_embed,
             config: c.clone(),
         }
@@ -154,14 +170,21 @@ impl GroundingDinoForObjectDetection {
         let (b, l) = input_ids.size2().map_err(Error::tch("input_ids shape"))?;
         let flat_ids = Vec::<i64>::try_from(input_ids.flatten(0, -1).to_device(tch::Device::Cpu))
             .map_err(Error::tch("reading input_ids"))?;
-        let rows: Vec<Vec<i64>> = flat_ids.chunks(l.max(1) as usize).map(<[i64]>::to_vec).collect();
+        let rows: Vec<Vec<i64>> = flat_ids
+            .chunks(l.max(1) as usize)
+            .map(<[i64]>::to_vec)
+            .collect();
         let (masks, positions) = phrase_masks(&rows);
         let flat_masks: Vec<bool> = masks.concat();
-        let self_attention = Tensor::from_slice(&flat_masks).view([b, l, l]).to_device(device);
-        let position_ids = Tensor::from_slice(&positions.concat()).view([b, l]).to_device(device);
-        let text_backbone = self
-            .text_backbone
-            .forward(&input_ids, &self_attention, &token_type_ids, &position_ids);
+        let self_attention = Tensor::from_slice(&flat_masks)
+            .view([b, l, l])
+            .to_device(device);
+        let position_ids = Tensor::from_slice(&positions.concat())
+            .view([b, l])
+            .to_device(device);
+        let text_backbone =
+            self.text_backbone
+                .forward(&input_ids, &self_attention, &token_type_ids, &position_ids);
         let text_features = self.text_projection.forward(&text_backbone);
         let text_valid = attention_mask.ne(0);
         let text_padding = text_valid.logical_not();
@@ -176,24 +199,37 @@ impl GroundingDinoForObjectDetection {
                 None if l == backbone_features.len() => backbone_features
                     .last()
                     .map(Tensor::shallow_clone)
-                    .ok_or_else(|| Error::Input { part: "backbone".into(), reason: "no feature maps".into() })?,
+                    .ok_or_else(|| Error::Input {
+                        part: "backbone".into(),
+                        reason: "no feature maps".into(),
+                    })?,
                 None => maps
                     .last()
                     .map(Tensor::shallow_clone)
-                    .ok_or_else(|| Error::Input { part: "input projections".into(), reason: "no level".into() })?,
+                    .ok_or_else(|| Error::Input {
+                        part: "input projections".into(),
+                        reason: "no level".into(),
+                    })?,
             };
             maps.push(proj.norm.forward(&proj.conv.forward(&src)));
         }
         let mut shapes = Vec::new();
-        let (mut flat, mut valid, mut pos, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut flat, mut valid, mut pos, mut ratios) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (l, map) in maps.iter().enumerate() {
             let (_, _, h, w) = map.size4().map_err(Error::tch("feature map shape"))?;
-            let mask = pixel_mask.upsample_nearest2d([h, w], None, None).squeeze_dim(0).ne(0.0);
-            let pe = image_position_embedding(&mask, c.d_model / 2, c.positional_embedding_temperature);
+            let mask = pixel_mask
+                .upsample_nearest2d([h, w], None, None)
+                .squeeze_dim(0)
+                .ne(0.0);
+            let pe =
+                image_position_embedding(&mask, c.d_model / 2, c.positional_embedding_temperature);
             shapes.push((h, w));
             flat.push(map.flatten(2, -1).transpose(1, 2));
             valid.push(mask.flatten(1, -1));
-            pos.push(pe.flatten(2, -1).transpose(1, 2) + self.level_embed.get(l as i64).view([1, 1, -1]));
+            pos.push(
+                pe.flatten(2, -1).transpose(1, 2) + self.level_embed.get(l as i64).view([1, 1, -1]),
+            );
             ratios.push(valid_ratio(&mask));
         }
         let vision = Tensor::cat(&flat, 1);
@@ -211,13 +247,19 @@ impl GroundingDinoForObjectDetection {
             text_self_attention: &self_attention,
             text_position_ids: &position_ids,
         };
-        let (enc_vision, enc_text, encoder_first_layer) = self.encoder.forward(&vision, &text_features, &ectx);
+        let (enc_vision, enc_text, encoder_first_layer) =
+            self.encoder.forward(&vision, &text_features, &ectx);
 
         // two-stage query selection
         let vision_padding = vision_valid.logical_not();
-        let (object_query, proposals) = self.encoder_output_proposals(&enc_vision, &vision_padding, &shapes);
-        let enc_outputs_class = contrastive_logits(&object_query, &enc_text, &text_valid, c.max_text_len);
-        let proposal_head = self.encoder_output_bbox_embed.as_ref().unwrap_or_else(|| self.bbox_head(0));
+        let (object_query, proposals) =
+            self.encoder_output_proposals(&enc_vision, &vision_padding, &shapes);
+        let enc_outputs_class =
+            contrastive_logits(&object_query, &enc_text, &text_valid, c.max_text_len);
+        let proposal_head = self
+            .encoder_output_bbox_embed
+            .as_ref()
+            .unwrap_or_else(|| self.bbox_head(0));
         let enc_outputs_coord_logits = proposal_head.forward(&object_query) + proposals;
         let k = c.num_queries.min(enc_outputs_class.size()[1]);
         let (_, topk) = enc_outputs_class.amax([-1], false).topk(k, 1, true, true);
@@ -230,7 +272,8 @@ impl GroundingDinoForObjectDetection {
             .narrow(0, 0, k)
             .unsqueeze(0)
             .repeat([b, 1, 1]);
-        let encoder_logits = contrastive_logits(&target, &text_features, &text_valid, c.max_text_len);
+        let encoder_logits =
+            contrastive_logits(&target, &text_features, &text_valid, c.max_text_len);
 
         // decoder and heads
         let text_bias = additive_mask(&text_valid).unsqueeze(1).unsqueeze(1);
@@ -244,7 +287,9 @@ impl GroundingDinoForObjectDetection {
         };
         let dec = self
             .decoder
-            .forward(&target, &init_reference_points, &dctx, |i| self.bbox_head(i));
+            .forward(&target, &init_reference_points, &dctx, |i| {
+                self.bbox_head(i)
+            });
         let n = dec.intermediate_hidden_states.size()[1];
         let last_hidden = dec.intermediate_hidden_states.select(1, n - 1);
         let reference = if n >= 2 {
@@ -253,7 +298,9 @@ impl GroundingDinoForObjectDetection {
             init_reference_points.shallow_clone()
         };
         let logits = contrastive_logits(&last_hidden, &enc_text, &text_valid, c.max_text_len);
-        let pred_boxes = (self.bbox_head(n as usize - 1).forward(&last_hidden) + inverse_sigmoid(&reference)).sigmoid();
+        let pred_boxes = (self.bbox_head(n as usize - 1).forward(&last_hidden)
+            + inverse_sigmoid(&reference))
+        .sigmoid();
         Ok(DetectionOutputs {
             logits,
             pred_boxes,
@@ -275,14 +322,25 @@ impl GroundingDinoForObjectDetection {
 
     /// Checks the text inputs and truncates them to `max_text_len` tokens (as transformers does).
     fn check_text(&self, inp: &DetectionInputs) -> Result<(Tensor, Tensor, Tensor)> {
-        let bad = |reason: String| Error::Input { part: "text inputs".into(), reason };
+        let bad = |reason: String| Error::Input {
+            part: "text inputs".into(),
+            reason,
+        };
         let size = inp.input_ids.size();
         if size.len() != 2 || size[1] == 0 {
-            return Err(bad(format!("input_ids must be (batch, length >= 1), got {size:?}")));
+            return Err(bad(format!(
+                "input_ids must be (batch, length >= 1), got {size:?}"
+            )));
         }
-        for (name, t) in [("attention_mask", &inp.attention_mask), ("token_type_ids", &inp.token_type_ids)] {
+        for (name, t) in [
+            ("attention_mask", &inp.attention_mask),
+            ("token_type_ids", &inp.token_type_ids),
+        ] {
             if t.size() != size {
-                return Err(bad(format!("{name} shape {:?} differs from input_ids {size:?}", t.size())));
+                return Err(bad(format!(
+                    "{name} shape {:?} differs from input_ids {size:?}",
+                    t.size()
+                )));
             }
         }
         let pv = inp.pixel_values.size();
@@ -303,7 +361,9 @@ impl GroundingDinoForObjectDetection {
         let vocab = self.text_backbone.vocab_size();
         let (lo, hi) = (ids.min().int64_value(&[]), ids.max().int64_value(&[]));
         if lo < 0 || hi >= vocab {
-            return Err(bad(format!("token ids must lie in [0, {vocab}), got [{lo}, {hi}]")));
+            return Err(bad(format!(
+                "token ids must lie in [0, {vocab}), got [{lo}, {hi}]"
+            )));
         }
         Ok((ids, cut(&inp.attention_mask), cut(&inp.token_type_ids)))
     }
@@ -311,13 +371,21 @@ impl GroundingDinoForObjectDetection {
     /// `generate_encoder_output_proposals`: a box per image position (centre = cell centre,
     /// size 0.05·2^level), as logits (inf where padded or too close to the border), and the
     /// projected features of those positions.
-    fn encoder_output_proposals(&self, enc: &Tensor, padding: &Tensor, shapes: &[(i64, i64)]) -> (Tensor, Tensor) {
+    fn encoder_output_proposals(
+        &self,
+        enc: &Tensor,
+        padding: &Tensor,
+        shapes: &[(i64, i64)],
+    ) -> (Tensor, Tensor) {
         let b = enc.size()[0];
         let opts = (Kind::Float, enc.device());
         let mut proposals = Vec::new();
         let mut start = 0;
         for (level, &(h, w)) in shapes.iter().enumerate() {
-            let m = padding.narrow(1, start, h * w).view([b, h, w]).logical_not();
+            let m = padding
+                .narrow(1, start, h * w)
+                .view([b, h, w])
+                .logical_not();
             let valid_h = m.select(2, 0).sum_dim_intlist(1, false, Kind::Float);
             let valid_w = m.select(1, 0).sum_dim_intlist(1, false, Kind::Float);
             let ys = Tensor::linspace(0.0, (h - 1) as f64, h, opts);
@@ -337,8 +405,13 @@ impl GroundingDinoForObjectDetection {
             .log()
             .masked_fill(&padding.unsqueeze(-1), f64::INFINITY)
             .masked_fill(&outside, f64::INFINITY);
-        let q = enc.masked_fill(&padding.unsqueeze(-1), 0.0).masked_fill(&outside, 0.0);
-        (self.enc_output_norm.forward(&self.enc_output.forward(&q)), logits)
+        let q = enc
+            .masked_fill(&padding.unsqueeze(-1), 0.0)
+            .masked_fill(&outside, 0.0);
+        (
+            self.enc_output_norm.forward(&self.enc_output.forward(&q)),
+            logits,
+        )
     }
 }
 
@@ -352,7 +425,12 @@ fn valid_ratio(mask: &Tensor) -> Tensor {
 
 /// `GroundingDinoContrastiveEmbedding`: dot products of queries (B, Q, D) with text tokens
 /// (B, L, D), -inf at text padding, padded with -inf to `max_text_len`.
-pub fn contrastive_logits(queries: &Tensor, text: &Tensor, text_valid: &Tensor, max_text_len: i64) -> Tensor {
+pub fn contrastive_logits(
+    queries: &Tensor,
+    text: &Tensor,
+    text_valid: &Tensor,
+    max_text_len: i64,
+) -> Tensor {
     let out = queries
         .matmul(&text.transpose(-1, -2))
         .masked_fill(&text_valid.logical_not().unsqueeze(1), f64::NEG_INFINITY);

@@ -28,7 +28,10 @@ pub fn multi_scale_deformable_attention(
         .zip(&per_level)
         .enumerate()
         .map(|(l, (&(h, w), v))| {
-            let v = v.flatten(2, -1).transpose(1, 2).reshape([b * heads, d, h, w]);
+            let v = v
+                .flatten(2, -1)
+                .transpose(1, 2)
+                .reshape([b * heads, d, h, w]);
             let g = grids.select(3, l as i64).transpose(1, 2).flatten(0, 1);
             // mode 0 = bilinear, padding 0 = zeros, align_corners = false
             v.grid_sampler(&g, 0, 0, false)
@@ -78,7 +81,12 @@ impl MultiscaleDeformableAttention {
                 heads * levels * points * 2,
                 true,
             ),
-            attention_weights: Linear::new(&(p / "attention_weights"), d_model, heads * levels * points, true),
+            attention_weights: Linear::new(
+                &(p / "attention_weights"),
+                d_model,
+                heads * levels * points,
+                true,
+            ),
             value_proj: Linear::new(&(p / "value_proj"), d_model, d_model, true),
             output_proj: Linear::new(&(p / "output_proj"), d_model, d_model, true),
             heads,
@@ -88,7 +96,12 @@ impl MultiscaleDeformableAttention {
     }
 
     /// Attends from `queries` (B, Q, D) (+ `pos`) to `inp.values` around the reference points.
-    pub fn forward(&self, queries: &Tensor, pos: Option<&Tensor>, inp: &DeformableInputs) -> Tensor {
+    pub fn forward(
+        &self,
+        queries: &Tensor,
+        pos: Option<&Tensor>,
+        inp: &DeformableInputs,
+    ) -> Tensor {
         let hs = match pos {
             Some(p) => queries + p,
             None => queries.shallow_clone(),
@@ -101,7 +114,10 @@ impl MultiscaleDeformableAttention {
             value = value.masked_fill(&valid.logical_not().unsqueeze(-1), 0.0);
         }
         let value = value.view([b, s, nh, dm / nh]);
-        let offsets = self.sampling_offsets.forward(&hs).view([b, q, nh, nl, np, 2]);
+        let offsets = self
+            .sampling_offsets
+            .forward(&hs)
+            .view([b, q, nh, nl, np, 2]);
         let weights = self
             .attention_weights
             .forward(&hs)
@@ -115,7 +131,9 @@ impl MultiscaleDeformableAttention {
                 .iter()
                 .flat_map(|&(h, w)| [w as f32, h as f32])
                 .collect();
-            let normalizer = Tensor::from_slice(&wh).to_device(hs.device()).view([1, 1, 1, nl, 1, 2]);
+            let normalizer = Tensor::from_slice(&wh)
+                .to_device(hs.device())
+                .view([1, 1, 1, nl, 1, 2]);
             refs.view([b, q, 1, nl, 1, 2]) + offsets / normalizer
         } else {
             let xy = refs.narrow(3, 0, 2).view([b, q, 1, nl, 1, 2]);

@@ -51,20 +51,28 @@ pub fn preprocess(image: &RgbImage, device: Device) -> Result<(Tensor, (i64, i64
             "image {w}x{h} is too elongated: it would be resized to {nw}x{nh}"
         )));
     }
-    let x = Tensor::from_slice(image.as_raw())
+    // transformers resizes with PIL (bilinear, 8-bit): the Pillow-exact resize keeps the
+    // pixels identical.
+    let resized_image;
+    let pixels = if (nh, nw) == (h, w) {
+        image
+    } else {
+        resized_image = deda_onnx::resize::resize_rgb_pil(image, nw as u32, nh as u32);
+        &resized_image
+    };
+    let resized = Tensor::from_slice(pixels.as_raw())
         .to_device(device)
-        .view([h, w, 3])
+        .view([nh, nw, 3])
         .permute([2, 0, 1])
         .unsqueeze(0)
         .to_kind(Kind::Float);
-    let resized = if (nh, nw) == (h, w) {
-        x
-    } else {
-        x.internal_upsample_bilinear2d_aa([nh, nw], false, None, None)
-            .round()
-            .clamp(0.0, 255.0)
-    };
-    let mean = Tensor::from_slice(&IMAGENET_MEAN).to_kind(Kind::Float).to_device(device).view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&IMAGENET_STD).to_kind(Kind::Float).to_device(device).view([1, 3, 1, 1]);
+    let mean = Tensor::from_slice(&IMAGENET_MEAN)
+        .to_kind(Kind::Float)
+        .to_device(device)
+        .view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&IMAGENET_STD)
+        .to_kind(Kind::Float)
+        .to_device(device)
+        .view([1, 3, 1, 1]);
     Ok(((resized / 255.0 - mean) / std, (nh, nw)))
 }

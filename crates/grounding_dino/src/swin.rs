@@ -139,11 +139,17 @@ impl SwinLayer {
         } else {
             merged
         };
-        let merged = merged.narrow(1, 0, h).narrow(2, 0, w).contiguous().view([b, h * w, c]);
+        let merged = merged
+            .narrow(1, 0, h)
+            .narrow(2, 0, w)
+            .contiguous()
+            .view([b, h * w, c]);
         let hs = x + merged;
-        let mlp = self
-            .output
-            .forward(&gelu(&self.intermediate.forward(&self.layernorm_after.forward(&hs))));
+        let mlp = self.output.forward(&gelu(
+            &self
+                .intermediate
+                .forward(&self.layernorm_after.forward(&hs)),
+        ));
         hs + mlp
     }
 }
@@ -182,7 +188,9 @@ fn shift_mask(h: i64, w: i64, ws: i64, shift: i64, device: tch::Device) -> Tenso
             img[(y * w + x) as usize] = (region(y, h) * 3 + region(x, w)) as f32;
         }
     }
-    let img = Tensor::from_slice(&img).view([1, h, w, 1]).to_device(device);
+    let img = Tensor::from_slice(&img)
+        .view([1, h, w, 1])
+        .to_device(device);
     let mw = window_partition(&img, ws).view([-1, ws * ws]);
     let diff = mw.unsqueeze(1) - mw.unsqueeze(2);
     diff.ne(0.0).to_kind(Kind::Float) * -100.0
@@ -205,9 +213,12 @@ impl PatchMerging {
 
     fn forward(&self, x: &Tensor, h: i64, w: i64) -> Tensor {
         let (b, _, c) = x.size3().unwrap_or((0, 0, 0));
-        let x = x.view([b, h, w, c]).constant_pad_nd([0, 0, 0, w % 2, 0, h % 2]);
+        let x = x
+            .view([b, h, w, c])
+            .constant_pad_nd([0, 0, 0, w % 2, 0, h % 2]);
         let pick = |dy: i64, dx: i64| x.slice(1, dy, None, 2).slice(2, dx, None, 2);
-        let cat = Tensor::cat(&[pick(0, 0), pick(1, 0), pick(0, 1), pick(1, 1)], -1).view([b, -1, 4 * c]);
+        let cat =
+            Tensor::cat(&[pick(0, 0), pick(1, 0), pick(0, 1), pick(1, 1)], -1).view([b, -1, 4 * c]);
         self.reduction.forward(&self.norm.forward(&cat))
     }
 }
@@ -280,7 +291,9 @@ impl SwinBackbone {
         let x = pixel_values.constant_pad_nd([0, pad_w, 0, pad_h]);
         let x = self.projection.forward(&x);
         let (b, c, mut h, mut w) = x.size4().unwrap_or((0, 0, 0, 0));
-        let mut x = self.embeddings_norm.forward(&x.flatten(2, -1).transpose(1, 2));
+        let mut x = self
+            .embeddings_norm
+            .forward(&x.flatten(2, -1).transpose(1, 2));
         let mut before_downsampling = vec![(x.shallow_clone(), h, w, c)];
         for stage in &self.stages {
             for block in &stage.blocks {
@@ -298,7 +311,12 @@ impl SwinBackbone {
             .iter()
             .filter_map(|(s, norm)| {
                 let (hs, h, w, c) = before_downsampling.get(*s)?;
-                Some(norm.forward(hs).view([b, *h, *w, *c]).permute([0, 3, 1, 2]).contiguous())
+                Some(
+                    norm.forward(hs)
+                        .view([b, *h, *w, *c])
+                        .permute([0, 3, 1, 2])
+                        .contiguous(),
+                )
             })
             .collect()
     }

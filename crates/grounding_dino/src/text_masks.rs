@@ -51,7 +51,9 @@ mod tests {
         assert_eq!(p[0], vec![0, 0, 1, 2, 0, 1, 0, 0]);
         let n = 8;
         let allowed = |r: usize, c: usize| m[0][r * n + c];
-        assert!(allowed(1, 3) && allowed(3, 1) && !allowed(1, 4) && allowed(6, 6) && !allowed(6, 5));
+        assert!(
+            allowed(1, 3) && allowed(3, 1) && !allowed(1, 4) && allowed(6, 6) && !allowed(6, 5)
+        );
         assert!(allowed(0, 0) && !allowed(0, 1) && allowed(7, 7) && !allowed(7, 6));
     }
 }

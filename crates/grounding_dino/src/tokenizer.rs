@@ -156,14 +156,19 @@ fn clean_text(text: &str) -> String {
             spaced.push(' ');
             spaced.push(c);
             spaced.push(' ');
-        } else if matches!(c, ' ' | '\t' | '\n' | '\r') || get_general_category(c) == Gc::SpaceSeparator {
+        } else if matches!(c, ' ' | '\t' | '\n' | '\r')
+            || get_general_category(c) == Gc::SpaceSeparator
+        {
             spaced.push(' ');
         } else {
             spaced.push(c);
         }
     }
     let normalized: String = spaced.nfc().collect();
-    let words: Vec<String> = normalized.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<String> = normalized
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
     words.join(" ")
 }
 
@@ -230,9 +235,14 @@ mod tests {
     use super::*;
 
     fn tiny() -> BertTokenizer {
-        let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "bird", "."];
-        BertTokenizer::from_vocab(vocab.iter().map(|s| s.to_string()).collect(), Path::new("t"))
-            .unwrap()
+        let vocab = [
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "bird", ".",
+        ];
+        BertTokenizer::from_vocab(
+            vocab.iter().map(|s| s.to_string()).collect(),
+            Path::new("t"),
+        )
+        .unwrap()
     }
 
     #[test]

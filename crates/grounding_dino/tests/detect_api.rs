@@ -39,24 +39,46 @@ fn post_processing_matches_transformers() {
         let pp = PostProcess {
             box_threshold: meta["box_threshold"].as_f64().unwrap() as f32,
             text_threshold: meta["text_threshold"].as_f64().unwrap() as f32,
-            target_size: (size[0].as_f64().unwrap() as f32, size[1].as_f64().unwrap() as f32),
+            target_size: (
+                size[0].as_f64().unwrap() as f32,
+                size[1].as_f64().unwrap() as f32,
+            ),
         };
         let l = floats(&logits.get(i as i64));
         let b = floats(&boxes.get(i as i64));
         let input_ids = Vec::<i64>::try_from(ids.get(i as i64)).unwrap();
-        let raw = RawDetections { logits: &l, boxes: &b, input_ids: &input_ids };
+        let raw = RawDetections {
+            logits: &l,
+            boxes: &b,
+            input_ids: &input_ids,
+        };
         let got = post_process(&raw, &tok, &pp);
         let scores = want["scores"].as_array().unwrap();
         assert_eq!(got.len(), scores.len(), "image {i}: number of detections");
-        assert!(got.len() < b.len() / 4, "image {i}: the threshold should drop some queries");
+        assert!(
+            got.len() < b.len() / 4,
+            "image {i}: the threshold should drop some queries"
+        );
         for (j, det) in got.iter().enumerate() {
             let ws = scores[j].as_f64().unwrap() as f32;
-            assert!((det.score - ws).abs() < 1e-5, "image {i} det {j}: score {} vs {ws}", det.score);
+            assert!(
+                (det.score - ws).abs() < 1e-5,
+                "image {i} det {j}: score {} vs {ws}",
+                det.score
+            );
             for k in 0..4 {
                 let wb = want["boxes"][j][k].as_f64().unwrap() as f32;
-                assert!((det.box_xyxy[k] - wb).abs() < 1e-3, "image {i} det {j}: box {:?}", det.box_xyxy);
+                assert!(
+                    (det.box_xyxy[k] - wb).abs() < 1e-3,
+                    "image {i} det {j}: box {:?}",
+                    det.box_xyxy
+                );
             }
-            assert_eq!(det.phrase, want["phrases"][j].as_str().unwrap(), "image {i} det {j}");
+            assert_eq!(
+                det.phrase,
+                want["phrases"][j].as_str().unwrap(),
+                "image {i} det {j}"
+            );
         }
         total += got.len();
     }
@@ -66,8 +88,13 @@ fn post_processing_matches_transformers() {
 #[test]
 fn preprocessing_matches_the_image_processor() {
     let d = read(&fixtures().join("processor/data.safetensors"));
-    for (png, key) in [("image.png", "pixel_values"), ("image_wide.png", "pixel_values_wide")] {
-        let img = image::open(fixtures().join("processor").join(png)).unwrap().to_rgb8();
+    for (png, key) in [
+        ("image.png", "pixel_values"),
+        ("image_wide.png", "pixel_values_wide"),
+    ] {
+        let img = image::open(fixtures().join("processor").join(png))
+            .unwrap()
+            .to_rgb8();
         let (pv, (h, w)) = preprocess(&img, Device::Cpu).unwrap();
         let shape = Vec::<i64>::try_from(&d[&format!("{key}_shape")]).unwrap();
         assert_eq!(pv.size(), shape, "{png}: shape");
@@ -75,7 +102,10 @@ fn preprocessing_matches_the_image_processor() {
         let sub = pv.slice(2, 0, None, 9).slice(3, 0, None, 9);
         let want = &d[&format!("{key}_sub")];
         let diff = (&sub - want).abs();
-        let (max, mean) = (diff.max().double_value(&[]), diff.mean(tch::Kind::Float).double_value(&[]));
+        let (max, mean) = (
+            diff.max().double_value(&[]),
+            diff.mean(tch::Kind::Float).double_value(&[]),
+        );
         println!("{png}: max abs {max:.3e} mean abs {mean:.3e}");
         // PIL resizes in 8-bit fixed point with rounding after each pass: allow 2 grey levels
         assert!(max <= 2.0 / 255.0 / 0.224 + 1e-4, "{png}: max abs {max}");
@@ -95,7 +125,8 @@ fn resize_rule_matches_transformers_cases() {
 fn detect_runs_on_unusual_image_sizes() {
     let gd = GroundingDino::load(&fixtures().join("tiny"), Device::Cpu).unwrap();
     for (w, h) in [(1, 1), (7, 300), (333, 5), (64, 48)] {
-        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 3) as u8, 90]));
+        let img =
+            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 3) as u8, 90]));
         let dets = gd.detect(&img, "bird", 0.3, 0.25).unwrap();
         for det in &dets {
             assert!(det.score > 0.3 && det.score <= 1.0);
@@ -109,25 +140,44 @@ fn bad_inputs_give_clear_errors() {
     let dir = fixtures().join("tiny");
     let gd = GroundingDino::load(&dir, Device::Cpu).unwrap();
     let img = image::RgbImage::new(16, 16);
-    assert!(matches!(gd.detect(&img, "  ", 0.3, 0.25), Err(Error::EmptyPrompt)));
-    assert!(matches!(gd.detect(&img, " . ", 0.3, 0.25), Err(Error::EmptyPrompt)));
+    assert!(matches!(
+        gd.detect(&img, "  ", 0.3, 0.25),
+        Err(Error::EmptyPrompt)
+    ));
+    assert!(matches!(
+        gd.detect(&img, " . ", 0.3, 0.25),
+        Err(Error::EmptyPrompt)
+    ));
     let empty = image::RgbImage::new(0, 10);
-    assert!(matches!(gd.detect(&empty, "bird", 0.3, 0.25), Err(Error::Image(_))));
+    assert!(matches!(
+        gd.detect(&empty, "bird", 0.3, 0.25),
+        Err(Error::Image(_))
+    ));
 
     let tmp = tempfile::tempdir().unwrap();
-    let err = GroundingDino::load(tmp.path(), Device::Cpu).unwrap_err().to_string();
+    let err = GroundingDino::load(tmp.path(), Device::Cpu)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("vocab.txt"), "{err}");
     for f in ["vocab.txt", "config.json"] {
         std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
     }
-    let err = GroundingDino::load(tmp.path(), Device::Cpu).unwrap_err().to_string();
+    let err = GroundingDino::load(tmp.path(), Device::Cpu)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
     // a config that disagrees with the weights: the error names the tensor and both shapes
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     let config = config.replace("\"vocab_size\": 1101", "\"vocab_size\": 1000");
     std::fs::write(tmp.path().join("config.json"), config).unwrap();
-    std::fs::copy(dir.join("model.safetensors"), tmp.path().join("model.safetensors")).unwrap();
-    let err = GroundingDino::load(tmp.path(), Device::Cpu).unwrap_err().to_string();
+    std::fs::copy(
+        dir.join("model.safetensors"),
+        tmp.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let err = GroundingDino::load(tmp.path(), Device::Cpu)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("model.text_backbone.embeddings.word_embeddings.weight expected [1000, 32] found [1101, 32]"),
         "{err}"

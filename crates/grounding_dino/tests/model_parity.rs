@@ -18,7 +18,11 @@ const RTOL: f64 = 1e-4;
 
 fn tiny_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
-    assert!(d.is_dir(), "missing {} (run tools/parity/make_grounding_dino_fixture.py)", d.display());
+    assert!(
+        d.is_dir(),
+        "missing {} (run tools/parity/make_grounding_dino_fixture.py)",
+        d.display()
+    );
     d
 }
 
@@ -31,7 +35,8 @@ fn data() -> HashMap<String, Tensor> {
 }
 
 fn get<'a>(d: &'a HashMap<String, Tensor>, name: &str) -> &'a Tensor {
-    d.get(name).unwrap_or_else(|| panic!("fixture tensor {name} missing"))
+    d.get(name)
+        .unwrap_or_else(|| panic!("fixture tensor {name} missing"))
 }
 
 fn run() -> (DetectionOutputs, HashMap<String, Tensor>) {
@@ -53,7 +58,13 @@ fn swin_backbone_matches() {
     let (out, d) = run();
     assert_eq!(out.backbone_features.len(), 3);
     for (i, f) in out.backbone_features.iter().enumerate() {
-        assert_close(&format!("backbone.{i}"), f, get(&d, &format!("backbone.{i}")), ATOL, RTOL);
+        assert_close(
+            &format!("backbone.{i}"),
+            f,
+            get(&d, &format!("backbone.{i}")),
+            ATOL,
+            RTOL,
+        );
     }
     for (i, f) in out.input_proj.iter().enumerate() {
         let name = format!("input_proj.{i}");
@@ -66,8 +77,20 @@ fn swin_backbone_matches() {
 #[test]
 fn bert_text_backbone_matches() {
     let (out, d) = run();
-    assert_close("text_backbone", &out.text_backbone, get(&d, "text_backbone"), ATOL, RTOL);
-    assert_close("text_features", &out.text_features, get(&d, "text_features"), ATOL, RTOL);
+    assert_close(
+        "text_backbone",
+        &out.text_backbone,
+        get(&d, "text_backbone"),
+        ATOL,
+        RTOL,
+    );
+    assert_close(
+        "text_features",
+        &out.text_features,
+        get(&d, "text_features"),
+        ATOL,
+        RTOL,
+    );
 }
 
 #[test]
@@ -76,12 +99,15 @@ fn deformable_attention_matches() {
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let p = vs.root() / "model" / "encoder" / "layers" / 0 / "deformable_layer" / "self_attn";
     let attn = MultiscaleDeformableAttention::new(&p, 32, 4, 4, 2);
-    let file: HashMap<String, Tensor> = Tensor::read_safetensors(tiny_dir().join("model.safetensors"))
-        .unwrap()
-        .into_iter()
-        .collect();
+    let file: HashMap<String, Tensor> =
+        Tensor::read_safetensors(tiny_dir().join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
     for (name, mut var) in vs.variables() {
-        let src = file.get(&name).unwrap_or_else(|| panic!("{name} not in model.safetensors"));
+        let src = file
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} not in model.safetensors"));
         tch::no_grad(|| var.copy_(src));
     }
     let shapes_t = get(&d, "msda.spatial_shapes");
@@ -96,7 +122,8 @@ fn deformable_attention_matches() {
         shapes: &shapes,
         reference_points: get(&d, "msda.reference_points"),
     };
-    let out = tch::no_grad(|| attn.forward(hidden, Some(get(&d, "msda.position_embeddings")), &inp));
+    let out =
+        tch::no_grad(|| attn.forward(hidden, Some(get(&d, "msda.position_embeddings")), &inp));
     assert_close("msda.output", &out, get(&d, "msda.output"), ATOL, RTOL);
 }
 
@@ -104,21 +131,60 @@ fn deformable_attention_matches() {
 fn encoder_matches() {
     let (out, d) = run();
     let t = out.encoder_first_layer.as_ref().unwrap();
-    assert_close("encoder.0.fusion.vision", &t.fusion_vision, get(&d, "encoder.0.fusion.vision"), ATOL, RTOL);
-    assert_close("encoder.0.fusion.text", &t.fusion_text, get(&d, "encoder.0.fusion.text"), ATOL, RTOL);
-    assert_close("encoder.0.text_enhancer", &t.text_enhancer, get(&d, "encoder.0.text_enhancer"), ATOL, RTOL);
-    assert_close("encoder.0.deformable", &t.deformable, get(&d, "encoder.0.deformable"), ATOL, RTOL);
+    assert_close(
+        "encoder.0.fusion.vision",
+        &t.fusion_vision,
+        get(&d, "encoder.0.fusion.vision"),
+        ATOL,
+        RTOL,
+    );
+    assert_close(
+        "encoder.0.fusion.text",
+        &t.fusion_text,
+        get(&d, "encoder.0.fusion.text"),
+        ATOL,
+        RTOL,
+    );
+    assert_close(
+        "encoder.0.text_enhancer",
+        &t.text_enhancer,
+        get(&d, "encoder.0.text_enhancer"),
+        ATOL,
+        RTOL,
+    );
+    assert_close(
+        "encoder.0.deformable",
+        &t.deformable,
+        get(&d, "encoder.0.deformable"),
+        ATOL,
+        RTOL,
+    );
     let v = &out.encoder_last_hidden_state_vision;
-    assert_close("encoder_last_hidden_state_vision", v, get(&d, "encoder_last_hidden_state_vision"), ATOL, RTOL);
+    assert_close(
+        "encoder_last_hidden_state_vision",
+        v,
+        get(&d, "encoder_last_hidden_state_vision"),
+        ATOL,
+        RTOL,
+    );
     let t = &out.encoder_last_hidden_state_text;
-    assert_close("encoder_last_hidden_state_text", t, get(&d, "encoder_last_hidden_state_text"), ATOL, RTOL);
+    assert_close(
+        "encoder_last_hidden_state_text",
+        t,
+        get(&d, "encoder_last_hidden_state_text"),
+        ATOL,
+        RTOL,
+    );
 }
 
 /// -inf entries must coincide; finite ones are compared.
 fn assert_close_with_inf(what: &str, got: &Tensor, want: &Tensor) {
     let gi = got.isinf();
     let wi = want.isinf();
-    assert!(gi.eq_tensor(&wi).all().int64_value(&[]) == 1, "{what}: inf positions differ");
+    assert!(
+        gi.eq_tensor(&wi).all().int64_value(&[]) == 1,
+        "{what}: inf positions differ"
+    );
     let finite = wi.logical_not();
     let g = got.masked_select(&finite);
     let w = want.masked_select(&finite);
@@ -128,24 +194,56 @@ fn assert_close_with_inf(what: &str, got: &Tensor, want: &Tensor) {
 #[test]
 fn query_selection_matches() {
     let (out, d) = run();
-    assert_close_with_inf("enc_outputs_class", &out.enc_outputs_class, get(&d, "enc_outputs_class"));
+    assert_close_with_inf(
+        "enc_outputs_class",
+        &out.enc_outputs_class,
+        get(&d, "enc_outputs_class"),
+    );
     assert_close_with_inf(
         "enc_outputs_coord_logits",
         &out.enc_outputs_coord_logits,
         get(&d, "enc_outputs_coord_logits"),
     );
-    assert_close("init_reference_points", &out.init_reference_points, get(&d, "init_reference_points"), ATOL, RTOL);
-    assert_close_with_inf("encoder_logits", &out.encoder_logits, get(&d, "encoder_logits"));
+    assert_close(
+        "init_reference_points",
+        &out.init_reference_points,
+        get(&d, "init_reference_points"),
+        ATOL,
+        RTOL,
+    );
+    assert_close_with_inf(
+        "encoder_logits",
+        &out.encoder_logits,
+        get(&d, "encoder_logits"),
+    );
 }
 
 #[test]
 fn decoder_and_heads_match() {
     let (out, d) = run();
     let h = &out.intermediate_hidden_states;
-    assert_close("intermediate_hidden_states", h, get(&d, "intermediate_hidden_states"), ATOL, RTOL);
+    assert_close(
+        "intermediate_hidden_states",
+        h,
+        get(&d, "intermediate_hidden_states"),
+        ATOL,
+        RTOL,
+    );
     let r = &out.intermediate_reference_points;
-    assert_close("intermediate_reference_points", r, get(&d, "intermediate_reference_points"), ATOL, RTOL);
+    assert_close(
+        "intermediate_reference_points",
+        r,
+        get(&d, "intermediate_reference_points"),
+        ATOL,
+        RTOL,
+    );
     assert_close_with_inf("logits", &out.logits, get(&d, "logits"));
-    assert_close("pred_boxes", &out.pred_boxes, get(&d, "pred_boxes"), ATOL, RTOL);
+    assert_close(
+        "pred_boxes",
+        &out.pred_boxes,
+        get(&d, "pred_boxes"),
+        ATOL,
+        RTOL,
+    );
     assert_eq!(out.logits.kind(), Kind::Float);
 }

@@ -11,8 +11,10 @@ use tch::Device;
 
 #[test]
 fn full_size_names_and_shapes_match_transformers() {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grounding_dino_tiny_names.json");
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("missing {}: {e}", p.display()));
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/grounding_dino_tiny_names.json");
+    let text =
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("missing {}: {e}", p.display()));
     let all: BTreeMap<String, Vec<i64>> = serde_json::from_str(&text).unwrap();
     let tied = |n: &str| {
         n.starts_with("model.decoder.bbox_embed.")
@@ -21,10 +23,17 @@ fn full_size_names_and_shapes_match_transformers() {
     let want: BTreeMap<String, Vec<i64>> = all.into_iter().filter(|(n, _)| !tied(n)).collect();
     let vs = VarStore::new(Device::Cpu);
     let _model = GroundingDinoForObjectDetection::new(&vs.root(), &GroundingDinoConfig::default());
-    let got: BTreeMap<String, Vec<i64>> = vs.variables().into_iter().map(|(n, t)| (n, t.size())).collect();
+    let got: BTreeMap<String, Vec<i64>> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, t.size()))
+        .collect();
     let missing: Vec<_> = want.keys().filter(|n| !got.contains_key(*n)).collect();
     let extra: Vec<_> = got.keys().filter(|n| !want.contains_key(*n)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}"
+    );
     for (n, s) in &want {
         assert_eq!(&got[n], s, "{n}");
     }

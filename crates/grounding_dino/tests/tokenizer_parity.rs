@@ -18,11 +18,25 @@ fn encode_and_decode_match_transformers() {
     let encode = json["encode"].as_object().unwrap();
     assert!(encode.len() >= 15);
     for (prompt, ids) in encode {
-        let want: Vec<i64> = ids.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let want: Vec<i64> = ids
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
         assert_eq!(tok.encode(prompt), want, "prompt {prompt:?}");
     }
     for case in json["decode"].as_array().unwrap() {
-        let ids: Vec<i64> = case["ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-        assert_eq!(tok.decode(&ids), case["text"].as_str().unwrap(), "ids {ids:?}");
+        let ids: Vec<i64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            tok.decode(&ids),
+            case["text"].as_str().unwrap(),
+            "ids {ids:?}"
+        );
     }
 }
