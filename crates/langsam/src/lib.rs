@@ -8,7 +8,9 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod detector;
+pub mod grounding_dino;
 pub mod segmenter;
 
 pub use detector::{BoxDetector, DetectedBox, DetectorError};
+pub use grounding_dino::GroundingDinoDetector;
 pub use segmenter::{LangSam, LangSamOptions, DEFAULT_BOX_THRESHOLD};

@@ -195,3 +195,43 @@ fn weights_hash_needs_both_parts() {
     .to_string();
     assert!(err.contains("nope/config.json"), "{err}");
 }
+
+/// The real pipeline end to end: the tiny random-weight GroundingDINO fixture of
+/// deda-grounding-dino as the detector, the tiny SAM, a real photo. Random weights find
+/// arbitrary boxes, so this checks plumbing: shapes, the box threshold, and that the mask is
+/// the OR of the kept boxes' masks.
+#[test]
+fn grounding_dino_detector_drives_lang_sam() {
+    let gd =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../grounding_dino/tests/fixtures/tiny");
+    assert!(
+        gd.join("model.safetensors").is_file(),
+        "missing {} (run tools/parity/make_grounding_dino_fixture.py)",
+        gd.display()
+    );
+    let mut detector = deda_langsam::GroundingDinoDetector::load(&gd, tch::Device::Cpu).unwrap();
+    assert_eq!(detector.name(), "tiny");
+    assert!(detector.weights_hash().is_some_and(|h| h.len() == 64));
+    let img = photo();
+    let found = detector.detect(&img, "dog").unwrap();
+    assert!(found.iter().all(|b| (0.0..=1.0).contains(&b.score)));
+    let mut ls = LangSam::new(detector, predictor(), LangSamOptions::default()).unwrap();
+    let seg = ls.segment(&img, "dog").unwrap();
+    assert_eq!(seg.mask.dimensions(), img.dimensions());
+    let kept = found
+        .iter()
+        .filter(|b| b.score >= deda_langsam::DEFAULT_BOX_THRESHOLD)
+        .count();
+    assert!(
+        seg.boxes.len() <= kept,
+        "{} boxes from {kept} kept",
+        seg.boxes.len()
+    );
+    if kept == 0 {
+        assert!(
+            seg.mask.pixels().all(|p| p.0[0] == 0),
+            "no box kept, mask must be empty"
+        );
+    }
+    let _: &GrayImage = &seg.mask;
+}
