@@ -9,7 +9,8 @@
 #   FORMATS  CIP formats, comma separated: ppm (uncompressed, the bench default), jpeg (q95),
 #            qoi, png (default "ppm,jpeg")
 #   SECONDS  seconds per run (default 5); SIZE canvas side (default 448)
-# env: DEDA_BIN=path/to/deda to time `deda bench combine` instead of the bench example (same
+# env: DEDA_BENCH_EXE=prebuilt bench_combine example (skips cargo); PYTHON=interpreter;
+#      DEDA_BIN=path/to/deda to time `deda bench combine` instead of the bench example (same
 #      code); RUNS (default 3) runs per configuration, medians reported.
 #
 # Prints JSON lines: one per side and format ("side": "rust" | "pil") with images/s, per-core
@@ -24,8 +25,13 @@ SIZE="${4:-448}"
 RUNS="${RUNS:-3}"
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
-cargo build --release -q -p deda-loader --example bench_combine
-EXE="${CARGO_TARGET_DIR:-target}/release/examples/bench_combine"
+# DEDA_BENCH_EXE: a prebuilt bench_combine example (e.g. on a machine without cargo).
+if [ -n "${DEDA_BENCH_EXE:-}" ]; then
+  EXE="$DEDA_BENCH_EXE"
+else
+  cargo build --release -q -p deda-loader --example bench_combine
+  EXE="${CARGO_TARGET_DIR:-target}/release/examples/bench_combine"
+fi
 echo "{\"load_before\": \"$(uptime | sed 's/.*load average: //')\", \"nproc\": $(nproc)}"
 
 rust_run() { # bank threads

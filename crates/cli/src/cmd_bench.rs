@@ -43,6 +43,53 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Transparent SDEdit (LayerDiffuse encode, CFG DDIM loop, 8-fold decode) on full-size
+    /// SD-1.5 with random weights.
+    Sdedit {
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 512)]
+        size: u32,
+        /// DDIM steps of the full schedule (strength picks how many run).
+        #[arg(long, default_value_t = 25)]
+        steps: u32,
+        /// SDEdit strength.
+        #[arg(long, default_value_t = 0.4)]
+        strength: f64,
+        /// Timed edits (after 1 untimed).
+        #[arg(long, default_value_t = 3)]
+        iters: usize,
+        /// Decode with one pass instead of the 8-fold median.
+        #[arg(long)]
+        no_augment: bool,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// fp16 or fp32.
+        #[arg(long, default_value = "fp16")]
+        dtype: String,
+    },
+    /// TTTI optimisation steps (text encoder + UNet forward/backward, AdamW on the token) on
+    /// full-size SD-1.5 with random weights.
+    TttiStep {
+        /// Image side in pixels (latents are 1/8).
+        #[arg(long, default_value_t = 512)]
+        size: u32,
+        /// Samples per step.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Samples per forward/backward pass.
+        #[arg(long, default_value_t = 8)]
+        micro_batch: usize,
+        /// Timed steps (after 1 untimed).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// fp16 or fp32.
+        #[arg(long, default_value = "fp16")]
+        dtype: String,
+    },
 }
 
 /// Runs `deda bench ...` and prints its JSON line on standard output.
@@ -75,6 +122,38 @@ pub fn run(c: BenchCommand) -> Result<()> {
             let r = deda_loader::bench_combine(&bank, size, seconds, threads, seed)
                 .with_context(|| format!("benchmarking combinations from {}", bank.display()))?;
             println!("{}", r.json_line());
+        }
+        BenchCommand::Sdedit {
+            size,
+            steps,
+            strength,
+            iters,
+            no_augment,
+            device,
+            dtype,
+        } => {
+            let opts = crate::cmd_invert::load_options(&device, &dtype)?;
+            let cfg = deda_sd::img2img::Img2ImgConfig {
+                strength,
+                steps,
+                ..Default::default()
+            };
+            let r = deda_sd::sdedit_bench::bench_sdedit(opts, size, iters, cfg, !no_augment)
+                .context("benchmarking transparent SDEdit")?;
+            println!("{}", serde_json::to_string(&r)?);
+        }
+        BenchCommand::TttiStep {
+            size,
+            batch,
+            micro_batch,
+            steps,
+            device,
+            dtype,
+        } => {
+            let opts = crate::cmd_invert::load_options(&device, &dtype)?;
+            let r = deda_sd::sdedit_bench::bench_ttti_step(opts, size, batch, micro_batch, steps)
+                .context("benchmarking the TTTI step")?;
+            println!("{}", serde_json::to_string(&r)?);
         }
     }
     Ok(())

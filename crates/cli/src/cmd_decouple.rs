@@ -19,8 +19,10 @@ pub struct DecoupleArgs {
     #[arg(long)]
     pub bank: PathBuf,
     /// Segmenter: `ground-truth` (masks shipped with the data set), `isnet:<model.onnx>`
-    /// (salient object), or `gated:<isnet.onnx>,<nanodet.onnx>` (salient object inside the
-    /// detector's box for the prompt's COCO class).
+    /// (salient object), `gated:<isnet.onnx>,<nanodet.onnx>` (salient object inside the
+    /// detector's box for the prompt's COCO class), or `langsam:<grounding-dino dir>,<sam dir>`
+    /// (Lang-SAM: GroundingDINO boxes for the prompt, one SAM mask per box, OR-ed; transformers
+    /// checkpoint folders, CUDA when available).
     #[arg(long, default_value = "ground-truth")]
     pub segmenter: String,
     /// The text prompt; default: the class name.
@@ -116,8 +118,32 @@ fn make_segmenter(args: &DecoupleArgs) -> Result<Box<dyn Segmenter>> {
             })?;
             Ok(Box::new(ground_truth_segmenter(masks)))
         }
-        other => onnx_segmenter(other),
+        other => match other.split_once(':') {
+            Some(("langsam", dirs)) => lang_sam(other, dirs),
+            _ => onnx_segmenter(other),
+        },
     }
+}
+
+/// Lang-SAM from two transformers checkpoint folders.
+fn lang_sam(spec: &str, dirs: &str) -> Result<Box<dyn Segmenter>> {
+    let (gd, sam) = dirs.split_once(',').ok_or_else(|| {
+        UsageError(format!(
+            "--segmenter {spec:?}: expected langsam:<grounding-dino dir>,<sam dir>"
+        ))
+    })?;
+    let device = deda_nets::DeviceChoice::Auto.resolve()?;
+    let detector = deda_langsam::GroundingDinoDetector::load(Path::new(gd), device)
+        .map_err(|e| anyhow::anyhow!("loading GroundingDINO from {gd}: {e}"))?;
+    Ok(Box::new(
+        deda_langsam::LangSam::from_sam_dir(
+            detector,
+            Path::new(sam),
+            device,
+            deda_langsam::LangSamOptions::default(),
+        )
+        .with_context(|| format!("loading SAM from {sam}"))?,
+    ))
 }
 
 /// A segmenter reading the data set's own masks (a sample whose id lacks the masks' prefix

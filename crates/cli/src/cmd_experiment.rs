@@ -263,12 +263,16 @@ fn write_results(
     let mut md = format!("# {title}\n\n{}\n\n", spec.experiment.description.trim());
     let _ = writeln!(
         md,
-        "Command: `deda experiment {name}` · model {} (width {}, {}) · {} px crop · {} epochs · \
+        "Command: `deda experiment {name}` · model {}{} ({}) · {} px crop · {} epochs · \
          batch {} · lr {} · seeds {:?}. Accuracies in %, mean ± sample std over seeds; \"last\" is \
          the final epoch (no test-set selection), \"best epoch\" the best evaluated epoch as the \
          paper reports.\n",
         r.model.name,
-        r.model.width,
+        if r.model.name.starts_with("resnet") {
+            format!(" width {}", r.model.width)
+        } else {
+            String::new()
+        },
         if r.model.pretrained.is_some() {
             "pretrained"
         } else {

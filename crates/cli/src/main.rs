@@ -12,8 +12,11 @@ mod cmd_build_set;
 mod cmd_decouple;
 mod cmd_demo;
 mod cmd_edit;
+mod cmd_experiment;
+mod cmd_invert;
 mod cmd_train;
 mod data_spec;
+mod experiment;
 mod pipeline;
 mod progress;
 mod provenance;
@@ -37,11 +40,15 @@ enum Command {
     Decouple(cmd_decouple::DecoupleArgs),
     /// Add synthetic CDPs (edits of each real CDP) to a part bank.
     Edit(cmd_edit::EditArgs),
+    /// Learn one token per class of a part bank (truncated-timestep textual inversion).
+    Invert(cmd_invert::InvertArgs),
     /// Inspect, verify or merge a part bank.
     #[command(subcommand)]
     Bank(cmd_bank::BankCommand),
     /// Train and evaluate a classifier from a TOML recipe (see configs/).
     Train(cmd_train::TrainArgs),
+    /// Run a real mini-benchmark (build the set, decouple, train every method and seed, tabulate).
+    Experiment(cmd_experiment::ExperimentArgs),
     /// Time the training step or the De-DA combination path (one JSON line).
     #[command(subcommand)]
     Bench(cmd_bench::BenchCommand),
@@ -66,9 +73,11 @@ fn main() -> ExitCode {
         Command::BuildSet(a) => cmd_build_set::run(a),
         Command::Decouple(a) => cmd_decouple::run(a),
         Command::Edit(a) => cmd_edit::run(a),
+        Command::Invert(a) => cmd_invert::run(a),
         Command::Bank(c) => cmd_bank::run(c),
         Command::Train(a) => cmd_train::run(a),
         Command::Bench(c) => cmd_bench::run(c),
+        Command::Experiment(a) => cmd_experiment::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,8 @@
 use deda_combine::ConfigErrors;
 use serde::{Deserialize, Serialize};
 
+use crate::rand_augment::RandAugmentConfig;
+
 /// Batching, threading and the classic transforms (resize shorter side, crop, flip, normalise).
 ///
 /// Defaults follow the GuidedMixup 448-px FGVC recipe: resize shorter side to 512, random crop
@@ -36,6 +38,9 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Largest fraction of an epoch's samples allowed to fail before the epoch errors.
     pub max_bad_fraction: f64,
+    /// RandAugment on the training crop (None: off; evaluation never uses it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rand_augment: Option<RandAugmentConfig>,
 }
 
 impl Default for LoaderConfig {
@@ -54,6 +59,7 @@ impl Default for LoaderConfig {
             shuffle: true,
             seed: 0,
             max_bad_fraction: 0.001,
+            rand_augment: None,
         }
     }
 }
@@ -66,6 +72,7 @@ impl LoaderConfig {
             random_crop: false,
             shuffle: false,
             drop_last: false,
+            rand_augment: None,
             ..self.clone()
         }
     }
@@ -102,6 +109,9 @@ impl LoaderConfig {
                 "max_bad_fraction {} must be in [0, 1]",
                 self.max_bad_fraction
             ));
+        }
+        if let Some(ra) = &self.rand_augment {
+            p.extend(ra.problems());
         }
         ConfigErrors::check("loader config", p)
     }

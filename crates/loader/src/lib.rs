@@ -6,6 +6,7 @@
 //! - [`Loader`] / [`Epoch`]: ordered, deterministic batches whatever the thread count, built by
 //!   worker threads with bounded prefetch; failed samples are skipped, counted and, beyond
 //!   `max_bad_fraction`, turn into an error naming them;
+//! - [`rand_augment`]: torchvision's RandAugment on the crop (optional, `[loader.rand_augment]`);
 //! - [`bench_combine`]: throughput of the combination path.
 //!
 //! No tensor engine: a [`Batch`] holds plain `f32` buffers.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod loader;
 pub mod parts;
+pub mod rand_augment;
 pub mod sample;
 pub mod source;
 pub mod transform;
@@ -27,5 +29,6 @@ pub use config::LoaderConfig;
 pub use error::{Error, PartError, Result, SampleError};
 pub use loader::{Epoch, Loader};
 pub use parts::{PartIndex, PartStore};
+pub use rand_augment::RandAugmentConfig;
 pub use sample::{compose_parts, Combiner};
 pub use source::{SampleEntry, SampleSource, VecSource};

@@ -4,6 +4,7 @@ use crate::batch::EpochStats;
 use crate::config::LoaderConfig;
 use crate::error::SampleError;
 use crate::parts::PartStore;
+use crate::rand_augment::{apply_ops, sample_ops};
 use crate::source::SampleSource;
 use crate::transform::{apply_crop, sample_crop, Normaliser};
 use deda_combine::{compose, CombineSampler, Compositor, Decision, RealReason, Resizer};
@@ -73,7 +74,20 @@ impl Context {
         let mut rng = rng_for(self.config.seed, Stream::Augment, &[epoch, i as u64]);
         let crop = sample_crop(&self.config, img.width(), img.height(), &mut rng);
         let cropped = apply_crop(&img, &crop, self.config.crop, &mut scratch.resizer);
-        self.normaliser.write_chw(&cropped, crop.flip, out);
+        match &self.config.rand_augment {
+            None => self.normaliser.write_chw(&cropped, crop.flip, out),
+            Some(ra) => {
+                let flipped = if crop.flip {
+                    image::imageops::flip_horizontal(&cropped)
+                } else {
+                    cropped
+                };
+                let mut rng = rng_for(self.config.seed, Stream::Augment, &[epoch, i as u64, 1]);
+                let ops = sample_ops(ra, flipped.height(), flipped.width(), &mut rng);
+                self.normaliser
+                    .write_chw(&apply_ops(&flipped, &ops), false, out);
+            }
+        }
         Ok(Produced { target, combined })
     }
 

@@ -4,6 +4,19 @@
 //! transparent SDEdit of CDPs).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod blocks;
+pub mod clip_text;
+pub mod diffusers_config;
 pub mod error;
+pub mod img2img;
+pub mod layer_diffuse;
+pub mod sdedit;
+pub mod sdedit_bench;
+pub mod ttti;
+pub mod ttti_stage;
+pub mod ttti_store;
+pub mod unet;
+pub mod vae;
+pub mod weights;
 
 pub use error::{Error, Result};

@@ -29,10 +29,7 @@ pub fn placeholder_token(class_name: &str) -> String {
 /// The embedding file of a class in `dir`.
 pub fn embedding_path(dir: &Path, class_name: &str) -> PathBuf {
     let token = placeholder_token(class_name);
-    dir.join(format!(
-        "{}.safetensors",
-        token.trim_matches(['<', '>'])
-    ))
+    dir.join(format!("{}.safetensors", token.trim_matches(['<', '>'])))
 }
 
 /// Writes `{token: row as (1, hidden)}` to `path` (temporary file, then rename).

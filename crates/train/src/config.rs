@@ -50,7 +50,6 @@ pub struct DataConfig {
     pub k_shot_seed: u64,
 }
 
-
 impl DataConfig {
     /// `(KIND, PATH)` of [`DataConfig::dataset`], if it has a colon.
     pub fn kind_and_path(&self) -> Option<(&str, PathBuf)> {
@@ -64,9 +63,9 @@ impl DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// `resnet18` or `resnet50`.
+    /// `resnet18`, `resnet50`, `densenet121`, `vit_b_16` or `efficientnet_lite0`.
     pub name: String,
-    /// Stem / `layer1` width (64 for the real networks; smaller for smoke tests).
+    /// ResNets: stem / `layer1` width (64 for the real networks; smaller for smoke tests).
     pub width: i64,
     /// Blocks per stage (None: the architecture's, e.g. [2, 2, 2, 2] for ResNet-18; smaller for
     /// smoke tests).
@@ -74,7 +73,9 @@ pub struct ModelConfig {
     /// Starting weights as a safetensors state dict with torchvision names (None: from scratch,
     /// as in the paper).
     pub pretrained: Option<PathBuf>,
-    /// Name prefixes of `pretrained` that are not loaded (the head, by default).
+    /// Name prefixes of `pretrained` that are never loaded. Empty (the default): everything is
+    /// loaded except a classifier head of another shape (other classes), which keeps its fresh
+    /// initialisation.
     pub skip_prefixes: Vec<String>,
 }
 
@@ -85,7 +86,7 @@ impl Default for ModelConfig {
             width: 64,
             layers: None,
             pretrained: None,
-            skip_prefixes: vec!["fc.".into()],
+            skip_prefixes: Vec::new(),
         }
     }
 }
@@ -143,19 +144,54 @@ pub enum MethodName {
     Mixup,
     /// Batch-level CutMix on the tensors.
     Cutmix,
+    /// SaliencyMix: a CutMix box centred on the partner's most salient pixel.
+    Saliencymix,
+    /// GuidedMixup with spectral-residual saliency.
+    #[serde(rename = "guided-sr")]
+    GuidedSr,
+    /// GuidedMixup with input-gradient saliency of the current model.
+    #[serde(rename = "guided-ap")]
+    GuidedAp,
     /// Decoupled Data Augmentation: online CDP/CIP combination in the loader.
     Deda,
 }
 
 impl MethodName {
+    /// Every method, in the order of the docs.
+    pub const ALL: [MethodName; 7] = [
+        MethodName::Vanilla,
+        MethodName::Mixup,
+        MethodName::Cutmix,
+        MethodName::Saliencymix,
+        MethodName::GuidedSr,
+        MethodName::GuidedAp,
+        MethodName::Deda,
+    ];
+
     /// The spelling used in configs.
     pub fn as_str(self) -> &'static str {
         match self {
             MethodName::Vanilla => "vanilla",
             MethodName::Mixup => "mixup",
             MethodName::Cutmix => "cutmix",
+            MethodName::Saliencymix => "saliencymix",
+            MethodName::GuidedSr => "guided-sr",
+            MethodName::GuidedAp => "guided-ap",
             MethodName::Deda => "deda",
         }
+    }
+
+    /// Whether the method mixes whole batches on the tensors (and so takes `mix_prob`).
+    pub fn mixes_batches(self) -> bool {
+        !matches!(self, MethodName::Vanilla | MethodName::Deda)
+    }
+
+    /// Whether the method draws λ ~ Beta(α, α) (and so takes `alpha`).
+    pub fn takes_alpha(self) -> bool {
+        matches!(
+            self,
+            MethodName::Mixup | MethodName::Cutmix | MethodName::Saliencymix
+        )
     }
 }
 
@@ -169,28 +205,43 @@ impl FromStr for MethodName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "vanilla" => Ok(MethodName::Vanilla),
-            "mixup" => Ok(MethodName::Mixup),
-            "cutmix" => Ok(MethodName::Cutmix),
-            "deda" => Ok(MethodName::Deda),
-            other => Err(format!(
-                "unknown method {other:?}; expected vanilla, mixup, cutmix or deda"
-            )),
-        }
+        MethodName::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = MethodName::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown method {s:?}; expected one of {}", names.join(", "))
+            })
     }
 }
 
 /// `[method]`: the method and its knobs. Knobs of other methods are problems, not ignored.
+///
+/// `name` is one of:
+/// - `vanilla`: the loader's crop and flip only;
+/// - `mixup`, `cutmix` (`alpha`, `mix_prob`): batch-level, partner = the flipped batch;
+/// - `saliencymix` (`alpha`, `mix_prob`): a CutMix box centred on the most salient pixel
+///   (spectral residual) of the first permuted image, see [`crate::saliencymix`];
+/// - `guided-sr`, `guided-ap` (`mix_prob`, default 0.5 / 0.8): GuidedMixup with
+///   spectral-residual / input-gradient saliency, greedy pairing, per-pixel masks and
+///   mask-mean label weights, see [`crate::guided`];
+/// - `deda` (`bank`, `[method.combine]`): De-DA's online combination. The module ablation of the
+///   paper (Fig. 9) uses `[method.combine]`: `p_syn = 0` (no synthetic CDPs), `p_mix = 0` (no
+///   second CDP), `p_aug` (how often a sample is replaced).
+///
+/// RandAugment is not a method but a loader switch (`[loader.rand_augment]`), so it combines
+/// with any method (paper Fig. 7: De-DA + RandAugment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MethodConfig {
     /// Which method.
     pub name: MethodName,
-    /// Mixup/CutMix: Beta(α, α) parameter (default 0.2 for Mixup, 1.0 for CutMix, the
-    /// GuidedMixup help text).
+    /// Mixup/CutMix/SaliencyMix: Beta(α, α) parameter (default 0.2 for Mixup, 1.0 for CutMix
+    /// and SaliencyMix, the GuidedMixup help text).
     pub alpha: Option<f64>,
-    /// Mixup/CutMix: probability that a batch is mixed (default 1.0, GuidedMixup's `mix_prob`).
+    /// Batch-mixing methods: probability that a batch is mixed (GuidedMixup's `mix_prob`;
+    /// default 1.0, except 0.5 for guided-sr and 0.8 for guided-ap, the commands of the
+    /// GuidedMixup README).
     pub mix_prob: Option<f64>,
     /// De-DA: the part bank folder.
     pub bank: Option<PathBuf>,
@@ -209,7 +260,11 @@ impl MethodConfig {
 
     /// The probability that a batch is mixed.
     pub fn mix_prob_or_default(&self) -> f64 {
-        self.mix_prob.unwrap_or(1.0)
+        self.mix_prob.unwrap_or(match self.name {
+            MethodName::GuidedSr => 0.5,
+            MethodName::GuidedAp => 0.8,
+            _ => 1.0,
+        })
     }
 
     /// The combination settings (paper defaults when the table is absent).
@@ -218,10 +273,15 @@ impl MethodConfig {
     }
 
     fn problems(&self, p: &mut Vec<String>) {
-        let batch_mix = matches!(self.name, MethodName::Mixup | MethodName::Cutmix);
-        if !batch_mix && (self.alpha.is_some() || self.mix_prob.is_some()) {
+        if !self.name.takes_alpha() && self.alpha.is_some() {
             p.push(format!(
-                "method.alpha / method.mix_prob apply to mixup and cutmix, not {}",
+                "method.alpha applies to mixup, cutmix and saliencymix, not {}",
+                self.name
+            ));
+        }
+        if !self.name.mixes_batches() && self.mix_prob.is_some() {
+            p.push(format!(
+                "method.mix_prob applies to the batch-mixing methods, not {}",
                 self.name
             ));
         }

@@ -6,6 +6,9 @@
 //! - [`step`]: [`TrainStep`], from plain `f32` buffers to one optimizer step, with NaN/Inf
 //!   detection;
 //! - [`mix`]: batch-level Mixup and CutMix (sampling separated from applying);
+//! - [`saliency`]: spectral-residual and input-gradient saliency maps (GuidedMixup semantics);
+//! - [`saliencymix`], [`guided`]: SaliencyMix and GuidedMixup (Guided-SR / Guided-AP);
+//! - [`batch_mix`]: the per-step dispatch of every batch-mixing method;
 //! - [`eval`]: top-1 / per-class accuracy and mAP;
 //! - [`bench`]: timing of the training step (see `examples/bench_train_step.rs`).
 //!
@@ -19,12 +22,14 @@
 //! - [`report`]: `curves.svg` and `report.md`.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod batch_mix;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod eval;
 pub mod evaluate;
+pub mod guided;
 pub mod loss;
 pub mod metrics;
 pub mod mix;
@@ -33,6 +38,8 @@ pub mod optim;
 pub mod report;
 pub mod run_dir;
 pub mod run_error;
+pub mod saliency;
+pub mod saliencymix;
 pub mod step;
 pub mod trainer;
 

@@ -53,7 +53,8 @@ pub enum MixParams {
     CutMix(CutMixParams),
 }
 
-fn beta<R: Rng + ?Sized>(rng: &mut R, alpha: f64, what: &str) -> Result<f64> {
+/// λ ~ Beta(α, α); `what` names the method in the error for a bad α.
+pub fn sample_beta<R: Rng + ?Sized>(rng: &mut R, alpha: f64, what: &str) -> Result<f64> {
     let dist = Beta::new(alpha, alpha).map_err(|e| Error::Config {
         what: what.to_string(),
         problems: vec![format!("alpha must be > 0, got {alpha} ({e})")],
@@ -64,7 +65,7 @@ fn beta<R: Rng + ?Sized>(rng: &mut R, alpha: f64, what: &str) -> Result<f64> {
 /// Samples λ ~ Beta(α, α).
 pub fn sample_mixup<R: Rng + ?Sized>(rng: &mut R, alpha: f64) -> Result<MixupParams> {
     Ok(MixupParams {
-        lambda: beta(rng, alpha, "mixup")?,
+        lambda: sample_beta(rng, alpha, "mixup")?,
     })
 }
 
@@ -81,7 +82,7 @@ pub fn sample_cutmix<R: Rng + ?Sized>(
             detail: format!("empty {h}×{w}"),
         });
     }
-    let lam = beta(rng, alpha, "cutmix")?;
+    let lam = sample_beta(rng, alpha, "cutmix")?;
     let ratio = (1.0 - lam).max(0.0).sqrt();
     let (cut_h, cut_w) = ((h as f64 * ratio) as usize, (w as f64 * ratio) as usize);
     let (cy, cx) = (rng.random_range(0..h), rng.random_range(0..w));

@@ -1,8 +1,9 @@
 //! The training loop: [`fit`] trains, evaluates, logs and checkpoints one run.
 //!
 //! Per epoch: the training loader's batches (random crop and flip, with De-DA combinations when
-//! the method is `deda`), batch-level Mixup/CutMix on the tensors for those methods (one draw
-//! per step from `rng_for(seed, Stream::Mix, [epoch, step])`), one SGD step each; then every
+//! the method is `deda`), batch-level mixing on the tensors for the batch-mixing methods (see
+//! [`crate::batch_mix`]; one RNG per step from `rng_for(seed, Stream::Mix, [epoch, step])`),
+//! one SGD step each; then every
 //! `eval_every` epochs (and after the last) an evaluation on the test split (centre crop). A
 //! record goes to `metrics.jsonl`/`metrics.csv` and a checkpoint is written, so `--resume`
 //! continues after the last finished epoch and reproduces the uninterrupted run.
@@ -11,19 +12,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use deda_core::{rng_for, Stream};
 use deda_loader::{Batch, Combiner, Loader, SampleSource};
-use deda_nets::{DeviceChoice, Model, ModelName, ResNetConfig, ResNetModel};
-use rand::Rng;
+use deda_nets::{DeviceChoice, Family, Model, ModelName, ModelSpec, ResNetConfig, ResNetModel};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use crate::batch_mix::MixStep;
 use crate::checkpoint::{self, TrainState};
 use crate::config::{MethodName, TrainConfig};
 use crate::evaluate::{evaluate, EvalReport};
 use crate::loss::smoothed_cross_entropy;
 use crate::metrics::{EpochRecord, MetricsLog};
-use crate::mix::{apply_mix, sample_cutmix, sample_mixup, MixParams};
 use crate::momentum_sgd::MomentumSgd;
 use crate::optim::LrSchedule;
 use crate::run_dir::{Provenance, RunDir};
@@ -145,12 +144,21 @@ pub fn build_model(
     device: Device,
 ) -> RunResult<Box<dyn Model>> {
     let arch: ModelName = config.model.name.parse()?;
-    let mut rc: ResNetConfig = arch.config(num_classes as i64);
-    rc.width = config.model.width;
-    if let Some(layers) = config.model.layers {
-        rc.layers = layers;
-    }
-    let model = ResNetModel::new(arch.as_str(), rc, device, config.train.seed)?;
+    let (n, seed) = (num_classes as i64, config.train.seed);
+    let mut model: Box<dyn Model> = match arch.family() {
+        Family::ResNet => {
+            let mut rc: ResNetConfig = arch.config(n);
+            rc.width = config.model.width;
+            if let Some(layers) = config.model.layers {
+                rc.layers = layers;
+            }
+            Box::new(ResNetModel::new(arch.as_str(), rc, device, seed)?)
+        }
+        // A ViT's position embedding follows the crop it is fed.
+        _ => ModelSpec::new(arch.as_str(), n)?
+            .with_image_size(i64::from(config.loader.crop))
+            .build(device, seed)?,
+    };
     if let Some(path) = &config.model.pretrained {
         let skip: Vec<&str> = config
             .model
@@ -158,9 +166,20 @@ pub fn build_model(
             .iter()
             .map(String::as_str)
             .collect();
-        deda_nets::safetensors_io::load(model.var_store(), path, &skip)?;
+        let report = if skip.is_empty() {
+            model.load_pretrained(path)?
+        } else {
+            model.load_safetensors_skipping(path, &skip)?
+        };
+        if !report.skipped.is_empty() {
+            eprintln!(
+                "pretrained {}: kept fresh (not loaded): {}",
+                path.display(),
+                report.skipped.join(", ")
+            );
+        }
     }
-    Ok(Box::new(model))
+    Ok(model)
 }
 
 /// Trains one run in `run_dir`; see the module docs.
@@ -447,33 +466,6 @@ impl Loop<'_> {
         })
     }
 
-    /// The method's batch-level mixing for this step, if any.
-    fn mix_params(
-        &self,
-        epoch: usize,
-        step: usize,
-        h: usize,
-        w: usize,
-    ) -> RunResult<Option<MixParams>> {
-        let m = &self.config.method;
-        if !matches!(m.name, MethodName::Mixup | MethodName::Cutmix) {
-            return Ok(None);
-        }
-        let mut rng = rng_for(
-            self.config.train.seed,
-            Stream::Mix,
-            &[epoch as u64, step as u64],
-        );
-        if rng.random::<f64>() >= m.mix_prob_or_default() {
-            return Ok(None);
-        }
-        let alpha = m.alpha_or_default();
-        Ok(Some(match m.name {
-            MethodName::Mixup => MixParams::Mixup(sample_mixup(&mut rng, alpha)?),
-            _ => MixParams::CutMix(sample_cutmix(&mut rng, alpha, h, w)?),
-        }))
-    }
-
     fn train_step(
         &mut self,
         batch: &Batch,
@@ -491,8 +483,16 @@ impl Loop<'_> {
             num_classes: batch.num_classes,
         };
         let (mut x, mut t) = view.to_tensors(self.model.device())?;
-        if let Some(p) = self.mix_params(epoch, step, batch.h, batch.w)? {
-            (x, t) = apply_mix(&p, &x, &t)?;
+        let mix = MixStep {
+            method: &self.config.method,
+            seed: self.config.train.seed,
+            epoch,
+            step,
+            model: self.model,
+            label_smoothing: self.config.train.label_smoothing,
+        };
+        if let Some(mixed) = mix.apply(&x, &t)? {
+            (x, t) = mixed;
         }
         if !self.first_batch_sent {
             self.first_batch_sent = true;
