@@ -5,7 +5,7 @@
 //! `last_hidden_state` (N, 77, 768). Parameter names are transformers' (`text_model.*`), so a
 //! `text_encoder/model.safetensors` loads unchanged.
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, Module, Path};
+use tch::nn::{self, Path};
 use tch::{Kind, Tensor};
 
 use crate::blocks::layers::{layer_norm, linear};

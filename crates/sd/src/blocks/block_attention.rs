@@ -35,9 +35,9 @@ pub enum AttentionSpec {
 #[derive(Debug)]
 pub enum BlockAttention {
     /// Cross-attention transformer.
-    Transformer(Transformer2DModel),
+    Transformer(Box<Transformer2DModel>),
     /// Spatial self-attention.
-    Spatial(SpatialAttention),
+    Spatial(Box<SpatialAttention>),
 }
 
 impl BlockAttention {
@@ -50,7 +50,7 @@ impl BlockAttention {
                 num_layers,
                 cross_attention_dim,
                 use_linear_projection,
-            } => BlockAttention::Transformer(Transformer2DModel::new(
+            } => BlockAttention::Transformer(Box::new(Transformer2DModel::new(
                 vs,
                 Transformer2DConfig {
                     in_channels: channels,
@@ -61,9 +61,9 @@ impl BlockAttention {
                     groups,
                     use_linear_projection,
                 },
-            )),
+            ))),
             AttentionSpec::Spatial { head_dim, names } => {
-                BlockAttention::Spatial(SpatialAttention::new(
+                BlockAttention::Spatial(Box::new(SpatialAttention::new(
                     vs,
                     names,
                     SpatialAttentionConfig {
@@ -73,7 +73,7 @@ impl BlockAttention {
                         eps,
                         rescale_output_factor: 1.0,
                     },
-                ))
+                )))
             }
         }
     }

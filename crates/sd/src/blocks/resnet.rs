@@ -57,11 +57,12 @@ impl ResnetBlock2D {
     /// `xs` (N, C_in, H, W), `temb` (N, temb_channels) → (N, C_out, H, W). A time embedding given
     /// to a block without `time_emb_proj` is ignored, as in diffusers.
     pub fn forward(&self, xs: &Tensor, temb: Option<&Tensor>) -> Tensor {
-        let mut h = xs.apply(&self.norm1).silu().apply(&self.conv1);
-        if let (Some(proj), Some(t)) = (&self.time_emb_proj, temb) {
+        let h = xs.apply(&self.norm1).silu().apply(&self.conv1);
+        let h = match (&self.time_emb_proj, temb) {
             // (N, C_out) → (N, C_out, 1, 1)
-            h = h + t.silu().apply(proj).unsqueeze(-1).unsqueeze(-1);
-        }
+            (Some(proj), Some(t)) => h + t.silu().apply(proj).unsqueeze(-1).unsqueeze(-1),
+            _ => h,
+        };
         let h = h.apply(&self.norm2).silu().apply(&self.conv2);
         let shortcut = match &self.conv_shortcut {
             Some(c) => c.forward(xs),
