@@ -122,9 +122,8 @@ fn load_config(a: &TrainArgs) -> Result<TrainConfig> {
         config.train.seed = s;
     }
     let mut problems = config.problems();
-    if let Err(e) = config.data.dataset.parse::<DataSpec>() {
-        problems.push(e.0);
-    }
+    let specs = std::iter::once(&config.data.dataset).chain(&config.data.test_dataset);
+    problems.extend(specs.filter_map(|s| s.parse::<DataSpec>().err().map(|e| e.0)));
     if !problems.is_empty() {
         let e = RunError::Config { problems };
         return Err(UsageError(format!("{}: {e}", a.config.display())).into());
@@ -147,7 +146,10 @@ pub(crate) fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<Trai
             .with_context(|| format!("taking {k} images per class"))?,
         None => split.train,
     };
-    let test = split.test;
+    let test = match &config.data.test_dataset {
+        None => split.test,
+        Some(other) => other_test_split(other, &train)?,
+    };
     let train_source = source_of(&train);
     let mut inputs = std::collections::BTreeMap::new();
     let combiner = match (config.method.name, &config.method.bank) {
@@ -182,6 +184,26 @@ pub(crate) fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<Trai
     })
 }
 
+/// The test split of the data set `spec` (`data.test_dataset`), checked against the classes of
+/// the training set it evaluates.
+fn other_test_split(spec: &str, train: &DataSet) -> Result<DataSet> {
+    let other: DataSpec = spec.parse()?;
+    let test = other.read()?.test;
+    let classes = train.num_classes();
+    let beyond = test
+        .samples
+        .iter()
+        .find(|s| s.label.classes().iter().any(|c| c.0 as usize >= classes));
+    if let Some(s) = beyond {
+        anyhow::bail!(
+            "data.test_dataset {spec}: sample {} has label {:?}, but the training set has only {classes} classes",
+            s.id,
+            s.label.classes()
+        );
+    }
+    Ok(test)
+}
+
 /// Saves the contact sheet of the first batch and returns its report section.
 fn first_batch_section(batch: &Batch, config: &TrainConfig, dir: &Path) -> Result<String> {
     let n = batch.n.min(16);
@@ -196,7 +218,7 @@ fn first_batch_section(batch: &Batch, config: &TrainConfig, dir: &Path) -> Resul
         "## First batch\n\nThe first {n} images of the first batch this run fed to the network, de-normalised \
          (after {}; {combined} of them De-DA combinations).\n\n![first batch](first_batch.png)\n",
         match config.method.name {
-            MethodName::Mixup | MethodName::Cutmix => "batch mixing",
+            m if m.mixes_batches() => "batch mixing",
             _ => "the loader's transforms",
         }
     ))

@@ -15,14 +15,18 @@ pub enum DataSpec {
     ImageFolder(PathBuf),
     /// CUB-200-2011 with `train_test_split.txt`.
     Cub(PathBuf),
-    /// FGVC-Aircraft 2013b, variant level, trainval vs test.
+    /// FGVC-Aircraft 2013b, variant level, trainval vs test (GuidedMixup).
     Aircraft(PathBuf),
+    /// FGVC-Aircraft 2013b, variant level, train (3334 images) vs test (Diff-Mix's ViT protocol).
+    AircraftTrain(PathBuf),
     /// Stanford Cars with the devkit annotations.
     Cars(PathBuf),
     /// Pascal VOC 2007, multi-label, trainval vs test.
     Voc2007(PathBuf),
     /// Waterbirds `metadata.csv`, binary labels.
     Waterbirds(PathBuf),
+    /// Waterbirds `metadata.csv` with the CUB species as labels (test a CUB classifier on it).
+    WaterbirdsSpecies(PathBuf),
     /// A set built by `deda build-set mini-waterbirds` (Waterbirds layout with masks).
     MiniWaterbirds(PathBuf),
     /// A set built by `deda build-set scarce` (ImageFolder layout with masks).
@@ -31,7 +35,8 @@ pub enum DataSpec {
 
 /// The kinds accepted before the colon.
 pub const KINDS: &str =
-    "imagefolder, cub, aircraft, cars, voc2007, waterbirds, mini-waterbirds, scarce";
+    "imagefolder, cub, aircraft, aircraft-train, cars, voc2007, waterbirds, waterbirds-species, \
+     mini-waterbirds, scarce";
 
 impl FromStr for DataSpec {
     type Err = UsageError;
@@ -47,9 +52,11 @@ impl FromStr for DataSpec {
             "imagefolder" => DataSpec::ImageFolder(p),
             "cub" => DataSpec::Cub(p),
             "aircraft" => DataSpec::Aircraft(p),
+            "aircraft-train" => DataSpec::AircraftTrain(p),
             "cars" => DataSpec::Cars(p),
             "voc2007" => DataSpec::Voc2007(p),
             "waterbirds" => DataSpec::Waterbirds(p),
+            "waterbirds-species" => DataSpec::WaterbirdsSpecies(p),
             "mini-waterbirds" => DataSpec::MiniWaterbirds(p),
             "scarce" => DataSpec::Scarce(p),
             other => {
@@ -68,9 +75,11 @@ impl DataSpec {
             DataSpec::ImageFolder(p)
             | DataSpec::Cub(p)
             | DataSpec::Aircraft(p)
+            | DataSpec::AircraftTrain(p)
             | DataSpec::Cars(p)
             | DataSpec::Voc2007(p)
             | DataSpec::Waterbirds(p)
+            | DataSpec::WaterbirdsSpecies(p)
             | DataSpec::MiniWaterbirds(p)
             | DataSpec::Scarce(p) => p,
         }
@@ -83,11 +92,13 @@ impl DataSpec {
             DataSpec::ImageFolder(_) | DataSpec::Scarce(_) => read_image_folder_split(root),
             DataSpec::Cub(_) => read_cub(root),
             DataSpec::Aircraft(_) => read_aircraft(root, AircraftTrain::Trainval),
+            DataSpec::AircraftTrain(_) => read_aircraft(root, AircraftTrain::Train),
             DataSpec::Cars(_) => read_cars(root),
             DataSpec::Voc2007(_) => read_voc2007(root),
             DataSpec::Waterbirds(_) | DataSpec::MiniWaterbirds(_) => {
                 read_waterbirds(root, WaterbirdsLabels::Binary)
             }
+            DataSpec::WaterbirdsSpecies(_) => read_waterbirds(root, WaterbirdsLabels::Species),
         };
         split.with_context(|| format!("reading data set {}", root.display()))
     }
@@ -128,5 +139,13 @@ mod tests {
         let e = "imagenet:/x".parse::<DataSpec>().unwrap_err();
         assert!(e.0.contains("imagenet") && e.0.contains("cub"), "{e}");
         assert!("nocolon".parse::<DataSpec>().is_err());
+        assert_eq!(
+            "waterbirds-species:wb".parse::<DataSpec>().unwrap(),
+            DataSpec::WaterbirdsSpecies("wb".into())
+        );
+        assert_eq!(
+            "aircraft-train:a".parse::<DataSpec>().unwrap(),
+            DataSpec::AircraftTrain("a".into())
+        );
     }
 }

@@ -2,10 +2,38 @@
 use crate::error::ConfigErrors;
 use serde::{Deserialize, Serialize};
 
+/// Where the backdrop of a combination comes from (the paper's module ablation, Fig. 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CipSource {
+    /// A CIP of another class (De-DA, "inter-class CIP replacement"; Fig. 9 e–g).
+    #[default]
+    OtherClass,
+    /// Any CIP except the sample's own, whatever its class (plain CIP replacement; Fig. 9 d).
+    Any,
+    /// The sample's own CIP: the background is kept and only the CDP changes (Fig. 9 b–c).
+    Own,
+}
+
+/// Where and how large a CDP is pasted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CdpPlacement {
+    /// Random scale, centre, flip and rotation from the ranges below (De-DA's "random
+    /// combination").
+    #[default]
+    Random,
+    /// Where the CDP was in its own image, at its own size, unflipped and unrotated
+    /// ("same-size CDP at the same position"; Fig. 9 b and d).
+    Original,
+}
+
 /// Probabilities and geometry ranges of the online randomized combination.
 ///
 /// Defaults are the paper's values (Table 6) for the probabilities; the geometry ranges are
 /// ours (the paper only says "randomly resized and pasted onto a random position").
+/// `cip_source` and `placement` switch De-DA's modules off for the module ablation (Fig. 9);
+/// their defaults are the full method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CombineConfig {
@@ -23,6 +51,10 @@ pub struct CombineConfig {
     pub max_rotation_deg: f32,
     /// Probability of flipping a CDP horizontally.
     pub p_flip: f64,
+    /// Which CIPs a combination may use as its backdrop.
+    pub cip_source: CipSource,
+    /// Random or original placement of the CDPs.
+    pub placement: CdpPlacement,
 }
 
 impl Default for CombineConfig {
@@ -35,6 +67,8 @@ impl Default for CombineConfig {
             center_range: [0.25, 0.75],
             max_rotation_deg: 15.0,
             p_flip: 0.5,
+            cip_source: CipSource::OtherClass,
+            placement: CdpPlacement::Random,
         }
     }
 }
@@ -106,5 +140,12 @@ mod tests {
         assert!(r.is_err());
         let c: CombineConfig = serde_json::from_str(r#"{"p_aug":1.0}"#).unwrap();
         assert_eq!(c.p_mix, 0.5);
+        let c: CombineConfig =
+            serde_json::from_str(r#"{"cip_source":"own","placement":"original"}"#).unwrap();
+        assert_eq!(
+            (c.cip_source, c.placement),
+            (CipSource::Own, CdpPlacement::Original)
+        );
+        assert!(serde_json::from_str::<CombineConfig>(r#"{"cip_source":"same"}"#).is_err());
     }
 }

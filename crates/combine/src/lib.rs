@@ -24,9 +24,9 @@ pub mod sampler;
 mod warp;
 
 pub use compose::{compose, Composite, Compositor};
-pub use config::CombineConfig;
+pub use config::{CdpPlacement, CipSource, CombineConfig};
 pub use error::{ConfigErrors, Error, Result};
 pub use params::{CombineParams, LayerParams};
-pub use pool::{CdpEntry, CipEntry, PartPool};
+pub use pool::{CdpEntry, CipEntry, Home, PartPool};
 pub use resize::Resizer;
 pub use sampler::{Combination, CombineSampler, Decision, RealReason, DRAWS_PER_SAMPLE};

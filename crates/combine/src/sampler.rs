@@ -8,7 +8,7 @@
 //! | index | use |
 //! |---|---|
 //! | 0 | `p_aug`: combine if `u < p_aug` |
-//! | 1 | which CIP among the CIPs of other classes |
+//! | 1 | which CIP among the allowed ones (`cip_source`: other classes, all but the own, or the own) |
 //! | 2 | `p_mix`: add a second CDP if `u < p_mix` |
 //! | 3 | which second CDP among the real CDPs of other classes |
 //! | 4–10 | layer 1 (the sample's own CDP): see below |
@@ -17,11 +17,13 @@
 //! Per layer, at offsets 0–6: `p_syn` (use a synthetic edit if `u < p_syn` and the CDP has
 //! any), which synthetic edit, scale, centre x, centre y, `p_flip`, rotation.
 //! A choice among `n` items is `min(floor(u·n), n − 1)`; a range `[a, b]` maps to `a + u·(b − a)`;
-//! the rotation is `(2u − 1)·max_rotation_deg`.
-use crate::config::CombineConfig;
+//! the rotation is `(2u − 1)·max_rotation_deg`. With `placement = "original"` each layer takes
+//! its CDP's [`crate::pool::Home`] instead of the scale, centre, flip and rotation draws (which
+//! are still drawn, keeping the order).
+use crate::config::{CdpPlacement, CipSource, CombineConfig};
 use crate::error::ConfigErrors;
 use crate::params::{CombineParams, LayerParams};
-use crate::pool::{CdpEntry, PartPool};
+use crate::pool::{CdpEntry, CipEntry, PartPool};
 use rand::Rng;
 
 /// Number of uniform values drawn per sample (see the module docs for their order).
@@ -44,8 +46,12 @@ pub enum RealReason {
 pub struct Combination {
     /// What to compose.
     pub params: CombineParams,
-    /// No other class has a CIP, so the CIP was drawn from all CIPs (possibly the same class).
+    /// No CIP allowed by `cip_source` exists (no other class has one, no other CIP at all, or
+    /// the sample's own CIP is not in the bank), so the CIP was drawn from all CIPs.
     pub cip_fallback: bool,
+    /// `placement = "original"` but a layer's CDP has no known home, so that layer was placed
+    /// randomly.
+    pub home_unavailable: bool,
     /// Mixing was drawn but no other class has a CDP, so only one layer is pasted.
     pub mix_unavailable: bool,
 }
@@ -108,22 +114,24 @@ impl CombineSampler {
         if n_cips == 0 {
             return Decision::Real(RealReason::NoCip);
         }
-        let n_other = self.pool.count_cips_not_of(own.class);
-        let (cip, cip_fallback) = match self.pool.cip_not_of(own.class, pick(u[1], n_other)) {
-            Some(c) if n_other > 0 => (c, false),
-            _ => match self.pool.cips().get(pick(u[1], n_cips)) {
+        let (cip, cip_fallback) = match self.allowed_cip(own, u[1]) {
+            Some(c) => (c, false),
+            None => match self.pool.cips().get(pick(u[1], n_cips)) {
                 Some(c) => (c, true),
                 None => return Decision::Real(RealReason::NoCip),
             },
         };
-        let mut layers = vec![self.layer(own, &u[4..4 + LAYER_DRAWS])];
+        let mut home_unavailable = false;
+        let mut layers = vec![self.layer(own, &u[4..4 + LAYER_DRAWS], &mut home_unavailable)];
         let mut mix_unavailable = false;
         if u[2] < self.config.p_mix {
             let n = self.pool.count_cdps_not_of(own.class);
             match self.pool.cdp_not_of(own.class, pick(u[3], n)) {
-                Some(partner) if n > 0 => {
-                    layers.push(self.layer(partner, &u[11..11 + LAYER_DRAWS]))
-                }
+                Some(partner) if n > 0 => layers.push(self.layer(
+                    partner,
+                    &u[11..11 + LAYER_DRAWS],
+                    &mut home_unavailable,
+                )),
                 _ => mix_unavailable = true,
             }
         }
@@ -133,11 +141,29 @@ impl CombineSampler {
                 layers,
             },
             cip_fallback,
+            home_unavailable,
             mix_unavailable,
         })
     }
 
-    fn layer(&self, cdp: &CdpEntry, u: &[f64]) -> LayerParams {
+    /// The CIP that `cip_source` allows for a sample whose CDP is `own`, chosen by `u`; None
+    /// when that set is empty.
+    fn allowed_cip(&self, own: &CdpEntry, u: f64) -> Option<&CipEntry> {
+        let pool = &self.pool;
+        match self.config.cip_source {
+            CipSource::OtherClass => {
+                let n = pool.count_cips_not_of(own.class);
+                (n > 0).then(|| pool.cip_not_of(own.class, pick(u, n)))?
+            }
+            CipSource::Any => {
+                let n = pool.count_cips_except(own.own_cip);
+                (n > 0).then(|| pool.cip_except(own.own_cip, pick(u, n)))?
+            }
+            CipSource::Own => own.own_cip.and_then(|i| pool.cips().get(i)),
+        }
+    }
+
+    fn layer(&self, cdp: &CdpEntry, u: &[f64], home_unavailable: &mut bool) -> LayerParams {
         let c = &self.config;
         let synthetic = u[0] < c.p_syn && !cdp.synthetic.is_empty();
         let id = if synthetic {
@@ -145,7 +171,7 @@ impl CombineSampler {
         } else {
             cdp.id.clone()
         };
-        LayerParams {
+        let random = LayerParams {
             cdp: id,
             class: cdp.class,
             synthetic,
@@ -153,6 +179,20 @@ impl CombineSampler {
             center: (lerp(u[3], c.center_range), lerp(u[4], c.center_range)),
             flip: u[5] < c.p_flip,
             rotation_deg: (2.0 * u[6] as f32 - 1.0) * c.max_rotation_deg,
+        };
+        match (c.placement, cdp.home) {
+            (CdpPlacement::Random, _) => random,
+            (CdpPlacement::Original, Some(home)) => LayerParams {
+                scale: home.scale,
+                center: home.center,
+                flip: false,
+                rotation_deg: 0.0,
+                ..random
+            },
+            (CdpPlacement::Original, None) => {
+                *home_unavailable = true;
+                random
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ fn pool() -> PartPool {
             synthetic: (0..i)
                 .map(|k| format!("syn/{i}-{k}").as_str().into())
                 .collect(),
+            ..Default::default()
         })
         .collect();
     let cips = (0..6)

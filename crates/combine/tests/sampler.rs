@@ -1,6 +1,7 @@
 //! Behaviour of the sampler and a golden pin of its draws.
 use deda_combine::{
-    CdpEntry, CipEntry, CombineConfig, CombineSampler, Decision, PartPool, RealReason,
+    CdpEntry, CdpPlacement, CipEntry, CipSource, CombineConfig, CombineSampler, Decision, Home,
+    PartPool, RealReason,
 };
 use deda_core::{rng_for, ClassId, Stream};
 
@@ -12,6 +13,7 @@ fn pool(classes: u32, syn: usize) -> PartPool {
             synthetic: (0..syn)
                 .map(|k| format!("syn/{i}-{k}").as_str().into())
                 .collect(),
+            ..Default::default()
         })
         .collect();
     let cips = (0..2 * classes)
@@ -110,6 +112,128 @@ fn missing_parts_keep_the_sample_real_or_fall_back() {
     assert!(all_decisions(&never, 200)
         .iter()
         .all(|d| *d == Decision::Real(RealReason::NotDrawn)));
+}
+
+/// A pool where CDP `i` comes from the image of CIP `i` and sits at a known home, except the
+/// last CDP, whose home is unknown.
+fn pool_with_homes(classes: u32) -> PartPool {
+    let n = 3 * classes as usize;
+    let cdps = (0..n)
+        .map(|i| CdpEntry {
+            id: format!("cdp/{i}").as_str().into(),
+            class: ClassId(i as u32 % classes),
+            synthetic: vec![format!("syn/{i}").as_str().into()],
+            own_cip: Some(i),
+            home: (i + 1 < n).then_some(Home {
+                scale: 0.1 + i as f32 / 100.0,
+                center: (0.3, 0.6),
+            }),
+        })
+        .collect();
+    let cips = (0..n)
+        .map(|i| CipEntry {
+            id: format!("cip/{i}").as_str().into(),
+            class: ClassId(i as u32 % classes),
+        })
+        .collect();
+    PartPool::new(cdps, cips)
+}
+
+fn combinations(
+    cfg: CombineConfig,
+    pool: PartPool,
+    n: u64,
+) -> Vec<(usize, deda_combine::Combination)> {
+    let s = sampler(cfg, pool);
+    all_decisions(&s, n)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, d)| match d {
+            Decision::Combine(c) => Some((i % s.pool().cdps().len(), c)),
+            Decision::Real(_) => None,
+        })
+        .collect()
+}
+
+fn cip_index(c: &deda_combine::Combination) -> usize {
+    c.params.cip.0[4..].parse().unwrap()
+}
+
+#[test]
+fn cip_source_own_keeps_the_background_and_any_replaces_it() {
+    let always = CombineConfig {
+        p_aug: 1.0,
+        ..CombineConfig::default()
+    };
+    let own = CombineConfig {
+        cip_source: CipSource::Own,
+        ..always.clone()
+    };
+    for (i, c) in combinations(own, pool_with_homes(3), 300) {
+        assert_eq!(cip_index(&c), i, "own CIP expected");
+        assert!(!c.cip_fallback);
+    }
+    let any = CombineConfig {
+        cip_source: CipSource::Any,
+        ..always.clone()
+    };
+    let got = combinations(any, pool_with_homes(3), 600);
+    let mut same_class = 0;
+    for (i, c) in &got {
+        assert_ne!(
+            cip_index(c),
+            *i,
+            "plain replacement never keeps the own CIP"
+        );
+        same_class += usize::from(cip_index(c) % 3 == i % 3);
+    }
+    // Any CIP but the own one: 2 of the 8 others share the class.
+    let frac = same_class as f64 / got.len() as f64;
+    assert!((frac - 0.25).abs() < 0.06, "same-class fraction {frac}");
+    // The own CIP missing from the bank: a counted fallback, not a silent change of method.
+    let mut no_own = pool_with_homes(2).cdps().to_vec();
+    no_own.iter_mut().for_each(|c| c.own_cip = None);
+    let cips = pool_with_homes(2).cips().to_vec();
+    let own = CombineConfig {
+        cip_source: CipSource::Own,
+        ..always
+    };
+    let got = combinations(own, PartPool::new(no_own, cips), 50);
+    assert!(!got.is_empty() && got.iter().all(|(_, c)| c.cip_fallback));
+}
+
+#[test]
+fn original_placement_puts_cdps_back_home() {
+    let cfg = CombineConfig {
+        p_aug: 1.0,
+        p_syn: 0.5,
+        placement: CdpPlacement::Original,
+        ..CombineConfig::default()
+    };
+    let pool = pool_with_homes(3);
+    let homes: Vec<Option<Home>> = pool.cdps().iter().map(|c| c.home).collect();
+    let got = combinations(cfg, pool, 400);
+    let mut synthetic_at_home = 0;
+    for (_, c) in &got {
+        let mut any_missing = false;
+        for l in &c.params.layers {
+            let src: usize = l.cdp.0[4..].parse().unwrap();
+            match homes[src] {
+                Some(h) => {
+                    assert_eq!((l.scale, l.center), (h.scale, h.center));
+                    assert!(!l.flip && l.rotation_deg == 0.0);
+                    synthetic_at_home += usize::from(l.synthetic);
+                }
+                None => any_missing = true,
+            }
+        }
+        assert_eq!(c.home_unavailable, any_missing);
+    }
+    assert!(
+        synthetic_at_home > 0,
+        "synthetic edits take their source's home"
+    );
+    assert!(got.iter().any(|(_, c)| c.home_unavailable));
 }
 
 #[test]

@@ -49,7 +49,15 @@ mod tests {
     #[test]
     fn enclosing_box_of_two_pixels() {
         let b = BBox::enclosing(10, 8, |x, y| (x, y) == (2, 3) || (x, y) == (5, 6)).unwrap();
-        assert_eq!(b, BBox { x: 2, y: 3, w: 4, h: 4 });
+        assert_eq!(
+            b,
+            BBox {
+                x: 2,
+                y: 3,
+                w: 4,
+                h: 4
+            }
+        );
         assert_eq!(b.area(), 16);
     }
 

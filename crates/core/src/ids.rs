@@ -3,7 +3,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Index of a class, `0..num_classes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct ClassId(pub u32);
 
@@ -21,7 +23,7 @@ impl fmt::Display for ClassId {
 }
 
 /// Stable identifier of one part in the part bank (for example `cdp/000123`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PartId(pub String);
 

@@ -88,10 +88,11 @@ pub fn encode_png(img: &DynamicImage, path_for_messages: &Path) -> Result<Vec<u8
 pub fn encode_jpeg(img: &RgbImage, quality: u8, path_for_messages: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
-    img.write_with_encoder(enc).map_err(|source| Error::Encode {
-        path: path_for_messages.to_path_buf(),
-        source,
-    })?;
+    img.write_with_encoder(enc)
+        .map_err(|source| Error::Encode {
+            path: path_for_messages.to_path_buf(),
+            source,
+        })?;
     Ok(out)
 }
 

@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn derivation_is_pinned() {
         // Golden value: a change here silently changes every experiment's samples.
-        assert_eq!(derive_key(0, Stream::Combine, &[0, 0]), derive_key(0, Stream::Combine, &[0, 0]));
+        assert_eq!(
+            derive_key(0, Stream::Combine, &[0, 0]),
+            derive_key(0, Stream::Combine, &[0, 0])
+        );
         let first: u32 = rng_for(0, Stream::Combine, &[0, 0]).random();
         let again: u32 = rng_for(0, Stream::Combine, &[0, 0]).random();
         assert_eq!(first, again);

@@ -41,9 +41,12 @@ fn grayscale_and_16_bit_become_rgb8() {
 
     let deep: ImageBuffer<Rgb<u16>, Vec<u16>> =
         ImageBuffer::from_fn(3, 3, |_, _| Rgb([65535, 0, 32896]));
-    let rgb = decode_bytes(&png_bytes(DynamicImage::ImageRgb16(deep)), Path::new("d.png"))
-        .unwrap()
-        .into_rgb8();
+    let rgb = decode_bytes(
+        &png_bytes(DynamicImage::ImageRgb16(deep)),
+        Path::new("d.png"),
+    )
+    .unwrap()
+    .into_rgb8();
     assert_eq!(rgb.get_pixel(0, 0), &Rgb([255, 0, 128]));
 }
 
@@ -59,7 +62,13 @@ fn rgba_round_trips_through_files() {
 #[test]
 fn exif_orientation_is_applied() {
     // A 2x1 JPEG with EXIF orientation 6 (rotate 90° clockwise) must come out 1x2.
-    let img = RgbImage::from_fn(16, 8, |x, _| if x < 8 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) });
+    let img = RgbImage::from_fn(16, 8, |x, _| {
+        if x < 8 {
+            Rgb([255, 0, 0])
+        } else {
+            Rgb([0, 0, 255])
+        }
+    });
     let mut jpeg = Vec::new();
     let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
     use image::ImageEncoder;
@@ -71,8 +80,11 @@ fn exif_orientation_is_applied() {
         0, 0, 0, 0, // next IFD
     ];
     enc.set_exif_metadata(exif).unwrap();
-    enc.write_image(img.as_raw(), 16, 8, image::ExtendedColorType::Rgb8).unwrap();
-    let out = decode_bytes(&jpeg, Path::new("rot.jpg")).unwrap().into_rgb8();
+    enc.write_image(img.as_raw(), 16, 8, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let out = decode_bytes(&jpeg, Path::new("rot.jpg"))
+        .unwrap()
+        .into_rgb8();
     assert_eq!((out.width(), out.height()), (8, 16));
     // After a clockwise turn the left (red) half is on top.
     assert!(out.get_pixel(4, 2)[0] > 200, "{:?}", out.get_pixel(4, 2));
@@ -91,7 +103,9 @@ fn palette_png_is_expanded() {
         let mut w = enc.write_header().unwrap();
         w.write_image_data(&[0, 1]).unwrap();
     }
-    let rgb = decode_bytes(&bytes, Path::new("pal.png")).unwrap().into_rgb8();
+    let rgb = decode_bytes(&bytes, Path::new("pal.png"))
+        .unwrap()
+        .into_rgb8();
     assert_eq!(rgb.get_pixel(0, 0), &Rgb([255, 0, 0]));
     assert_eq!(rgb.get_pixel(1, 0), &Rgb([0, 255, 0]));
 }

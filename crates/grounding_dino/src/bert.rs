@@ -75,7 +75,7 @@ pub fn multi_head_attention(
     let v = split(proj[2].forward(input[2]));
     let mut scores = q.matmul(&k.transpose(-1, -2)) / (d as f64).sqrt();
     if let Some(bias) = bias {
-        scores = scores + bias;
+        scores += bias;
     }
     scores
         .softmax(-1, Kind::Float)

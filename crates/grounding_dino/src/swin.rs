@@ -57,7 +57,7 @@ impl WindowAttention {
             .index_select(0, &self.relative_position_index.view([-1]))
             .view([ww, ww, -1])
             .permute([2, 0, 1]);
-        scores = scores + bias.unsqueeze(0);
+        scores += bias.unsqueeze(0);
         if let Some(m) = mask {
             let nw = m.size()[0];
             scores = (scores.view([bw / nw, nw, self.heads, n, n]) + m.unsqueeze(1).unsqueeze(0))

@@ -34,8 +34,10 @@ pub struct EpochStats {
     pub no_cdp: usize,
     /// Drawn for combination but the bank has no CIP, so kept real.
     pub no_cip: usize,
-    /// Combinations whose CIP had to come from any class (no other class has one).
+    /// Combinations whose CIP had to come from any class (none allowed by `cip_source`).
     pub cip_fallback: usize,
+    /// Combinations with `placement = "original"` where a CDP's home was unknown.
+    pub home_unavailable: usize,
     /// Mixing drawn but no other class has a CDP.
     pub mix_unavailable: usize,
     /// Combinations with two CDPs.
@@ -57,6 +59,7 @@ impl EpochStats {
         self.no_cdp += o.no_cdp;
         self.no_cip += o.no_cip;
         self.cip_fallback += o.cip_fallback;
+        self.home_unavailable += o.home_unavailable;
         self.mix_unavailable += o.mix_unavailable;
         self.mixed += o.mixed;
         self.label_fallback += o.label_fallback;

@@ -4,6 +4,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::rand_augment::RandAugmentConfig;
 
+/// How an image is brought to the resize size before cropping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeMode {
+    /// The shorter side becomes `resize_short`, aspect kept (torchvision `Resize(n)`;
+    /// GuidedMixup FGVC).
+    #[default]
+    ShorterSide,
+    /// Both sides become `resize_short`, aspect distorted (torchvision `Resize((n, n))`;
+    /// Diff-Mix's ViT recipe).
+    Square,
+}
+
 /// Batching, threading and the classic transforms (resize shorter side, crop, flip, normalise).
 ///
 /// Defaults follow the GuidedMixup 448-px FGVC recipe: resize shorter side to 512, random crop
@@ -17,9 +30,14 @@ pub struct LoaderConfig {
     pub threads: usize,
     /// Batches prepared ahead of the consumer (besides the ones being built).
     pub prefetch_batches: usize,
-    /// The shorter side is resized to this (aspect kept); combinations use a square canvas of
-    /// this size.
+    /// The shorter side is resized to this (aspect kept; both sides with `resize_mode =
+    /// "square"`); combinations use a square canvas of this size.
     pub resize_short: u32,
+    /// Shorter-side or square resize.
+    pub resize_mode: ResizeMode,
+    /// Black border added on every side before the random crop (torchvision
+    /// `RandomCrop(crop, padding=n)`; 0: none). Evaluation never pads.
+    pub crop_padding: u32,
     /// Side of the square crop fed to the model.
     pub crop: u32,
     /// Random horizontal flip (p = 0.5).
@@ -50,6 +68,8 @@ impl Default for LoaderConfig {
             threads: 2,
             prefetch_batches: 4,
             resize_short: 512,
+            resize_mode: ResizeMode::ShorterSide,
+            crop_padding: 0,
             crop: 448,
             hflip: true,
             random_crop: true,
@@ -73,6 +93,7 @@ impl LoaderConfig {
             shuffle: false,
             drop_last: false,
             rand_augment: None,
+            crop_padding: 0,
             ..self.clone()
         }
     }
@@ -96,6 +117,12 @@ impl LoaderConfig {
             p.push(format!(
                 "crop {} is larger than resize_short {}",
                 self.crop, self.resize_short
+            ));
+        }
+        if self.crop_padding > self.crop / 2 {
+            p.push(format!(
+                "crop_padding {} is more than half the crop {}",
+                self.crop_padding, self.crop
             ));
         }
         if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {

@@ -3,7 +3,7 @@
 use crate::error::PartError;
 use crate::source::SampleSource;
 use deda_bank::{PartBank, PartRecord};
-use deda_combine::{CdpEntry, CipEntry, PartPool};
+use deda_combine::{CdpEntry, CipEntry, Home, PartPool};
 use deda_core::{PartId, PartKind};
 use image::{RgbImage, RgbaImage};
 use std::collections::HashMap;
@@ -62,7 +62,8 @@ pub struct PartIndex {
 impl PartIndex {
     /// Builds the pool from bank records: real CDPs (sorted by id) with their synthetic edits
     /// (sorted by id), and CIPs (sorted by id). Synthetic CDPs whose source is missing are
-    /// ignored.
+    /// ignored. A CDP's own CIP and its home placement come from the CIP of the same source
+    /// image (whose box is stored in the CIP's own pixel coordinates).
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a PartRecord>) -> PartIndex {
         let mut records: Vec<&PartRecord> = records.into_iter().collect();
         records.sort_by(|a, b| a.id.cmp(&b.id));
@@ -70,6 +71,7 @@ impl PartIndex {
         let mut cips = Vec::new();
         let mut cdp_of_sample = HashMap::new();
         let mut by_id = HashMap::new();
+        let mut cip_of_sample: HashMap<&str, (usize, &PartRecord)> = HashMap::new();
         for r in &records {
             match r.kind {
                 PartKind::Cdp => {
@@ -78,13 +80,16 @@ impl PartIndex {
                     cdps.push(CdpEntry {
                         id: r.id.clone(),
                         class: r.class,
-                        synthetic: Vec::new(),
+                        ..CdpEntry::default()
                     });
                 }
-                PartKind::Cip => cips.push(CipEntry {
-                    id: r.id.clone(),
-                    class: r.class,
-                }),
+                PartKind::Cip => {
+                    cip_of_sample.insert(r.source_image.as_str(), (cips.len(), *r));
+                    cips.push(CipEntry {
+                        id: r.id.clone(),
+                        class: r.class,
+                    })
+                }
                 PartKind::SyntheticCdp => {}
             }
         }
@@ -92,6 +97,16 @@ impl PartIndex {
             let src = r.source_part.as_ref().and_then(|s| by_id.get(s));
             if let Some(&i) = src {
                 cdps[i].synthetic.push(r.id.clone());
+            }
+        }
+        for (sample, &i) in &cdp_of_sample {
+            if let (Some(&(k, cip)), Some(cdp)) =
+                (cip_of_sample.get(sample.as_str()), cdps.get_mut(i))
+            {
+                cdp.own_cip = Some(k);
+                cdp.home = cip
+                    .bbox
+                    .and_then(|b| Home::from_box(cip.width, cip.height, (b.x, b.y, b.w, b.h)));
             }
         }
         PartIndex {

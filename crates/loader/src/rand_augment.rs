@@ -298,9 +298,8 @@ fn blend_with(img: &RgbImage, ratio: f64, other: impl Fn(u32, u32) -> [f32; 3]) 
     let (r, q) = (ratio as f32, (1.0 - ratio) as f32);
     let mut out = img.clone();
     for (x, y, px) in out.enumerate_pixels_mut() {
-        let o = other(x, y);
-        for c in 0..3 {
-            px.0[c] = (r * f32::from(px.0[c]) + q * o[c]).clamp(0.0, 255.0) as u8;
+        for (v, o) in px.0.iter_mut().zip(other(x, y)) {
+            *v = (r * f32::from(*v) + q * o).clamp(0.0, 255.0) as u8;
         }
     }
     out

@@ -124,6 +124,7 @@ impl Context {
             &mut scratch.cip,
         )?;
         stats.cip_fallback += usize::from(c.cip_fallback);
+        stats.home_unavailable += usize::from(c.home_unavailable);
         stats.mix_unavailable += usize::from(c.mix_unavailable);
         stats.mixed += usize::from(c.params.layers.len() > 1);
         stats.synthetic_layers += c.params.layers.iter().filter(|l| l.synthetic).count();

@@ -158,3 +158,44 @@ fn eval_config_is_centre_cropped_unshuffled_and_real() {
         "eval output depends on the epoch"
     );
 }
+
+#[test]
+fn part_index_links_each_cdp_to_its_own_cip_and_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = vec!["a".to_string(), "b".to_string()];
+    let mut w = BankWriter::open(dir.path(), &BankMeta::new(names), None).unwrap();
+    for (i, with_box) in [(0u32, true), (1, false)] {
+        let draft = PartDraft {
+            class: ClassId(i),
+            source_image: format!("img{i}.png"),
+            bbox: with_box.then_some(deda_core::BBox {
+                x: 10,
+                y: 5,
+                w: 10,
+                h: 10,
+            }),
+            producer: producer(),
+        };
+        w.put_cdp(
+            draft.clone(),
+            &RgbaImage::from_pixel(10, 10, Rgba([9, 9, 9, 255])),
+        )
+        .unwrap();
+        w.put_cip(draft, &RgbImage::new(40, 20)).unwrap();
+    }
+    drop(w);
+    let bank = PartBank::open(dir.path()).unwrap();
+    let index = PartIndex::from_records(bank.records());
+    let pool = &index.pool;
+    for (sample, class) in [("img0.png", 0), ("img1.png", 1)] {
+        let cdp = &pool.cdps()[index.cdp_of_sample[sample]];
+        let cip = &pool.cips()[cdp.own_cip.expect("own CIP linked")];
+        assert_eq!((cdp.class.0, cip.class.0), (class, class));
+    }
+    let home = pool.cdps()[index.cdp_of_sample["img0.png"]]
+        .home
+        .expect("home from the CIP's box");
+    assert_eq!(home.scale, 0.5);
+    assert_eq!(home.center, (0.25, 0.5));
+    assert!(pool.cdps()[index.cdp_of_sample["img1.png"]].home.is_none());
+}

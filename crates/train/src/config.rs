@@ -48,14 +48,37 @@ pub struct DataConfig {
     pub k_shot: Option<usize>,
     /// Seed of the k-shot draw.
     pub k_shot_seed: u64,
+    /// Evaluate on the test split of this data set (`KIND:PATH`) instead of `dataset`'s, e.g.
+    /// `waterbirds-species:PATH` to test a CUB classifier on Waterbirds with species labels and
+    /// per-group accuracy (the Diff-Mix robustness protocol). Its labels must be classes of the
+    /// training set.
+    pub test_dataset: Option<String>,
 }
 
 impl DataConfig {
     /// `(KIND, PATH)` of [`DataConfig::dataset`], if it has a colon.
     pub fn kind_and_path(&self) -> Option<(&str, PathBuf)> {
-        self.dataset
-            .split_once(':')
-            .map(|(k, p)| (k, PathBuf::from(p)))
+        kind_and_path(&self.dataset)
+    }
+}
+
+/// `(KIND, PATH)` of a `KIND:PATH` string, if it has a colon.
+fn kind_and_path(spec: &str) -> Option<(&str, PathBuf)> {
+    spec.split_once(':').map(|(k, p)| (k, PathBuf::from(p)))
+}
+
+/// The problems of the `KIND:PATH` string `spec` of the config key `key`.
+fn dataset_problems(key: &str, spec: &str, p: &mut Vec<String>) {
+    match kind_and_path(spec) {
+        None => p.push(format!("{key} {spec:?} must be KIND:PATH")),
+        Some((kind, path)) => {
+            if kind.is_empty() {
+                p.push(format!("{key} {spec:?} has no KIND before the colon"));
+            }
+            if !path.exists() {
+                p.push(format!("{key} path {} does not exist", path.display()));
+            }
+        }
     }
 }
 
@@ -385,25 +408,9 @@ impl TrainConfig {
     /// Every problem of the config, including missing data set and bank folders.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        match self.data.kind_and_path() {
-            None => p.push(format!(
-                "data.dataset {:?} must be KIND:PATH",
-                self.data.dataset
-            )),
-            Some((kind, path)) => {
-                if kind.is_empty() {
-                    p.push(format!(
-                        "data.dataset {:?} has no KIND before the colon",
-                        self.data.dataset
-                    ));
-                }
-                if !path.exists() {
-                    p.push(format!(
-                        "data.dataset path {} does not exist",
-                        path.display()
-                    ));
-                }
-            }
+        dataset_problems("data.dataset", &self.data.dataset, &mut p);
+        if let Some(test) = &self.data.test_dataset {
+            dataset_problems("data.test_dataset", test, &mut p);
         }
         if self.data.k_shot == Some(0) {
             p.push("data.k_shot must be > 0 (or absent for the whole split)".into());

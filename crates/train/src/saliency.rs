@@ -58,7 +58,7 @@ fn gaussian_kernel1d(ksize: i64, sigma: f64) -> Vec<f32> {
 /// torchvision `GaussianBlur((k, k), σ)` applied to every map of `maps` (N × H × W).
 pub fn gaussian_blur(maps: &Tensor, ksize: i64, sigma: f64) -> Result<Tensor> {
     let size = maps.size();
-    if size.len() != 3 || ksize < 1 || ksize % 2 == 0 || !(sigma > 0.0) {
+    if size.len() != 3 || ksize < 1 || ksize % 2 == 0 || sigma.is_nan() || sigma <= 0.0 {
         return Err(Error::Shape {
             what: "gaussian blur".into(),
             detail: format!("maps {size:?} (N×H×W), kernel {ksize} (odd), sigma {sigma} (> 0)"),

@@ -1,5 +1,6 @@
-//! The recipes in `configs/`: every file parses, has no problem besides its (absent here) data
-//! set and bank, documents its own command; `smoke.toml` trains on a set this test builds.
+//! The recipes at the top of `configs/`: every file parses, has no problem besides its (absent
+//! here) data set and bank, documents its own command; `smoke.toml` trains on a set this test
+//! builds. The paper's recipes (`configs/paper/`) are checked by `paper_recipes.rs`.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,8 +28,8 @@ fn recipes() -> Vec<PathBuf> {
 fn every_recipe_parses_and_only_lacks_its_data() {
     let files = recipes();
     assert!(
-        files.len() >= 26,
-        "expected 24 FGVC recipes + smoke + demo, found {}",
+        files.len() >= 2,
+        "expected smoke + demo, found {}",
         files.len()
     );
     for path in files {
@@ -48,32 +49,6 @@ fn every_recipe_parses_and_only_lacks_its_data() {
             })
             .collect();
         assert!(other.is_empty(), "{name}: {other:#?}");
-        if name.contains("resnet") {
-            // The paper's recipe.
-            assert_eq!(
-                (
-                    cfg.loader.resize_short,
-                    cfg.loader.crop,
-                    cfg.loader.batch_size
-                ),
-                (512, 448, 16),
-                "{name}"
-            );
-            assert_eq!(cfg.optim.sgd(), deda_train::SgdConfig::default(), "{name}");
-            assert_eq!(
-                cfg.optim.schedule,
-                deda_train::ScheduleConfig::default(),
-                "{name}"
-            );
-            assert_eq!(cfg.train.epochs, 300, "{name}");
-            let method = name.rsplit('_').next().unwrap();
-            assert_eq!(cfg.method.name.as_str(), method, "{name}");
-            assert_eq!(
-                name.contains("resnet50"),
-                cfg.model.name == "resnet50",
-                "{name}"
-            );
-        }
         if cfg.method.name == MethodName::Deda {
             assert!(cfg.method.bank.is_some(), "{name}");
         }

@@ -61,6 +61,7 @@ fn combiner(cfg: &TrainConfig, source: &VecSource) -> Combiner {
             id: PartId(format!("cdp{c}")),
             class: ClassId(c),
             synthetic: vec![PartId(format!("syn{c}"))],
+            ..Default::default()
         })
         .collect();
     let cips = (0..2u32)

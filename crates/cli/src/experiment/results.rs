@@ -57,10 +57,13 @@ pub fn mean_std(values: &[f64]) -> Option<(f64, Option<f64>)> {
     Some((mean, std))
 }
 
+/// Reads one metric from a row (None: the row lacks it).
+type MetricOf = Box<dyn Fn(&RunRow) -> Option<f64>>;
+
 /// A metric column: its header and how to read it from a row.
 struct Column {
     header: String,
-    get: Box<dyn Fn(&RunRow) -> Option<f64>>,
+    get: MetricOf,
 }
 
 fn columns(rows: &[RunRow], group_names: &[String]) -> Vec<Column> {
