@@ -11,6 +11,7 @@ mod cmd_bench;
 mod cmd_build_set;
 mod cmd_decouple;
 mod cmd_demo;
+mod cmd_diversity;
 mod cmd_edit;
 mod cmd_experiment;
 mod cmd_invert;
@@ -47,6 +48,8 @@ enum Command {
     Bank(cmd_bank::BankCommand),
     /// Train and evaluate a classifier from a TOML recipe (see configs/).
     Train(cmd_train::TrainArgs),
+    /// PSNR diversity (paper Fig. 5b) of a bank's edits and of De-DA's combinations.
+    Diversity(cmd_diversity::DiversityArgs),
     /// Run a real mini-benchmark (build the set, decouple, train every method and seed, tabulate).
     Experiment(cmd_experiment::ExperimentArgs),
     /// Time the training step or the De-DA combination path (one JSON line).
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd_train::run(a),
         Command::Bench(c) => cmd_bench::run(c),
         Command::Experiment(a) => cmd_experiment::run(a),
+        Command::Diversity(a) => cmd_diversity::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,8 @@
 //! - [`atomic`]: write-to-temp-then-rename so that a crash never leaves half a file;
 //! - [`hash`]: SHA-256 content hashes;
 //! - [`rng`]: RNGs derived from (seed, stream, indices), identical for any thread count;
-//! - [`geometry`]: boxes in pixel coordinates.
+//! - [`geometry`]: boxes in pixel coordinates;
+//! - [`psnr`]: the PSNR diversity measure (paper Fig. 5b) and RGBA flattening.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod atomic;
@@ -18,6 +19,7 @@ pub mod geometry;
 pub mod hash;
 pub mod ids;
 pub mod image_io;
+pub mod psnr;
 pub mod rng;
 
 pub use error::{Error, Result};

@@ -7,7 +7,8 @@
 //!   worker threads with bounded prefetch; failed samples are skipped, counted and, beyond
 //!   `max_bad_fraction`, turn into an error naming them;
 //! - [`rand_augment`]: torchvision's RandAugment on the crop (optional, `[loader.rand_augment]`);
-//! - [`bench_combine`]: throughput of the combination path.
+//! - [`bench_combine`]: throughput of the combination path;
+//! - [`diversity`]: the PSNR diversity measure (paper Fig. 5b) of edits and combinations.
 //!
 //! No tensor engine: a [`Batch`] holds plain `f32` buffers.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -15,6 +16,7 @@
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod diversity;
 pub mod error;
 pub mod loader;
 pub mod parts;

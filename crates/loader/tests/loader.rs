@@ -199,3 +199,32 @@ fn part_index_links_each_cdp_to_its_own_cip_and_home() {
     assert_eq!(home.center, (0.25, 0.5));
     assert!(pool.cdps()[index.cdp_of_sample["img1.png"]].home.is_none());
 }
+
+#[test]
+fn combination_psnr_is_reproducible_and_covers_every_sample_with_a_cdp() {
+    use deda_loader::diversity::{combination_psnrs, edit_psnrs, summarise};
+    let dir = tempfile::tempdir().unwrap();
+    let (source, bank) = fixture(dir.path());
+    let index = PartIndex::from_records(bank.records());
+    let always = CombineConfig {
+        p_aug: 1.0,
+        ..CombineConfig::default()
+    };
+    let combiner = Combiner {
+        store: Arc::new(bank.clone()),
+        cdp_of: index.cdps_for(&source),
+        sampler: CombineSampler::new(always, index.pool.clone()).unwrap(),
+    };
+    let a = combination_psnrs(&source, &combiner, 32, 2, 7).unwrap();
+    assert_eq!(a.len(), 2 * (SAMPLES as usize - 2));
+    assert!(a.iter().all(|v| v.is_finite() && *v > 0.0), "{a:?}");
+    assert_eq!(a, combination_psnrs(&source, &combiner, 32, 2, 7).unwrap());
+    assert_ne!(a, combination_psnrs(&source, &combiner, 32, 2, 8).unwrap());
+    let s = summarise(&a);
+    assert!(
+        s.mean_db.unwrap() > 3.0 && s.mean_db.unwrap() < 40.0,
+        "{s:?}"
+    );
+    // The fixture bank has no synthetic edits.
+    assert!(edit_psnrs(&bank, &index.pool).unwrap().is_empty());
+}
