@@ -59,6 +59,7 @@ pub struct ExperimentArgs {
 
 /// Runs `deda experiment`.
 pub fn run(a: ExperimentArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     let (name, spec) = load_spec(&a)?;
     let out = a
         .out
@@ -94,7 +95,12 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
         );
     }
     let groups = group_names(&spec, &data_dir)?;
-    write_results(&name, &spec, &rows, &groups, &out)?;
+    let timing = Timing {
+        wall_seconds: started.elapsed().as_secs_f64(),
+        trained_seconds: rows.iter().map(|r| r.seconds).sum(),
+        device: spec.recipe.train.device.clone(),
+    };
+    write_results(&name, &spec, &rows, &groups, &timing, &out)?;
     println!("{}", markdown_table(&rows, &groups));
     println!("results: {}", out.join("results.md").display());
     Ok(())
@@ -247,12 +253,23 @@ fn group_names(spec: &ExperimentSpec, data_dir: &Path) -> Result<Vec<String>> {
     Ok(ds.read()?.test.group_names)
 }
 
+/// How long one `deda experiment` invocation took, for the results page.
+struct Timing {
+    /// Wall-clock of the whole invocation (set, bank, every run, tables).
+    wall_seconds: f64,
+    /// Training time of the runs trained in this invocation (runs read back count 0).
+    trained_seconds: f64,
+    /// The recipe's device setting.
+    device: String,
+}
+
 /// `results.md`, `results.csv` and `results.svg` in `out`.
 fn write_results(
     name: &str,
     spec: &ExperimentSpec,
     rows: &[RunRow],
     groups: &[String],
+    timing: &Timing,
     out: &Path,
 ) -> Result<()> {
     let title = &spec.experiment.title;
@@ -283,6 +300,15 @@ fn write_results(
         r.loader.batch_size,
         r.optim.lr,
         spec.experiment.seeds
+    );
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(
+        md,
+        "Time: {:.1} min wall-clock for this invocation ({:.1} min of it training), device `{}`, \
+         {cores} CPU threads available; runs finished by an earlier invocation count 0.\n",
+        timing.wall_seconds / 60.0,
+        timing.trained_seconds / 60.0,
+        timing.device
     );
     md.push_str(&markdown_table(rows, groups));
     md.push_str("\n![results](results.svg)\n\n## Runs\n\n");
