@@ -31,6 +31,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 from torchvision.models import resnet18, resnet50
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from nets_fixture_common import randomise_bn, soft_ce, state
 
 
 class TinyResNet(ResNet):
@@ -64,24 +65,6 @@ class TinyResNet(ResNet):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
-
-
-def randomise_bn(model, gen):
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-
-
-def soft_ce(logits, targets):
-    return (-(targets * torch.log_softmax(logits, dim=1)).sum(dim=1)).mean()
-
-
-def state(model):
-    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
 
 
 def make(name, block, layers, out, n=4, size=64, num_classes=5, width=8):
