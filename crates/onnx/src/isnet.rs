@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::resize::{resize_gray_pil, resize_rgb_pil};
-use crate::session::{file_sha256, open_session, SessionOptions};
+use crate::session::{file_sha256, open_session, output_f32, SessionOptions};
 
 /// Side of ISNet's square input and output.
 pub const ISNET_SIZE: u32 = 1024;
@@ -179,12 +179,7 @@ impl IsNetSegmenter {
             output: OUTPUT.to_string(),
             reason,
         };
-        let value = outputs
-            .get(OUTPUT)
-            .ok_or_else(|| bad("missing".to_string()))?;
-        let (shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| bad(e.to_string()))?;
+        let (shape, data) = output_f32(&outputs, MODEL, OUTPUT)?;
         if data.len() != side * side {
             return Err(bad(format!("shape {shape:?}, expected [1, 1, 1024, 1024]")));
         }

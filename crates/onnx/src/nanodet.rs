@@ -17,7 +17,7 @@ use crate::coco::COCO_NAMES;
 use crate::detection::{nms_per_class, Detection, Xyxy};
 use crate::error::{Error, Result};
 use crate::resize::resize_rgb_pil;
-use crate::session::{file_sha256, open_session, SessionOptions};
+use crate::session::{file_sha256, open_session, output_f32, SessionOptions};
 
 /// Side of NanoDet's square input.
 pub const NANODET_SIZE: u32 = 416;
@@ -279,20 +279,8 @@ impl NanoDet {
         let threshold = self.options.score_threshold;
         let mut candidates = Vec::new();
         for (stride, score_name, box_name) in &self.levels {
-            let extract = |name: &str| -> Result<&[f32]> {
-                let bad = |reason: String| Error::BadOutput {
-                    model: MODEL.to_string(),
-                    output: name.to_string(),
-                    reason,
-                };
-                let value = outputs
-                    .get(name)
-                    .ok_or_else(|| bad("missing".to_string()))?;
-                let (_, data) = value
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| bad(e.to_string()))?;
-                Ok(data)
-            };
+            let extract =
+                |name: &str| -> Result<&[f32]> { Ok(output_f32(&outputs, MODEL, name)?.1) };
             let level = Level {
                 stride: *stride,
                 scores: extract(score_name)?,

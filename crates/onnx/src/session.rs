@@ -1,7 +1,8 @@
 //! Session options shared by every model, and opening a model file as an ONNX Runtime session.
 use std::path::Path;
 
-use ort::session::Session;
+use ort::session::{Session, SessionOutputs};
+use ort::value::Shape;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -93,4 +94,23 @@ pub fn file_sha256(path: &Path) -> Result<String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+/// The `f32` output `name` of `model`'s run, with its shape; a missing output or one of another
+/// type is [`Error::BadOutput`] naming both.
+pub fn output_f32<'a>(
+    outputs: &'a SessionOutputs<'_>,
+    model: &str,
+    name: &str,
+) -> Result<(&'a Shape, &'a [f32])> {
+    let bad = |reason: String| Error::BadOutput {
+        model: model.to_string(),
+        output: name.to_string(),
+        reason,
+    };
+    outputs
+        .get(name)
+        .ok_or_else(|| bad("missing".to_string()))?
+        .try_extract_tensor::<f32>()
+        .map_err(|e| bad(e.to_string()))
 }
