@@ -24,7 +24,7 @@ pub mod editor;
 pub mod error;
 pub mod scheduler;
 pub mod stage;
-mod text_clean;
+pub mod text_clean;
 pub mod tokenizer;
 mod vocab;
 

@@ -8,7 +8,8 @@
 //! 3. Unicode NFC;
 //! 4. split on whitespace and lowercase each word (full Unicode lowercase, final sigma included).
 //!
-//! The words are then joined by single spaces.
+//! The words are then joined by single spaces. BERT's own basic tokenizer (GroundingDINO's text
+//! side) starts with the same cleaning, so it reuses [`clean_text`].
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 

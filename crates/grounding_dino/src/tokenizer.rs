@@ -11,6 +11,7 @@ use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
+use deda_edit::text_clean::clean_text;
 
 /// Words longer than this (in characters) become `[UNK]`, as in transformers' `WordpieceTokenizer`.
 const MAX_INPUT_CHARS_PER_WORD: usize = 100;
@@ -142,56 +143,6 @@ fn basic_tokenize(text: &str) -> Vec<String> {
         }
     }
     words
-}
-
-/// BERT's text cleaning: drop NUL, U+FFFD and control characters, map whitespace to spaces,
-/// put spaces around CJK ideographs, NFC-normalise, lowercase; words joined by single spaces.
-fn clean_text(text: &str) -> String {
-    let mut spaced = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '\0' || c == '\u{FFFD}' || is_control(c) {
-            continue;
-        }
-        if is_cjk(c) {
-            spaced.push(' ');
-            spaced.push(c);
-            spaced.push(' ');
-        } else if matches!(c, ' ' | '\t' | '\n' | '\r')
-            || get_general_category(c) == Gc::SpaceSeparator
-        {
-            spaced.push(' ');
-        } else {
-            spaced.push(c);
-        }
-    }
-    let normalized: String = spaced.nfc().collect();
-    let words: Vec<String> = normalized
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect();
-    words.join(" ")
-}
-
-/// transformers' `_is_control`: category `C*` except tab, newline and carriage return.
-fn is_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r')
-        && matches!(
-            get_general_category(c),
-            Gc::Control | Gc::Format | Gc::Surrogate | Gc::PrivateUse | Gc::Unassigned
-        )
-}
-
-/// BERT's "Chinese character" blocks (CJK unified ideographs and compatibility ideographs).
-fn is_cjk(c: char) -> bool {
-    matches!(u32::from(c),
-        0x4E00..=0x9FFF
-        | 0x3400..=0x4DBF
-        | 0x20000..=0x2A6DF
-        | 0x2A700..=0x2B73F
-        | 0x2B740..=0x2B81F
-        | 0x2B820..=0x2CEAF
-        | 0xF900..=0xFAFF
-        | 0x2F800..=0x2FA1F)
 }
 
 /// transformers' `_is_punctuation`: all non-alphanumeric ASCII printables and category `P*`.
