@@ -73,12 +73,15 @@ fn precompute(in_size: usize, out_size: usize) -> Coeffs {
 }
 
 /// Pillow's `clip8`: shift out the fixed-point fraction and saturate to `u8`.
-fn clip8(acc: i64) -> u8 {
+fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
 /// Half of one fixed-point unit, the rounding offset every accumulator starts from.
-const HALF: i64 = 1 << (PRECISION_BITS - 1);
+///
+/// Accumulators are `i32`, as in Pillow: the weights of one output sum to 2²² (they are
+/// non-negative), so an accumulator stays below 255·2²² + 2²¹ < 2³¹.
+const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
 /// Horizontal pass: `rows` rows of `in_w` pixels → rows of `out_w` pixels.
 fn horizontal(src: &[u8], in_w: usize, rows: usize, ch: usize, c: &Coeffs) -> Vec<u8> {
@@ -89,12 +92,27 @@ fn horizontal(src: &[u8], in_w: usize, rows: usize, ch: usize, c: &Coeffs) -> Ve
         let dst_row = &mut out[y * out_w * ch..(y + 1) * out_w * ch];
         for (xx, &(xmin, n)) in c.bounds.iter().enumerate() {
             let k = &c.weights[xx * c.ksize..xx * c.ksize + n];
-            for b in 0..ch {
-                let mut acc = HALF;
-                for (i, &w) in k.iter().enumerate() {
-                    acc += i64::from(src_row[(xmin + i) * ch + b]) * i64::from(w);
+            let taps = &src_row[xmin * ch..(xmin + n) * ch];
+            let dst = &mut dst_row[xx * ch..(xx + 1) * ch];
+            if ch == 3 {
+                // All three channels per tap: one pass over the input pixels.
+                let mut acc = [HALF; 3];
+                for (px, &w) in taps.chunks_exact(3).zip(k) {
+                    acc[0] += i32::from(px[0]) * w;
+                    acc[1] += i32::from(px[1]) * w;
+                    acc[2] += i32::from(px[2]) * w;
                 }
-                dst_row[xx * ch + b] = clip8(acc);
+                for (d, a) in dst.iter_mut().zip(acc) {
+                    *d = clip8(a);
+                }
+            } else {
+                for (b, d) in dst.iter_mut().enumerate() {
+                    let mut acc = HALF;
+                    for (i, &w) in k.iter().enumerate() {
+                        acc += i32::from(taps[i * ch + b]) * w;
+                    }
+                    *d = clip8(acc);
+                }
             }
         }
     }
@@ -106,15 +124,14 @@ fn vertical(src: &[u8], width: usize, ch: usize, c: &Coeffs) -> Vec<u8> {
     let stride = width * ch;
     let out_h = c.bounds.len();
     let mut out = vec![0u8; stride * out_h];
-    let mut acc = vec![0i64; stride];
+    let mut acc = vec![0i32; stride];
     for (yy, &(ymin, n)) in c.bounds.iter().enumerate() {
         acc.iter_mut().for_each(|a| *a = HALF);
         let k = &c.weights[yy * c.ksize..yy * c.ksize + n];
         for (i, &w) in k.iter().enumerate() {
             let row = &src[(ymin + i) * stride..(ymin + i + 1) * stride];
-            let w = i64::from(w);
             for (a, &p) in acc.iter_mut().zip(row) {
-                *a += i64::from(p) * w;
+                *a += i32::from(p) * w;
             }
         }
         for (d, &a) in out[yy * stride..(yy + 1) * stride].iter_mut().zip(&acc) {
