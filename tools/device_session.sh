@@ -6,6 +6,10 @@
 #   .device/bench_sam       deda-sam example         .device/bench_grounding_dino
 #   .device/assets/         cutouts + backgrounds (+ their .tsv)
 #   .device/efficientnet_lite0.safetensors (optional, for the scarce experiment)
+# Build the binaries in RELEASE (`cargo build --release -p deda-cli` and the examples with
+# `--release --example ...`), strip them and pack them as .device/bins.tar.xz. The first run
+# (results/device-session-2026-11-26.log) used debug builds (our crates at opt-level 1), which
+# understates the CPU-side steps such as SAM's 45 ms preprocessing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=.device
