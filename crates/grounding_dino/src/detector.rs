@@ -1,5 +1,6 @@
 //! The simple API Lang-SAM uses: load a checkpoint folder, detect the prompt's objects in an
 //! RGB image.
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
@@ -44,7 +45,8 @@ fn existing(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// Builds the model of `dir/config.json` on `device` and loads `dir/model.safetensors`
-/// (every missing, unexpected or mis-shaped tensor is reported by name).
+/// (every missing, unexpected or mis-shaped tensor is reported by name). Checkpoints saved by
+/// transformers 4.x and 5.x both load, see [`accept_transformers5_layout`].
 pub fn load_model(
     dir: &Path,
     device: Device,
@@ -53,8 +55,27 @@ pub fn load_model(
     let weights = existing(dir, "model.safetensors")?;
     let vs = VarStore::new(device);
     let model = GroundingDinoForObjectDetection::new(&vs.root(), &config);
-    deda_nets::safetensors_io::load(&vs, &weights, &[])?;
+    let mut tensors = deda_nets::safetensors_io::read(&weights)?;
+    accept_transformers5_layout(&vs, &mut tensors);
+    deda_nets::safetensors_io::load_tensors(&vs, &weights, tensors, &[])?;
     Ok((vs, model))
+}
+
+/// The Swin trunk's final layer norm, which transformers 5 saves although GroundingDINO never
+/// uses it (it reads the per-stage `hidden_states_norms`).
+const UNUSED_SWIN_NORM: &str = "model.backbone.conv_encoder.model.swin.layernorm.";
+
+/// transformers 5 no longer saves the Swin attention's `relative_position_index` buffers
+/// (constants of the window size, which the model computes itself) and does save the unused
+/// trunk norm: fill in the former from the model and drop the latter, so that both layouts load.
+/// Any other difference is still reported by the loader.
+fn accept_transformers5_layout(vs: &VarStore, tensors: &mut BTreeMap<String, Tensor>) {
+    tensors.retain(|name, _| !name.starts_with(UNUSED_SWIN_NORM));
+    for (name, value) in vs.variables() {
+        if name.ends_with(".relative_position_index") && !tensors.contains_key(&name) {
+            tensors.insert(name, value.shallow_clone());
+        }
+    }
 }
 
 impl GroundingDino {

@@ -183,3 +183,47 @@ fn bad_inputs_give_clear_errors() {
         "{err}"
     );
 }
+
+/// transformers 5 saves no `relative_position_index` buffers and an unused Swin trunk norm: a
+/// checkpoint rewritten that way loads and detects exactly as the original.
+#[test]
+fn transformers5_checkpoint_layout_loads_the_same_model() {
+    let dir = fixtures().join("tiny");
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["vocab.txt", "config.json"] {
+        std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    let mut tensors: Vec<(String, Tensor)> = read(&dir.join("model.safetensors"))
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with(".relative_position_index"))
+        .collect();
+    let norm = "model.backbone.conv_encoder.model.swin.layernorm";
+    tensors.push((
+        format!("{norm}.weight"),
+        Tensor::ones([8], tch::kind::FLOAT_CPU),
+    ));
+    tensors.push((
+        format!("{norm}.bias"),
+        Tensor::zeros([8], tch::kind::FLOAT_CPU),
+    ));
+    Tensor::write_safetensors(&tensors, tmp.path().join("model.safetensors")).unwrap();
+    let img = image::RgbImage::from_fn(48, 40, |x, y| {
+        image::Rgb([(x * 5) as u8, (y * 6) as u8, 90])
+    });
+    let want = GroundingDino::load(&dir, Device::Cpu).unwrap();
+    let got = GroundingDino::load(tmp.path(), Device::Cpu).unwrap();
+    let a = want.detect(&img, "bird . car", 0.0, 0.0).unwrap();
+    let b = got.detect(&img, "bird . car", 0.0, 0.0).unwrap();
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    // Anything else missing is still an error naming the tensor.
+    let pruned: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("query_position_embeddings.weight"))
+        .collect();
+    Tensor::write_safetensors(&pruned, tmp.path().join("model.safetensors")).unwrap();
+    let err = GroundingDino::load(tmp.path(), Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("query_position_embeddings.weight"), "{err}");
+}
