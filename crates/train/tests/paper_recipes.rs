@@ -88,7 +88,7 @@ struct Recipe {
     test_dataset: Option<&'static str>,
     rand_augment: bool,
     /// `[method.combine]` lines beyond the defaults (De-DA only).
-    combine: Vec<(String, String)>,
+    combine: CombineLines,
     /// A different bank (the strength sweep).
     bank: Option<String>,
     /// Extra header lines.
@@ -272,10 +272,13 @@ fn recipes() -> Vec<Recipe> {
     out
 }
 
+/// `[method.combine]` lines of a recipe, `key = value`.
+type CombineLines = Vec<(String, String)>;
+
 /// Fig. 9: De-DA's modules switched on one by one (CUB, ResNet-18).
 fn module_ablation() -> Vec<Recipe> {
     let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
-    let steps: [(&str, &str, &'static str, Vec<(String, String)>); 7] = [
+    let steps: [(&str, &str, &'static str, CombineLines); 7] = [
         ("a", "vanilla training", "vanilla", vec![]),
         (
             "b",
