@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::PartBank;
 use deda_combine::CombineConfig;
-use deda_loader::diversity::{combination_psnrs, edit_psnrs, summarise, PsnrSummary};
+use deda_loader::diversity::{
+    combination_psnrs, edit_psnrs, sample_combinations, summarise, PsnrSummary,
+};
 use deda_loader::PartIndex;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -39,6 +41,13 @@ pub struct DiversityArgs {
     /// Also write the result as JSON to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write a contact sheet (PNG): per row, a real image then its combinations, with the
+    /// first `--sheet-rows` samples that have a CDP.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+    /// Rows of the contact sheet.
+    #[arg(long, default_value_t = 6)]
+    pub sheet_rows: usize,
 }
 
 /// What `deda diversity` reports.
@@ -87,11 +96,42 @@ pub fn run(a: DiversityArgs) -> Result<()> {
         combinations: summarise(&combos),
     };
     println!("{}", markdown(&report));
+    if let Some(sheet) = &a.sheet {
+        write_sheet(&a, &train, &combiner, sheet)?;
+    }
     if let Some(out) = &a.out {
         let json = serde_json::to_vec_pretty(&report)?;
         deda_core::atomic::write_atomic(out, &json)
             .with_context(|| format!("writing {}", out.display()))?;
     }
+    Ok(())
+}
+
+/// The contact sheet: real image, then its draws, one sample per row.
+fn write_sheet(
+    a: &DiversityArgs,
+    train: &deda_loader::VecSource,
+    combiner: &deda_loader::Combiner,
+    path: &std::path::Path,
+) -> Result<()> {
+    let mut scratch = Default::default();
+    let mut tiles = Vec::new();
+    for i in 0..train.samples.len() {
+        if tiles.len() >= a.sheet_rows * (a.draws + 1) {
+            break;
+        }
+        let params = (a.size, a.draws, a.seed);
+        if let Some((real, combos)) = sample_combinations(train, combiner, i, params, &mut scratch)?
+        {
+            if combos.len() == a.draws {
+                tiles.push(real);
+                tiles.extend(combos.into_iter().map(|(img, _)| img));
+            }
+        }
+    }
+    let sheet = crate::report::contact_sheet::grid(&tiles, a.draws as u32 + 1, 160);
+    deda_core::image_io::save_png(&image::DynamicImage::ImageRgb8(sheet), path)?;
+    eprintln!("contact sheet: {}", path.display());
     Ok(())
 }
 

@@ -81,10 +81,51 @@ pub fn edit_psnrs(store: &dyn PartStore, pool: &PartPool) -> Result<Vec<f64>, Pa
     Ok(out)
 }
 
-/// PSNR of each sample of `source` that has a CDP against `draws` combinations drawn for it
-/// on a `size × size` canvas, using `combiner`'s sampler as configured (build it with
-/// `p_aug = 1` so that every draw combines). Draw `d` of sample `i` uses
-/// `rng_for(seed, Stream::Combine, [d, i])`, so the result is reproducible.
+/// Sample `i` of `source` resized to cover a `size × size` canvas, and `draws` combinations
+/// drawn for it with their PSNR against it (None if the sample has no CDP). Draw `d` uses
+/// `rng_for(seed, Stream::Combine, [d, i])`; build the combiner with `p_aug = 1` so that every
+/// draw combines.
+///
+/// # Errors
+/// The image or a part cannot be decoded, or the composition fails.
+pub fn sample_combinations(
+    source: &dyn SampleSource,
+    combiner: &Combiner,
+    i: usize,
+    (size, draws, seed): (u32, usize, u64),
+    scratch: &mut (Resizer, Compositor),
+) -> Result<Option<(RgbImage, Vec<(RgbImage, f64)>)>, SampleError> {
+    let Some(own) = combiner.cdp_of.get(i).copied().flatten() else {
+        return Ok(None);
+    };
+    let path = source.path(i);
+    let img = deda_core::image_io::load_rgb(path).map_err(|e| SampleError::Image {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut real = RgbImage::new(size, size);
+    scratch.0.resize_cover(&img, &mut real);
+    let mut combos = Vec::with_capacity(draws);
+    for d in 0..draws {
+        let mut rng = rng_for(seed, Stream::Combine, &[d as u64, i as u64]);
+        if let Decision::Combine(c) = combiner.sampler.sample(Some(own), &mut rng) {
+            let comp = compose_parts(
+                combiner.store.as_ref(),
+                &c.params,
+                size,
+                size,
+                &mut scratch.1,
+            )?;
+            if let Some(p) = psnr_rgb(&real, &comp.image) {
+                combos.push((comp.image, p));
+            }
+        }
+    }
+    Ok(Some((real, combos)))
+}
+
+/// PSNR of each sample of `source` that has a CDP against `draws` combinations drawn for it,
+/// see [`sample_combinations`].
 ///
 /// # Errors
 /// The first image or part that cannot be decoded, or a composition error.
@@ -95,32 +136,13 @@ pub fn combination_psnrs(
     draws: usize,
     seed: u64,
 ) -> Result<Vec<f64>, SampleError> {
-    let mut resizer = Resizer::new();
-    let mut compositor = Compositor::new();
+    let mut scratch = (Resizer::new(), Compositor::new());
     let mut out = Vec::new();
     for i in 0..source.len() {
-        let Some(own) = combiner.cdp_of.get(i).copied().flatten() else {
-            continue;
-        };
-        let path = source.path(i);
-        let img = deda_core::image_io::load_rgb(path).map_err(|e| SampleError::Image {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let mut real = RgbImage::new(size, size);
-        resizer.resize_cover(&img, &mut real);
-        for d in 0..draws {
-            let mut rng = rng_for(seed, Stream::Combine, &[d as u64, i as u64]);
-            if let Decision::Combine(c) = combiner.sampler.sample(Some(own), &mut rng) {
-                let comp = compose_parts(
-                    combiner.store.as_ref(),
-                    &c.params,
-                    size,
-                    size,
-                    &mut compositor,
-                )?;
-                out.extend(psnr_rgb(&real, &comp.image));
-            }
+        if let Some((_, combos)) =
+            sample_combinations(source, combiner, i, (size, draws, seed), &mut scratch)?
+        {
+            out.extend(combos.into_iter().map(|(_, p)| p));
         }
     }
     Ok(out)
