@@ -121,11 +121,10 @@ fn write_sheet(
             break;
         }
         let params = (a.size, a.draws, a.seed);
-        if let Some((real, combos)) = sample_combinations(train, combiner, i, params, &mut scratch)?
-        {
-            if combos.len() == a.draws {
-                tiles.push(real);
-                tiles.extend(combos.into_iter().map(|(img, _)| img));
+        if let Some(s) = sample_combinations(train, combiner, i, params, &mut scratch)? {
+            if s.combos.len() == a.draws {
+                tiles.push(s.real);
+                tiles.extend(s.combos.into_iter().map(|(img, _)| img));
             }
         }
     }

@@ -81,6 +81,15 @@ pub fn edit_psnrs(store: &dyn PartStore, pool: &PartPool) -> Result<Vec<f64>, Pa
     Ok(out)
 }
 
+/// One real sample on the canvas and the combinations drawn for it.
+#[derive(Debug, Clone)]
+pub struct SampleCombinations {
+    /// The real image, resized to cover the canvas.
+    pub real: RgbImage,
+    /// Each combination and its PSNR against `real`, in dB.
+    pub combos: Vec<(RgbImage, f64)>,
+}
+
 /// Sample `i` of `source` resized to cover a `size × size` canvas, and `draws` combinations
 /// drawn for it with their PSNR against it (None if the sample has no CDP). Draw `d` uses
 /// `rng_for(seed, Stream::Combine, [d, i])`; build the combiner with `p_aug = 1` so that every
@@ -94,7 +103,7 @@ pub fn sample_combinations(
     i: usize,
     (size, draws, seed): (u32, usize, u64),
     scratch: &mut (Resizer, Compositor),
-) -> Result<Option<(RgbImage, Vec<(RgbImage, f64)>)>, SampleError> {
+) -> Result<Option<SampleCombinations>, SampleError> {
     let Some(own) = combiner.cdp_of.get(i).copied().flatten() else {
         return Ok(None);
     };
@@ -121,7 +130,7 @@ pub fn sample_combinations(
             }
         }
     }
-    Ok(Some((real, combos)))
+    Ok(Some(SampleCombinations { real, combos }))
 }
 
 /// PSNR of each sample of `source` that has a CDP against `draws` combinations drawn for it,
@@ -139,10 +148,10 @@ pub fn combination_psnrs(
     let mut scratch = (Resizer::new(), Compositor::new());
     let mut out = Vec::new();
     for i in 0..source.len() {
-        if let Some((_, combos)) =
+        if let Some(s) =
             sample_combinations(source, combiner, i, (size, draws, seed), &mut scratch)?
         {
-            out.extend(combos.into_iter().map(|(_, p)| p));
+            out.extend(s.combos.into_iter().map(|(_, p)| p));
         }
     }
     Ok(out)
