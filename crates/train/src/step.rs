@@ -165,12 +165,17 @@ impl TrainStep {
         self.opt.set_lr(lr);
         let logits = self.model.forward_t(images, true);
         let loss = smoothed_cross_entropy(&logits, targets, self.label_smoothing)?;
-        let value = loss.to_kind(Kind::Double).double_value(&[]);
-        if !value.is_finite() {
-            return Err(Error::NonFiniteLoss { step, loss: value });
-        }
+        // Queue the backward pass before reading the loss back: on a GPU the read waits for the
+        // device, and the backward kernels are then already in flight instead of being launched
+        // after it. Gradients do not touch the parameters, so a non-finite loss still leaves
+        // the model unchanged.
         self.opt.zero_grad();
         loss.f_backward().map_err(Error::tch("backward"))?;
+        let value = loss.to_kind(Kind::Double).double_value(&[]);
+        if !value.is_finite() {
+            self.opt.zero_grad();
+            return Err(Error::NonFiniteLoss { step, loss: value });
+        }
         self.opt.step();
         self.step += 1;
         Ok(StepOutcome {

@@ -500,6 +500,10 @@ impl Loop<'_> {
         }
         let logits = self.model.forward_t(&x, true);
         let loss = smoothed_cross_entropy(&logits, &t, self.config.train.label_smoothing)?;
+        // Backward is queued before the loss is read back (a device sync on GPU), as in
+        // `TrainStep::step_tensors`; the parameters only change in `sgd.step`.
+        self.sgd.zero_grad();
+        loss.f_backward().map_err(crate::Error::tch("backward"))?;
         let value = loss.to_kind(Kind::Double).double_value(&[]);
         if !value.is_finite() {
             return Err(RunError::NonFiniteLoss {
@@ -511,8 +515,6 @@ impl Loop<'_> {
                 checkpoint: self.dir.checkpoints(),
             });
         }
-        self.sgd.zero_grad();
-        loss.f_backward().map_err(crate::Error::tch("backward"))?;
         self.sgd.step(lr);
         Ok(value)
     }
