@@ -33,6 +33,21 @@ pub struct EditArgs {
     /// SDEdit strength (`sd` editor).
     #[arg(long, default_value_t = 0.4)]
     pub strength: f64,
+    /// Long side CDPs are edited at (`sd` editor; 512 for SD-1.5).
+    #[arg(long, default_value_t = 512)]
+    pub size: u32,
+    /// Inference steps of the full DDIM schedule (`sd` editor; s·steps of them are run).
+    #[arg(long, default_value_t = 25)]
+    pub steps: u32,
+    /// Classifier-free guidance scale (`sd` editor).
+    #[arg(long, default_value_t = 7.0)]
+    pub guidance: f64,
+    /// Also write a contact sheet (PNG): per row, a real CDP then its synthetic CDPs.
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+    /// Rows of the contact sheet.
+    #[arg(long, default_value_t = 8)]
+    pub sheet_rows: usize,
     /// Models of the `sd` editor.
     #[command(flatten)]
     pub model: crate::cmd_invert::SdModelArgs,
@@ -59,7 +74,41 @@ pub fn run(args: EditArgs) -> Result<()> {
         report.skipped_existing,
         report.empty_outputs.len()
     );
+    if let Some(path) = &args.sheet {
+        write_sheet(&args.bank, path, args.k, args.sheet_rows)?;
+        println!("contact sheet: {}", path.display());
+    }
     Ok(())
+}
+
+/// The contact sheet of the edits: one row per real CDP that has synthetic CDPs, the real CDP
+/// then its variants in order, over a checkerboard.
+fn write_sheet(bank: &Path, path: &Path, k: u32, rows: usize) -> Result<()> {
+    use crate::report::contact_sheet::{grid, over_checkerboard};
+    let bank = deda_bank::PartBank::open(bank)
+        .with_context(|| format!("opening the bank {}", bank.display()))?;
+    let mut tiles = Vec::new();
+    let cdps = bank
+        .records()
+        .iter()
+        .filter(|r| r.kind == deda_core::PartKind::Cdp && !bank.synthetic_of(&r.id).is_empty());
+    for real in cdps.take(rows) {
+        let mut row = vec![over_checkerboard(&bank.load_cdp(&real.id)?)];
+        for syn in bank.synthetic_of(&real.id).iter().take(k as usize) {
+            row.push(over_checkerboard(&bank.load_cdp(syn)?));
+        }
+        row.resize_with(k as usize + 1, || image::RgbImage::new(1, 1));
+        tiles.extend(row);
+    }
+    if tiles.is_empty() {
+        return Err(anyhow::anyhow!(
+            "no synthetic CDPs in {} for the contact sheet",
+            bank.dir().display()
+        ));
+    }
+    grid(&tiles, k + 1, 128)
+        .save(path)
+        .with_context(|| format!("writing the contact sheet {}", path.display()))
 }
 
 /// The transparent SDEdit editor from the command line's models and options.
@@ -73,8 +122,10 @@ fn sd_editor(args: &EditArgs) -> Result<deda_sd::sdedit::SdEditor> {
     let cfg = deda_sd::sdedit::SdEditConfig {
         img2img: deda_sd::img2img::Img2ImgConfig {
             strength: args.strength,
-            ..defaults.img2img
+            steps: args.steps,
+            guidance_scale: args.guidance,
         },
+        size: args.size,
         ..defaults
     };
     let hash = args

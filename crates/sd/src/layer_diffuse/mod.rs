@@ -11,10 +11,12 @@
 //!
 //! Parity: `tests/layer_diffuse_parity.rs` (fixture from
 //! `tools/parity/make_layer_diffuse_fixture.py`).
+pub mod arch_file;
 pub mod decoder;
 pub mod encoder;
 pub mod transparent_vae;
 
+pub use arch_file::TransparentVaeArch;
 pub use decoder::{TransparentDecoderConfig, UNet1024};
 pub use encoder::{LatentTransparencyOffsetEncoder, OffsetEncoderConfig};
 pub use transparent_vae::{RgbaTensor, TransparentVae};

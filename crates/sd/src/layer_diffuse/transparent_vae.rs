@@ -163,17 +163,20 @@ pub struct TransparentVae {
 }
 
 impl TransparentVae {
-    /// Loads [`ENCODER_FILE`] and [`DECODER_FILE`] from `dir` with the released architectures.
+    /// Loads [`ENCODER_FILE`] and [`DECODER_FILE`] from `dir` with the released architectures,
+    /// or those of the folder's optional architecture file
+    /// ([`super::arch_file::ARCH_FILE`]).
     ///
     /// # Errors
     /// [`Error::Weights`] naming the missing file; a load error listing missing, unexpected or
-    /// mis-shaped tensors by name.
+    /// mis-shaped tensors by name; [`Error::Config`] for an unreadable architecture file.
     pub fn load(dir: &Path, opts: LoadOptions) -> Result<Self> {
+        let arch = super::arch_file::TransparentVaeArch::read_or_default(dir)?;
         Self::load_files(
             &dir.join(ENCODER_FILE),
             &dir.join(DECODER_FILE),
-            OffsetEncoderConfig::SD15,
-            &TransparentDecoderConfig::sd15(),
+            arch.encoder(),
+            &arch.decoder(),
             opts,
         )
     }
