@@ -12,6 +12,7 @@ pub mod img2img;
 pub mod layer_diffuse;
 pub mod sdedit;
 pub mod sdedit_bench;
+pub mod transparent_attn;
 pub mod ttti;
 pub mod ttti_stage;
 pub mod ttti_store;

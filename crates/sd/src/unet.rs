@@ -14,8 +14,8 @@ pub use config::{LevelSpec, UNetConfig};
 
 use crate::blocks::layers::{conv2d, group_norm};
 use crate::blocks::{
-    timestep_features, AttentionSpec, BlockInputs, DownBlock2D, DownBlockConfig, MidBlockConfig,
-    ResnetSettings, TimestepEmbedding, UNetMidBlock2D, UpBlock2D, UpBlockConfig,
+    timestep_features, AttentionSpec, BlockAttention, BlockInputs, DownBlock2D, DownBlockConfig,
+    MidBlockConfig, ResnetSettings, TimestepEmbedding, UNetMidBlock2D, UpBlock2D, UpBlockConfig,
 };
 use crate::error::{Error, Result};
 
@@ -44,6 +44,16 @@ fn attention_spec(cross: bool, level: &LevelSpec, cfg: &UNetConfig) -> Option<At
 }
 
 impl UNet2DConditionModel {
+    /// The `attentions` of every block: down blocks, then up blocks, then the mid block (the
+    /// order of LayerDiffuse's attention units, see [`crate::transparent_attn`]).
+    pub fn attention_groups_mut(&mut self) -> Vec<&mut [BlockAttention]> {
+        let mut groups: Vec<&mut [BlockAttention]> = Vec::new();
+        groups.extend(self.down_blocks.iter_mut().map(|b| b.attentions_mut()));
+        groups.extend(self.up_blocks.iter_mut().map(|b| b.attentions_mut()));
+        groups.extend(self.mid_block.iter_mut().map(|b| b.attentions_mut()));
+        groups
+    }
+
     /// Creates the UNet's parameters under `vs` (randomly initialised; load weights afterwards).
     pub fn new(vs: &Path, config: &UNetConfig) -> Result<Self> {
         let levels = config.levels()?;

@@ -88,6 +88,11 @@ impl MultiHeadAttention {
         }
     }
 
+    /// The q, k, v and output projections, in that order.
+    pub fn projections_mut(&mut self) -> [&mut nn::Linear; 4] {
+        [&mut self.q, &mut self.k, &mut self.v, &mut self.out]
+    }
+
     /// `xs` (N, L, C) attends to `context` (N, S, C_ctx), or to itself when `None`; `causal`
     /// masks future positions (CLIP's text encoder). Returns (N, L, C).
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>, causal: bool) -> Tensor {

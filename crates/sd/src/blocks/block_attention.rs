@@ -79,6 +79,14 @@ impl BlockAttention {
     }
 
     /// (N, C, H, W) → (N, C, H, W); `context` is used by the transformer only.
+    /// The spatial transformer, if this is one.
+    pub fn transformer_mut(&mut self) -> Option<&mut Transformer2DModel> {
+        match self {
+            BlockAttention::Transformer(t) => Some(t),
+            BlockAttention::Spatial(_) => None,
+        }
+    }
+
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Tensor {
         match self {
             BlockAttention::Transformer(t) => t.forward(xs, context),

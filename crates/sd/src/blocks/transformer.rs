@@ -10,6 +10,7 @@ use tch::Tensor;
 
 use super::attention::{AttentionConfig, MultiHeadAttention, ProjNames};
 use super::layers::{conv2d, group_norm, layer_norm, linear};
+use crate::transparent_attn::TemporalBranch;
 
 /// LayerNorm epsilon of `BasicTransformerBlock` (diffusers' `norm_eps` default).
 const BLOCK_NORM_EPS: f64 = 1e-5;
@@ -66,6 +67,8 @@ pub struct BasicTransformerBlock {
     attn2: MultiHeadAttention,
     norm3: nn::LayerNorm,
     ff: GegluFeedForward,
+    /// LayerDiffuse's extra branch after `attn1` / `attn2` (see [`crate::transparent_attn`]).
+    side: [Option<TemporalBranch>; 2],
 }
 
 impl BasicTransformerBlock {
@@ -90,14 +93,38 @@ impl BasicTransformerBlock {
             ),
             norm3: layer_norm(vs / "norm3", cfg.dim, BLOCK_NORM_EPS),
             ff: GegluFeedForward::new(&(vs / "ff"), cfg.dim),
+            side: [None, None],
+        }
+    }
+
+    /// `attn1` (`which` = 0) or `attn2` (1) and the slot of its LayerDiffuse side branch.
+    pub fn attention_mut(
+        &mut self,
+        which: usize,
+    ) -> Option<(&mut MultiHeadAttention, &mut Option<TemporalBranch>)> {
+        let [s1, s2] = &mut self.side;
+        match which {
+            0 => Some((&mut self.attn1, s1)),
+            1 => Some((&mut self.attn2, s2)),
+            _ => None,
+        }
+    }
+
+    /// An attention's output `o` of the normed input `h`, plus its side branch if any.
+    fn with_side(&self, which: usize, h: &Tensor, o: Tensor) -> Tensor {
+        match &self.side[which] {
+            Some(branch) => branch.forward(h, &o) + o,
+            None => o,
         }
     }
 
     /// `xs` (N, L, dim), `context` (N, S, cross_attention_dim); without a context the second
     /// attention attends to the tokens themselves.
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Tensor {
-        let xs = self.attn1.forward(&xs.apply(&self.norm1), None, false) + xs;
-        let xs = self.attn2.forward(&xs.apply(&self.norm2), context, false) + &xs;
+        let h = xs.apply(&self.norm1);
+        let xs = self.with_side(0, &h, self.attn1.forward(&h, None, false)) + xs;
+        let h = xs.apply(&self.norm2);
+        let xs = self.with_side(1, &h, self.attn2.forward(&h, context, false)) + &xs;
         self.ff.forward(&xs.apply(&self.norm3)) + &xs
     }
 }
@@ -176,6 +203,11 @@ impl Transformer2DModel {
                 cfg.use_linear_projection,
             ),
         }
+    }
+
+    /// The `transformer_blocks`.
+    pub fn blocks_mut(&mut self) -> &mut [BasicTransformerBlock] {
+        &mut self.transformer_blocks
     }
 
     /// `xs` (N, C, H, W), `context` (N, S, cross_attention_dim) → (N, C, H, W).

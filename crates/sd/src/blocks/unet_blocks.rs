@@ -93,6 +93,11 @@ pub struct DownBlock2D {
 }
 
 impl DownBlock2D {
+    /// The `attentions` of the block.
+    pub fn attentions_mut(&mut self) -> &mut [BlockAttention] {
+        &mut self.attentions
+    }
+
     /// Creates the block under `vs`.
     pub fn new(vs: &Path, cfg: DownBlockConfig) -> Self {
         let rv = vs / "resnets";
@@ -167,6 +172,11 @@ pub struct UNetMidBlock2D {
 }
 
 impl UNetMidBlock2D {
+    /// The `attentions` of the block.
+    pub fn attentions_mut(&mut self) -> &mut [BlockAttention] {
+        &mut self.attentions
+    }
+
     /// Creates the block under `vs`.
     pub fn new(vs: &Path, cfg: MidBlockConfig) -> Self {
         let rv = vs / "resnets";
@@ -225,6 +235,11 @@ pub struct UpBlock2D {
 }
 
 impl UpBlock2D {
+    /// The `attentions` of the block.
+    pub fn attentions_mut(&mut self) -> &mut [BlockAttention] {
+        &mut self.attentions
+    }
+
     /// Creates the block under `vs`.
     pub fn new(vs: &Path, cfg: UpBlockConfig) -> Self {
         let rv = vs / "resnets";
