@@ -8,6 +8,7 @@ use deda_nets::Model;
 use rand::Rng;
 use tch::Tensor;
 
+use crate::comixup::{comixup_batch, CoMixupParams};
 use crate::config::{MethodConfig, MethodName};
 use crate::error::Result;
 use crate::guided::{apply_guided, greedy_pairing, l2_distances, normalise_saliency};
@@ -77,6 +78,14 @@ impl MixStep<'_> {
             MethodName::GuidedAp => {
                 let raw = gradient_saliency(self.model, images, targets, self.label_smoothing)?;
                 guided_mix(images, targets, &raw)?
+            }
+            MethodName::Comixup => {
+                let raw = gradient_saliency(self.model, images, targets, self.label_smoothing)?;
+                let params = CoMixupParams {
+                    alpha,
+                    ..CoMixupParams::default()
+                };
+                comixup_batch(&mut rng, &params, images, targets, &raw)?
             }
             MethodName::Vanilla | MethodName::Deda => return Ok(None),
         };

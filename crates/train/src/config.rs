@@ -175,19 +175,23 @@ pub enum MethodName {
     /// GuidedMixup with input-gradient saliency of the current model.
     #[serde(rename = "guided-ap")]
     GuidedAp,
+    /// Co-Mixup: joint block-wise mixing of the batch by saliency-guided graph cuts.
+    #[serde(rename = "co-mixup")]
+    Comixup,
     /// Decoupled Data Augmentation: online CDP/CIP combination in the loader.
     Deda,
 }
 
 impl MethodName {
     /// Every method, in the order of the docs.
-    pub const ALL: [MethodName; 7] = [
+    pub const ALL: [MethodName; 8] = [
         MethodName::Vanilla,
         MethodName::Mixup,
         MethodName::Cutmix,
         MethodName::Saliencymix,
         MethodName::GuidedSr,
         MethodName::GuidedAp,
+        MethodName::Comixup,
         MethodName::Deda,
     ];
 
@@ -200,6 +204,7 @@ impl MethodName {
             MethodName::Saliencymix => "saliencymix",
             MethodName::GuidedSr => "guided-sr",
             MethodName::GuidedAp => "guided-ap",
+            MethodName::Comixup => "co-mixup",
             MethodName::Deda => "deda",
         }
     }
@@ -209,11 +214,12 @@ impl MethodName {
         !matches!(self, MethodName::Vanilla | MethodName::Deda)
     }
 
-    /// Whether the method draws λ ~ Beta(α, α) (and so takes `alpha`).
+    /// Whether the method draws λ ~ Beta(α, α) or, for Co-Mixup, its prior ~ Dirichlet(α) (and
+    /// so takes `alpha`).
     pub fn takes_alpha(self) -> bool {
         matches!(
             self,
-            MethodName::Mixup | MethodName::Cutmix | MethodName::Saliencymix
+            MethodName::Mixup | MethodName::Cutmix | MethodName::Saliencymix | MethodName::Comixup
         )
     }
 }
@@ -248,6 +254,10 @@ impl FromStr for MethodName {
 /// - `guided-sr`, `guided-ap` (`mix_prob`, default 0.5 / 0.8): GuidedMixup with
 ///   spectral-residual / input-gradient saliency, greedy pairing, per-pixel masks and
 ///   mask-mean label weights, see [`crate::guided`];
+/// - `co-mixup` (`alpha`, the Dirichlet prior's concentration, default 1.0; `mix_prob`,
+///   default 1.0): Co-Mixup with input-gradient saliency, the GuidedMixup code base's defaults
+///   (16 × 16 blocks, partitions of 20, β 0.32, γ 1, τ 0.83, η 0.05, ω 0.001, 4 iterations), see
+///   [`crate::comixup`];
 /// - `deda` (`bank`, `[method.combine]`): De-DA's online combination. The module ablation of the
 ///   paper (Fig. 9) uses `[method.combine]`: `p_syn = 0` (no synthetic CDPs), `p_mix = 0` (no
 ///   second CDP), `p_aug` (how often a sample is replaced).
@@ -298,7 +308,7 @@ impl MethodConfig {
     fn problems(&self, p: &mut Vec<String>) {
         if !self.name.takes_alpha() && self.alpha.is_some() {
             p.push(format!(
-                "method.alpha applies to mixup, cutmix and saliencymix, not {}",
+                "method.alpha applies to mixup, cutmix, saliencymix and co-mixup, not {}",
                 self.name
             ));
         }

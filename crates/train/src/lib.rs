@@ -8,6 +8,7 @@
 //! - [`mix`]: batch-level Mixup and CutMix (sampling separated from applying);
 //! - [`saliency`]: spectral-residual and input-gradient saliency maps (GuidedMixup semantics);
 //! - [`saliencymix`], [`guided`]: SaliencyMix and GuidedMixup (Guided-SR / Guided-AP);
+//! - [`comixup`]: Co-Mixup (saliency-guided joint mixing of a batch by graph cuts);
 //! - [`batch_mix`]: the per-step dispatch of every batch-mixing method;
 //! - [`eval`]: top-1 / per-class accuracy and mAP;
 //! - [`bench`]: timing of the training step (see `examples/bench_train_step.rs`).
@@ -25,6 +26,7 @@
 pub mod batch_mix;
 pub mod bench;
 pub mod checkpoint;
+pub mod comixup;
 pub mod config;
 pub mod error;
 pub mod eval;

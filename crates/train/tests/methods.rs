@@ -181,7 +181,7 @@ fn deda_ablation_settings_train() {
 #[test]
 fn method_names_and_their_knobs_are_validated() {
     let err = TrainConfig::from_toml("[method]\nname = \"guided\"\n").unwrap_err();
-    for name in ["saliencymix", "guided-sr", "guided-ap"] {
+    for name in ["saliencymix", "guided-sr", "guided-ap", "co-mixup"] {
         assert!(err.to_string().contains(name), "{err}");
         assert_eq!(name.parse::<MethodName>().unwrap().as_str(), name);
     }
@@ -191,6 +191,15 @@ fn method_names_and_their_knobs_are_validated() {
     assert!(c.problems().iter().any(|p| p.contains("method.alpha")));
     let c = TrainConfig::from_toml("[method]\nname = \"guided-ap\"\n").unwrap();
     assert_eq!(c.method.mix_prob_or_default(), 0.8);
+    let c = TrainConfig::from_toml("[method]\nname = \"co-mixup\"\nalpha = 2.0\n").unwrap();
+    let method_problems: Vec<String> = c
+        .problems()
+        .into_iter()
+        .filter(|p| p.contains("method"))
+        .collect();
+    assert!(method_problems.is_empty(), "{method_problems:?}");
+    assert_eq!(c.method.name, MethodName::Comixup);
+    assert_eq!(c.method.mix_prob_or_default(), 1.0);
     let c = TrainConfig::from_toml("[method]\nname = \"saliencymix\"\n").unwrap();
     assert_eq!(
         (c.method.alpha_or_default(), c.method.mix_prob_or_default()),
