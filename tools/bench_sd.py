@@ -23,9 +23,25 @@ import time
 import torch
 
 
+class SkipBench(Exception):
+    """The benchmark was not selected by --only."""
+
+
 def sync(dev):
     if dev.startswith("cuda"):
         torch.cuda.synchronize()
+
+
+def reset_peak(dev):
+    if dev.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_mib(dev):
+    """torch's own peak (allocated tensors only, excludes the CUDA context and cache slack)."""
+    if dev.startswith("cuda"):
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return None
 
 
 def main():
@@ -36,6 +52,9 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--micro-batch", type=int, default=8)
     ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--only", choices=["sdedit", "ttti-step"], default=None,
+                    help="run one benchmark (one process each, so that tools/bench_sd_peakmem.sh "
+                         "measures each alone, as for deda)")
     a = ap.parse_args()
     dev, dtype = a.device, (torch.float16 if a.dtype == "fp16" else torch.float32)
     here = os.path.dirname(os.path.abspath(__file__))
@@ -95,6 +114,9 @@ def main():
         times.append((t1 - t0, t2 - t1, t3 - t2, t3 - t0))
 
     try:
+        if a.only == "ttti-step":
+            raise SkipBench
+        reset_peak(dev)
         edit([])
         times = []
         for _ in range(a.iters):
@@ -105,12 +127,18 @@ def main():
                           "encode_s": sum(t[0] for t in times) / n,
                           "denoise_s": sum(t[1] for t in times) / n,
                           "decode_s": sum(t[2] for t in times) / n,
-                          "total_s": sum(t[3] for t in times) / n}))
+                          "total_s": sum(t[3] for t in times) / n,
+                          "torch_max_allocated_mib": peak_mib(dev)}))
+    except SkipBench:
+        pass
     except Exception as e:  # noqa: BLE001
         print(json.dumps({**tag, "bench": "sdedit", "status": "failed", "error": str(e)}))
 
     # --- ttti-step ---
     try:
+        if a.only == "sdedit":
+            raise SkipBench
+        reset_peak(dev)
         te.resize_token_embeddings(49409)
         emb = te.get_input_embeddings().weight
         emb.requires_grad_(True)
@@ -144,7 +172,10 @@ def main():
         sync(dev)
         print(json.dumps({**tag, "bench": "ttti-step", "batch": a.batch,
                           "micro_batch": a.micro_batch, "steps": a.iters,
-                          "step_s": (time.perf_counter() - t0) / a.iters}))
+                          "step_s": (time.perf_counter() - t0) / a.iters,
+                          "torch_max_allocated_mib": peak_mib(dev)}))
+    except SkipBench:
+        pass
     except Exception as e:  # noqa: BLE001
         print(json.dumps({**tag, "bench": "ttti-step", "status": "failed", "error": str(e)}))
 

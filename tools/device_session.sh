@@ -53,12 +53,17 @@ if [ -x $D/bench_grounding_dino ]; then
 fi
 
 section "SD-1.5 transparent SDEdit and TTTI step (cuda fp16): deda vs diffusers"
-timeout 90 $D/deda bench sdedit --device cuda --dtype fp16 --size 512 --iters 2
-timeout 60 $D/deda bench ttti-step --device cuda --dtype fp16 --size 512 --batch 32 --micro-batch 8 --steps 2
+# tools/bench_sd_peakmem.sh adds the peak GPU memory (nvidia-smi, per process) after each line.
+PEAK=tools/bench_sd_peakmem.sh
+timeout 90 $PEAK deda-sdedit $D/deda bench sdedit --device cuda --dtype fp16 --size 512 --iters 2
+timeout 60 $PEAK deda-ttti-step $D/deda bench ttti-step --device cuda --dtype fp16 --size 512 --batch 32 --micro-batch 8 --steps 2
 if ls $D/whl/*.whl >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $D/whl/*.whl \
     && export PYTHONPATH=/tmp/site
 fi
-timeout 150 "$PY" tools/bench_sd.py --device cuda --dtype fp16 --size 512 --batch 32 --micro-batch 8 --iters 2
+for only in sdedit ttti-step; do
+  timeout 100 $PEAK "diffusers-$only" "$PY" tools/bench_sd.py --device cuda --dtype fp16 --size 512 \
+    --batch 32 --micro-batch 8 --iters 2 --only "$only"
+done
 
 section "done"
