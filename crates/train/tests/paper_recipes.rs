@@ -23,11 +23,12 @@ use deda_loader::ResizeMode;
 use deda_train::{MethodName, ScheduleConfig, TrainConfig};
 
 /// The image-mixing peers and De-DA, in the order of the paper's tables.
-const MIXING: [&str; 7] = [
+const MIXING: [&str; 8] = [
     "vanilla",
     "mixup",
     "cutmix",
     "saliencymix",
+    "co-mixup",
     "guided-ap",
     "guided-sr",
     "deda",
