@@ -186,7 +186,7 @@ mod tests {
         for seed in 0..20 {
             let pb = random_problem(seed, 3, 4, 2, 0.2 + 0.1 * seed as f64);
             let best = brute_minimum(&pb);
-            let got = pb.energy(&pb.solve_swap(&vec![0; 12]));
+            let got = pb.energy(&pb.solve_swap(&[0; 12]));
             assert!((got - best).abs() < 1e-9, "seed {seed}: {got} vs {best}");
         }
     }

@@ -10,6 +10,14 @@ use super::CoMixupParams;
 /// The relative change of the objective below which the outer loop stops (the reference's).
 const CONVERGED: f64 = 1e-6;
 
+/// The smoothness weight the reference's graph cut really uses: `gco-wrapper` turns float edge
+/// weights into integers as `int(w · 1000)` (and label costs as `int(V · 100)` against unaries
+/// `int(U · 10⁵)`), so `β / blocks` is truncated to a multiple of 10⁻³ (0.32 / 256 → 0.001).
+/// The product is taken in f32, as numpy does on the reference's float32 edge arrays.
+pub fn gco_edge_weight(beta: f64) -> f64 {
+    f64::from((beta as f32 * 1000.0).trunc()) / 1000.0
+}
+
 /// One partition's optimisation problem.
 #[derive(Debug, Clone)]
 pub struct PartitionProblem {
@@ -123,7 +131,8 @@ pub fn optimise_partition(pb: &PartitionProblem, params: &CoMixupParams) -> Part
                 }
             }
             let extras = extra_labels(&count, iter_idx);
-            let gp: GridProblem = extended_problem(&cost_penalty, (n, h, w), &extras, beta);
+            let gp: GridProblem =
+                extended_problem(&cost_penalty, (n, h, w), &extras, gco_edge_weight(beta));
             let labeling = gp.solve_swap(&vec![0; h * w]);
             mask[i] = soft_assignment(&labeling, n, &extras);
             let count = label_count(&mask[i], n);
