@@ -138,3 +138,19 @@ fn a_batch_of_several_partitions_mixes_with_targets_summing_to_one() {
     .unwrap_err();
     assert!(e.to_string().contains("too small"), "{e}");
 }
+
+#[test]
+fn a_full_size_partition_is_optimised_in_reasonable_time() {
+    // The reference's defaults: 20 inputs on a 16 × 16 block grid.
+    let pb = problem(21, 20, 16);
+    let start = std::time::Instant::now();
+    let res = optimise_partition(&pb, &CoMixupParams::default());
+    let secs = start.elapsed().as_secs_f64();
+    let used: Vec<usize> = area_weights(&res.mask, 20)
+        .iter()
+        .map(|r| r.iter().filter(|&&v| v > 0.0).count())
+        .collect();
+    println!("20 outputs on 16x16 blocks: {secs:.3} s, inputs per output {used:?}");
+    assert!(secs < 20.0, "{secs} s");
+    assert!(used.iter().all(|&u| u >= 1));
+}
