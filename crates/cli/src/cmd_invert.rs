@@ -16,16 +16,21 @@ use std::path::{Path, PathBuf};
 /// Where the SD-1.5 + LayerDiffuse weights are and how to run them.
 #[derive(Args, Debug, Clone)]
 pub struct SdModelArgs {
-    /// A diffusers SD-1.5 folder (text_encoder/, unet/, vae/, tokenizer/merges.txt).
+    /// A diffusers SD-1.5 folder (text_encoder/, unet/, vae/, tokenizer/merges.txt), or
+    /// hf:ORG/NAME[@REV] from the local Hugging Face cache (no download).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Folder with layer_sd15_vae_transparent_{encoder,decoder}.safetensors.
+    /// Folder with layer_sd15_vae_transparent_{encoder,decoder}.safetensors (or hf:ORG/NAME[@REV]).
     #[arg(long)]
     pub layer_diffuse: Option<PathBuf>,
     /// CLIP BPE merges (bpe_simple_vocab_16e6.txt[.gz] or merges.txt); default
     /// <weights>/tokenizer/merges.txt.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// LayerDiffuse's transparent attention LoRA (layer_sd15_transparent_attn.safetensors, or a
+    /// folder / hf:ORG/NAME[@REV] holding it), applied to the UNet.
+    #[arg(long)]
+    pub transparent_attn: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -61,12 +66,24 @@ impl SdModelArgs {
             .weights
             .as_deref()
             .ok_or_else(|| UsageError("--weights <diffusers SD-1.5 folder> is required".into()))?;
+        let weights = &resolve_hf(weights)?;
         let ld = self.layer_diffuse.as_deref().ok_or_else(|| {
             UsageError("--layer-diffuse <folder with the transparent VAE files> is required".into())
         })?;
+        let ld = &resolve_hf(ld)?;
         let opts = load_options(&self.device, &self.dtype)?;
-        let sd = StableDiffusion::load(weights, opts)
+        let mut sd = StableDiffusion::load(weights, opts)
             .with_context(|| format!("loading SD-1.5 from {}", weights.display()))?;
+        if let Some(lora) = &self.transparent_attn {
+            let mut lora = resolve_hf(lora)?;
+            if lora.is_dir() {
+                lora = lora.join(deda_sd::transparent_attn::TRANSPARENT_ATTN_FILE);
+            }
+            deda_sd::transparent_attn::apply_transparent_attn(&mut sd.unet.model, &lora)
+                .with_context(|| {
+                    format!("applying the transparent attention LoRA {}", lora.display())
+                })?;
+        }
         let vae = TransparentVae::load(ld, opts).with_context(|| {
             format!(
                 "loading the LayerDiffuse transparent VAE from {}",
@@ -80,6 +97,16 @@ impl SdModelArgs {
         let tokenizer = ClipTokenizer::from_bpe_gz(&bpe)
             .with_context(|| format!("loading the CLIP tokenizer from {}", bpe.display()))?;
         Ok(SdModels { sd, vae, tokenizer })
+    }
+}
+
+/// A weight path as given, or an `hf:ORG/NAME[@REV]` spec resolved in the local Hugging Face
+/// cache.
+fn resolve_hf(path: &Path) -> Result<PathBuf> {
+    match path.to_str() {
+        Some(spec) => deda_sd::hf_cache::resolve(spec)
+            .with_context(|| format!("resolving {spec} in the Hugging Face cache")),
+        None => Ok(path.to_path_buf()),
     }
 }
 

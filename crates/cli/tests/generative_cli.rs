@@ -93,3 +93,57 @@ fn invert_then_sd_edit_through_the_binary_resume_and_shards() {
     let sheet_img = image::open(&sheet).unwrap();
     assert!(sheet_img.width() > 3 * 128 && sheet_img.height() > 4 * 128);
 }
+
+#[test]
+fn edit_with_the_transparent_attention_lora() {
+    let t = Tiny::new(&[(0, 40, 30)]);
+    let lora = generative_common::sd_fixtures().join("transparent_attn_tiny/lora.safetensors");
+    let with_lora = [&EDIT[..], &["--transparent-attn", lora.to_str().unwrap()]].concat();
+    let out = t.run("edit", &with_lora);
+    assert!(out.contains("2 variant(s) written"), "{out}");
+    let bad = t.dir.path().join("not_a_lora.safetensors");
+    fs::copy(
+        t.ld.join("layer_sd15_vae_transparent_encoder.safetensors"),
+        &bad,
+    )
+    .unwrap();
+    let err = t.fails(
+        "invert",
+        &[&INVERT[..], &["--transparent-attn", bad.to_str().unwrap()]].concat(),
+    );
+    assert!(
+        err.contains("not_a_lora.safetensors") && err.contains("missing tensor hookers.layers.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn weights_named_hf_resolve_from_the_local_cache() {
+    let t = Tiny::new(&[(0, 40, 30)]);
+    // The tiny pipeline as snapshot `c0ffee` of `tiny-org/tiny-sd`, refs/main pointing at it.
+    let cache = t.dir.path().join("hub");
+    let repo = cache.join("models--tiny-org--tiny-sd");
+    fs::create_dir_all(repo.join("refs")).unwrap();
+    fs::create_dir_all(repo.join("snapshots")).unwrap();
+    fs::rename(&t.sd, repo.join("snapshots/c0ffee")).unwrap();
+    fs::write(repo.join("refs/main"), "c0ffee").unwrap();
+    let mut args = t.args("edit", &EDIT);
+    let at = args.iter().position(|a| a == "--weights").unwrap();
+    args[at + 1] = "hf:tiny-org/tiny-sd".into();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = generative_common::run_binary_env(&argv, &[("HF_HUB_CACHE", &cache)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("2 variant(s) written"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    args[at + 1] = "hf:tiny-org/tiny-sd@v9".into();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = generative_common::run_binary_env(&argv, &[("HF_HUB_CACHE", &cache)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("huggingface-cli download tiny-org/tiny-sd"),
+        "{stderr}"
+    );
+}

@@ -49,8 +49,14 @@ pub fn deda_fails(args: &[&str], code: i32) -> String {
 }
 
 fn run_binary(args: &[&str]) -> std::process::Output {
+    run_binary_env(args, &[])
+}
+
+/// Runs the binary with extra environment variables.
+pub fn run_binary_env(args: &[&str], envs: &[(&str, &Path)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_deda"))
         .args(args)
+        .envs(envs.iter().copied())
         .output()
         .expect("cannot start the deda binary")
 }
