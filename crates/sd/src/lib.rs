@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod clip_text;
 pub mod diffusers_config;
 pub mod error;
+pub mod hf_cache;
 pub mod img2img;
 pub mod layer_diffuse;
 pub mod sdedit;
