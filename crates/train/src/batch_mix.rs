@@ -83,7 +83,7 @@ impl MixStep<'_> {
                 let raw = gradient_saliency(self.model, images, targets, self.label_smoothing)?;
                 let params = CoMixupParams {
                     alpha,
-                    ..CoMixupParams::default()
+                    ..m.comixup.clone().unwrap_or_default()
                 };
                 comixup_batch(&mut rng, &params, images, targets, &raw)?
             }

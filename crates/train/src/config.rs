@@ -255,9 +255,10 @@ impl FromStr for MethodName {
 ///   spectral-residual / input-gradient saliency, greedy pairing, per-pixel masks and
 ///   mask-mean label weights, see [`crate::guided`];
 /// - `co-mixup` (`alpha`, the Dirichlet prior's concentration, default 1.0; `mix_prob`,
-///   default 1.0): Co-Mixup with input-gradient saliency, the GuidedMixup code base's defaults
-///   (16 × 16 blocks, partitions of 20, β 0.32, γ 1, τ 0.83, η 0.05, ω 0.001, 4 iterations), see
-///   [`crate::comixup`];
+///   default 1.0; `[method.comixup]`: `m_block_num`, `m_part`, `m_beta`, `m_gamma`, `m_thres`,
+///   `m_eta`, `m_omega`, `m_niter`, `set_resolve`): Co-Mixup with input-gradient saliency,
+///   the GuidedMixup code base's defaults (16 × 16 blocks, partitions of 20, β 0.32, γ 1,
+///   τ 0.83, η 0.05, ω 0.001, 4 iterations), see [`crate::comixup`];
 /// - `deda` (`bank`, `[method.combine]`): De-DA's online combination. The module ablation of the
 ///   paper (Fig. 9) uses `[method.combine]`: `p_syn = 0` (no synthetic CDPs), `p_mix = 0` (no
 ///   second CDP), `p_aug` (how often a sample is replaced).
@@ -280,6 +281,8 @@ pub struct MethodConfig {
     pub bank: Option<PathBuf>,
     /// De-DA: the online combination's knobs (`[method.combine]`, paper defaults).
     pub combine: Option<CombineConfig>,
+    /// Co-Mixup: its knobs (`[method.comixup]`, the GuidedMixup code base's defaults).
+    pub comixup: Option<crate::comixup::CoMixupParams>,
 }
 
 impl MethodConfig {
@@ -338,6 +341,19 @@ impl MethodConfig {
             (MethodName::Deda, Some(_)) => {}
             (other, Some(_)) => p.push(format!("method.bank applies to deda, not {other}")),
             (_, None) => {}
+        }
+        if self.name != MethodName::Comixup && self.comixup.is_some() {
+            p.push(format!(
+                "[method.comixup] applies to co-mixup, not {}",
+                self.name
+            ));
+        }
+        if let Some(c) = &self.comixup {
+            p.extend(
+                c.problems()
+                    .into_iter()
+                    .map(|s| format!("method.comixup: {s}")),
+            );
         }
         if self.name != MethodName::Deda && self.combine.is_some() {
             p.push(format!(

@@ -200,6 +200,21 @@ fn method_names_and_their_knobs_are_validated() {
     assert!(method_problems.is_empty(), "{method_problems:?}");
     assert_eq!(c.method.name, MethodName::Comixup);
     assert_eq!(c.method.mix_prob_or_default(), 1.0);
+    let c = TrainConfig::from_toml(
+        "[method]\nname = \"co-mixup\"\n[method.comixup]\nm_part = 0\nm_beta = -1.0\n",
+    )
+    .unwrap();
+    let problems = c.problems();
+    assert!(
+        problems.iter().any(|p| p.contains("m_part")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("m_beta")),
+        "{problems:?}"
+    );
+    let c = TrainConfig::from_toml("[method]\nname = \"mixup\"\n[method.comixup]\n").unwrap();
+    assert!(c.problems().iter().any(|p| p.contains("[method.comixup]")));
     let c = TrainConfig::from_toml("[method]\nname = \"saliencymix\"\n").unwrap();
     assert_eq!(
         (c.method.alpha_or_default(), c.method.mix_prob_or_default()),

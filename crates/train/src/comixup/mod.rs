@@ -21,13 +21,16 @@ pub mod soft_labels;
 
 use rand::Rng;
 use rand_distr::{Distribution, Gamma};
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 use optimize::{optimise_partition, PartitionProblem};
 
-/// Co-Mixup's knobs, with the reference's defaults.
-#[derive(Debug, Clone, PartialEq)]
+/// Co-Mixup's knobs, with the reference's defaults (the `[method.comixup]` table; the
+/// Dirichlet concentration is `method.alpha`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CoMixupParams {
     /// log2 of the blocks per side (4: a 16 × 16 grid).
     pub m_block_num: u32,
@@ -47,7 +50,8 @@ pub struct CoMixupParams {
     pub m_niter: usize,
     /// Whether to push apart outputs that use the same inputs (`set_resolve`).
     pub set_resolve: bool,
-    /// Dirichlet concentration of the prior (the reference's `--alpha`).
+    /// Dirichlet concentration of the prior (the reference's `--alpha`; set from `method.alpha`).
+    #[serde(skip)]
     pub alpha: f64,
 }
 
@@ -65,6 +69,40 @@ impl Default for CoMixupParams {
             set_resolve: true,
             alpha: 1.0,
         }
+    }
+}
+
+impl CoMixupParams {
+    /// Every problem with the knobs, named as in `[method.comixup]`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(1..=8).contains(&self.m_block_num) {
+            p.push(format!(
+                "m_block_num must be in 1..=8, got {}",
+                self.m_block_num
+            ));
+        }
+        if self.m_part == 0 || self.m_niter == 0 {
+            p.push(format!(
+                "m_part and m_niter must be >= 1, got {} and {}",
+                self.m_part, self.m_niter
+            ));
+        }
+        for (name, v) in [
+            ("m_beta", self.m_beta),
+            ("m_gamma", self.m_gamma),
+            ("m_thres", self.m_thres),
+            ("m_eta", self.m_eta),
+            ("m_omega", self.m_omega),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                p.push(format!("{name} must be finite and >= 0, got {v}"));
+            }
+        }
+        if self.m_omega > 1.0 {
+            p.push(format!("m_omega must be <= 1, got {}", self.m_omega));
+        }
+        p
     }
 }
 
