@@ -9,7 +9,6 @@ use deda_combine::CombineConfig;
 use deda_loader::diversity::{
     combination_psnrs, edit_psnrs, sample_combinations, summarise, PsnrSummary,
 };
-use deda_loader::PartIndex;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,8 +71,6 @@ pub fn run(a: DiversityArgs) -> Result<()> {
     let spec: DataSpec = a.dataset.parse()?;
     let train = source_of(&spec.read()?.train);
     let bank = PartBank::open(&a.bank).with_context(|| format!("opening {}", a.bank.display()))?;
-    let index = PartIndex::from_records(bank.records());
-    let edits = edit_psnrs(&bank, &index.pool).context("comparing CDPs with their edits")?;
     let combine = CombineConfig {
         p_aug: 1.0,
         p_syn: a.p_syn,
@@ -82,6 +79,8 @@ pub fn run(a: DiversityArgs) -> Result<()> {
     };
     let manifest = bank.manifest_hash();
     let combiner = combiner_for(Arc::new(bank), combine.clone(), &train)?;
+    let edits = edit_psnrs(combiner.store.as_ref(), combiner.sampler.pool())
+        .context("comparing CDPs with their edits")?;
     let combos = combination_psnrs(&train, &combiner, a.size, a.draws, a.seed)
         .context("comparing training images with their combinations")?;
     let report = DiversityReport {

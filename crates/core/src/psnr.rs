@@ -38,12 +38,18 @@ pub const FLATTEN_GRAY: u8 = 127;
 
 /// `img` composited over [`FLATTEN_GRAY`] (rounded 8-bit "over").
 pub fn over_gray(img: &RgbaImage) -> RgbImage {
+    over(img, |_, _| Rgb([FLATTEN_GRAY; 3]))
+}
+
+/// `img` composited "over" the backdrop colour `backdrop(x, y)`, rounded to 8 bits:
+/// `(c·a + b·(255 − a) + 127) / 255` per channel.
+pub fn over(img: &RgbaImage, backdrop: impl Fn(u32, u32) -> Rgb<u8>) -> RgbImage {
     RgbImage::from_fn(img.width(), img.height(), |x, y| {
         let [r, g, b, a] = img.get_pixel(x, y).0;
+        let bg = backdrop(x, y).0;
         let a = u32::from(a);
-        let mix =
-            |c: u8| ((u32::from(c) * a + u32::from(FLATTEN_GRAY) * (255 - a) + 127) / 255) as u8;
-        Rgb([mix(r), mix(g), mix(b)])
+        let mix = |c: u8, d: u8| ((u32::from(c) * a + u32::from(d) * (255 - a) + 127) / 255) as u8;
+        Rgb([mix(r, bg[0]), mix(g, bg[1]), mix(b, bg[2])])
     })
 }
 

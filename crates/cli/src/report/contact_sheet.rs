@@ -36,13 +36,7 @@ fn fit(img: &RgbImage, tile: u32) -> RgbImage {
 
 /// Flattens a transparent cut-out over a checkerboard, the usual way to show transparency.
 pub fn over_checkerboard(img: &RgbaImage) -> RgbImage {
-    RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let bg = CHECKER[((x / 8 + y / 8) % 2) as usize];
-        let p = img.get_pixel(x, y);
-        let a = u16::from(p[3]);
-        let mix = |c: u8, b: u8| ((u16::from(c) * a + u16::from(b) * (255 - a) + 127) / 255) as u8;
-        Rgb([mix(p[0], bg[0]), mix(p[1], bg[1]), mix(p[2], bg[2])])
-    })
+    deda_core::psnr::over(img, |x, y| CHECKER[((x / 8 + y / 8) % 2) as usize])
 }
 
 #[cfg(test)]
