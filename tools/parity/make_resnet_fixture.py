@@ -31,7 +31,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 from torchvision.models import resnet18, resnet50
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-from nets_fixture_common import randomise_bn, soft_ce, state
+from nets_fixture_common import inputs, randomise_bn, soft_ce, state
 
 
 class TinyResNet(ResNet):
@@ -72,9 +72,7 @@ def make(name, block, layers, out, n=4, size=64, num_classes=5, width=8):
     gen = torch.Generator().manual_seed(1)
     model = TinyResNet(block, layers, num_classes, width)
     randomise_bn(model, gen)
-    x = torch.randn(n, 3, size, size, generator=gen)
-    t = torch.rand(n, num_classes, generator=gen)
-    t = t / t.sum(dim=1, keepdim=True)
+    x, t = inputs(gen, n, size, num_classes)
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     save_file(state(model), os.path.join(d, "weights.safetensors"))

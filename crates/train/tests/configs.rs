@@ -1,13 +1,13 @@
 //! The recipes at the top of `configs/`: every file parses, has no problem besides its (absent
 //! here) data set and bank, documents its own command; `smoke.toml` trains on a set this test
 //! builds. The paper's recipes (`configs/paper/`) are checked by `paper_recipes.rs`.
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use deda_core::ClassId;
-use deda_loader::{SampleEntry, VecSource};
+use deda_loader::VecSource;
 use deda_train::{fit, FitOptions, MethodName, Silent, TrainConfig, TrainData};
-use image::{Rgb, RgbImage};
 
 fn configs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
@@ -56,28 +56,7 @@ fn every_recipe_parses_and_only_lacks_its_data() {
 }
 
 fn tiny_source(root: &Path, split: &str, n: usize) -> Arc<VecSource> {
-    let mut samples = Vec::new();
-    for c in 0..2u32 {
-        let dir = root.join(split).join(format!("class{c}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for i in 0..n {
-            let path = dir.join(format!("{i}.png"));
-            RgbImage::from_fn(80, 72, |x, y| {
-                Rgb([(x * 3) as u8, (c * 200) as u8, ((y + i as u32) * 3) as u8])
-            })
-            .save(&path)
-            .unwrap();
-            samples.push(SampleEntry {
-                path,
-                id: format!("{split}/class{c}/{i}.png"),
-                target: vec![(ClassId(c), 1.0)],
-            });
-        }
-    }
-    Arc::new(VecSource {
-        samples,
-        num_classes: 2,
-    })
+    common::tiny_source(root, split, n, (80, 72), (3, 3))
 }
 
 #[test]

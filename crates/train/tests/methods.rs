@@ -1,38 +1,19 @@
 //! Every method name trains from a TOML config: 2 steps (one epoch of 2 batches) on a tiny
 //! network and a data set this test builds; De-DA with an in-memory part store, including its
 //! ablation settings (no synthetic CDPs, no second CDP).
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use deda_combine::{CdpEntry, CipEntry, CombineSampler, PartPool};
 use deda_core::{ClassId, PartId};
-use deda_loader::{Combiner, PartError, PartStore, SampleEntry, VecSource};
+use deda_loader::{Combiner, PartError, PartStore, VecSource};
 use deda_train::{fit, FitOptions, MethodName, Silent, TrainConfig, TrainData};
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
 fn tiny_source(root: &Path, split: &str, n: usize) -> Arc<VecSource> {
-    let mut samples = Vec::new();
-    for c in 0..2u32 {
-        let dir = root.join(split).join(format!("class{c}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for i in 0..n {
-            let path = dir.join(format!("{i}.png"));
-            RgbImage::from_fn(40, 36, |x, y| {
-                Rgb([(x * 5) as u8, (c * 200) as u8, ((y + i as u32) * 6) as u8])
-            })
-            .save(&path)
-            .unwrap();
-            samples.push(SampleEntry {
-                path,
-                id: format!("{split}/class{c}/{i}.png"),
-                target: vec![(ClassId(c), 1.0)],
-            });
-        }
-    }
-    Arc::new(VecSource {
-        samples,
-        num_classes: 2,
-    })
+    common::tiny_source(root, split, n, (40, 36), (5, 6))
 }
 
 /// Parts drawn on the fly: CDP `cdp<c>` / `syn<c>` is a disc of class colour, CIP `cip<c>` a
