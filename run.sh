@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Entry point for a fresh clone. `./run.sh demo` and `./run.sh test` do all set-up first.
 #   ./run.sh demo [deda demo flags]   run the De-DA pipeline on the embedded photos
-#   ./run.sh test                     run the whole test suite (what CI runs)
+#   ./run.sh test                     run the whole test suite (set-up also fetches the real models
+#                                     some ignored tests need; .ci/run runs those and the lints)
 #   ./run.sh deda <args>              run any deda subcommand with the environment set
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,7 +11,7 @@ cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
   demo)
-    bash tools/setup.sh
+    DEDA_NO_FETCH="${DEDA_NO_FETCH:-1}" bash tools/setup.sh
     source tools/env.sh
     exec target/release/deda demo "$@"
     ;;
@@ -20,7 +21,7 @@ case "$cmd" in
     cargo test --workspace --no-fail-fast "$@"
     ;;
   deda)
-    bash tools/setup.sh
+    DEDA_NO_FETCH="${DEDA_NO_FETCH:-1}" bash tools/setup.sh
     source tools/env.sh
     exec target/release/deda "$@"
     ;;

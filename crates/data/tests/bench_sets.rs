@@ -1,20 +1,15 @@
-//! Benchmark builders on the real assets in the shared folder (`../../../shared/assets`, or
-//! `$DEDA_SHARED/assets`).
+//! Benchmark builders on real assets: the subset committed in `testdata/assets` (31 cut-outs, 4
+//! scenes), found by the one test-input resolver (`testdata/locate.rs`).
 use deda_data::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+#[path = "../../../testdata/locate.rs"]
+mod locate;
+
 fn assets_dir() -> PathBuf {
-    let shared = std::env::var_os("DEDA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let dir = shared.join("assets");
-    assert!(
-        dir.join("cutouts.tsv").is_file(),
-        "missing {} (set DEDA_SHARED)",
-        dir.join("cutouts.tsv").display()
-    );
-    dir
+    let tsv = locate::require("assets/cutouts.tsv");
+    tsv.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Relative path → SHA-256 of every file under `dir`.

@@ -1,6 +1,6 @@
 //! Decoupling a real photo: a duck cut-out (known alpha) pasted on a water background.
 //!
-//! Needs `/work/shared/assets` (resolved as `<crate>/../../../shared`, or `$DEDA_SHARED`).
+//! Inputs from `testdata/assets` (one resolver: `testdata/locate.rs`).
 //! Writes a before/after strip for a human to `target/decouple-preview/duck_on_aqua.png`.
 use deda_decouple::dilate::dilate;
 use deda_decouple::{decouple_image, DecoupleOptions, Outcome};
@@ -13,20 +13,12 @@ const PASTE_AT: (u32, u32) = (70, 40);
 /// Width of the ring around the grown hole whose colour the fill should continue.
 const RING: u32 = 8;
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("DEDA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+#[path = "../../../testdata/locate.rs"]
+mod locate;
 
 fn load_asset(rel: &str) -> image::DynamicImage {
-    let path = shared_dir().join(rel);
-    image::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "missing test asset {}: {e} (set DEDA_SHARED to the shared folder)",
-            path.display()
-        )
-    })
+    let path = locate::require(rel);
+    image::open(&path).unwrap_or_else(|e| panic!("test asset {}: {e}", path.display()))
 }
 
 /// The composite photo and the pasted alpha as a full-size mask.

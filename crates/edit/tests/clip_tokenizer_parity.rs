@@ -6,21 +6,11 @@ use deda_edit::ClipTokenizer;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("DEDA_SHARED").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    )
-}
+#[path = "../../../testdata/locate.rs"]
+mod locate;
 
 fn bpe_path() -> PathBuf {
-    let p = shared_dir().join("models/clip/bpe_simple_vocab_16e6.txt.gz");
-    assert!(
-        p.exists(),
-        "missing {} (set DEDA_SHARED to the shared folder)",
-        p.display()
-    );
-    p
+    locate::require("models/clip/bpe_simple_vocab_16e6.txt.gz")
 }
 
 fn tokenizer() -> ClipTokenizer {

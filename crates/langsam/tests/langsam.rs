@@ -1,6 +1,9 @@
 //! Lang-SAM with a fake detector (fixed boxes) and the tiny random-weight SAM fixture of
-//! deda-sam, on a real photo from `../shared/assets/photos`.
+//! deda-sam, on a real photo from `testdata/assets/photos`.
 use std::path::PathBuf;
+
+#[path = "../../../testdata/locate.rs"]
+mod locate;
 
 use deda_decouple::Segmenter;
 use deda_langsam::{BoxDetector, DetectedBox, DetectorError, LangSam, LangSamOptions};
@@ -57,9 +60,9 @@ fn predictor() -> SamPredictor {
 }
 
 fn photo() -> RgbImage {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets/photos/dog.jpg");
+    let p = locate::require("assets/photos/dog.jpg");
     image::open(&p)
-        .unwrap_or_else(|e| panic!("missing shared photo {}: {e}", p.display()))
+        .unwrap_or_else(|e| panic!("photo {}: {e}", p.display()))
         .to_rgb8()
 }
 

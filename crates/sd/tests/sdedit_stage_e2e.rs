@@ -19,13 +19,12 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+#[path = "../../../testdata/locate.rs"]
+mod locate;
+
 fn tokenizer() -> ClipTokenizer {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/models/clip/bpe_simple_vocab_16e6.txt.gz"
-    ));
-    ClipTokenizer::from_bpe_gz(&p)
-        .unwrap_or_else(|e| panic!("missing CLIP BPE file {}: {e}", p.display()))
+    let p = locate::require("models/clip/bpe_simple_vocab_16e6.txt.gz");
+    ClipTokenizer::from_bpe_gz(&p).unwrap_or_else(|e| panic!("CLIP BPE file {}: {e}", p.display()))
 }
 
 /// The tiny pipeline with a text encoder whose vocabulary is CLIP's (random weights), so that

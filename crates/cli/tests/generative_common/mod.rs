@@ -16,13 +16,12 @@ pub fn sd_fixtures() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../sd/tests/fixtures"))
 }
 
+#[path = "../../../../testdata/locate.rs"]
+mod locate;
+
+/// The real CLIP BPE vocabulary (committed under `testdata/`).
 pub fn clip_bpe() -> PathBuf {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/models/clip/bpe_simple_vocab_16e6.txt.gz"
-    ));
-    assert!(p.is_file(), "missing the CLIP BPE file {}", p.display());
-    p
+    locate::require("models/clip/bpe_simple_vocab_16e6.txt.gz")
 }
 
 /// Runs the binary; returns stdout, panics with stderr on failure.

@@ -1,26 +1,16 @@
-//! Shared test helpers: where the shared models/assets are, and how to reach ONNX Runtime.
+//! Shared test helpers: where the models/assets are, and how to reach ONNX Runtime.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 
 use deda_onnx::{RuntimeConfig, SessionOptions};
 
-/// The shared folder: `$DEDA_SHARED`, else `<crate>/../../../shared`.
-pub fn shared() -> PathBuf {
-    match std::env::var_os("DEDA_SHARED") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
+#[path = "../../../../testdata/locate.rs"]
+mod locate;
 
-/// A file under the shared folder; panics naming it when it is missing.
-pub fn shared_file(rel: &str) -> PathBuf {
-    let p = shared().join(rel);
-    assert!(
-        p.exists(),
-        "missing shared file {} (set DEDA_SHARED?)",
-        p.display()
-    );
-    p
+/// A test input (`testdata/`, then the model cache, then `../shared`); panics naming it when it
+/// is nowhere.
+pub fn input_file(rel: &str) -> PathBuf {
+    locate::require(rel)
 }
 
 /// Runtime config for tests: the workspace's own `.venv` (where tools/setup.sh installs the
@@ -42,7 +32,7 @@ pub fn session(threads: usize) -> SessionOptions {
 
 /// Sorted photo file names under assets/photos.
 pub fn photos() -> Vec<PathBuf> {
-    let dir = shared_file("assets/photos");
+    let dir = input_file("assets/photos");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
