@@ -67,6 +67,37 @@ pub enum Error {
     /// A worker thread could not be started or died.
     #[error("loader worker: {0}")]
     Worker(String),
+    /// The run's pool (the parts of its training images) holds no CDP or no CIP.
+    #[error(
+        "part bank {}: no part of the {samples} training images can be combined ({bank_records} \
+         records in the bank, none usable for this training set: the pool needs at least one CDP \
+         and one CIP of a training image)",
+        dir.display()
+    )]
+    EmptyPool {
+        /// The bank folder.
+        dir: PathBuf,
+        /// Training images.
+        samples: usize,
+        /// Records in the bank.
+        bank_records: usize,
+    },
+    /// An epoch drew samples for combination but combined none of them.
+    #[error(
+        "epoch {epoch}: De-DA combined none of the {drawn} samples drawn for combination \
+         ({no_cdp} had no CDP in the pool, {no_cip} found no CIP): the bank does not cover \
+         the training set"
+    )]
+    NothingCombined {
+        /// The epoch.
+        epoch: u64,
+        /// Samples drawn for combination.
+        drawn: usize,
+        /// Of which without a CDP.
+        no_cdp: usize,
+        /// Of which without a CIP.
+        no_cip: usize,
+    },
     /// The bench bank has no usable parts.
     #[error("bank {}: {reason}", dir.display())]
     Unusable {

@@ -3,6 +3,9 @@
 //! - [`SampleSource`]: the labelled images (a trait, so any data set can be adapted);
 //! - [`PartStore`] / [`PartIndex`]: decoding parts and the sampler's view of the part bank
 //!   (implemented for [`deda_bank::PartBank`]);
+//! - [`pool`]: a run's pool holds only the parts of its own training images
+//!   ([`Combiner::from_bank`], [`TrainingSet`], [`PoolSummary`]);
+//! - [`bank_check`]: before any work, is the bank the data set's (classes, coverage, formats)?
 //! - [`Loader`] / [`Epoch`]: ordered, deterministic batches whatever the thread count, built by
 //!   worker threads with bounded prefetch; failed samples are skipped, counted and, beyond
 //!   `max_bad_fraction`, turn into an error naming them;
@@ -13,6 +16,7 @@
 //! No tensor engine: a [`Batch`] holds plain `f32` buffers.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bank_check;
 pub mod batch;
 pub mod bench;
 pub mod config;
@@ -20,17 +24,20 @@ pub mod diversity;
 pub mod error;
 pub mod loader;
 pub mod parts;
+pub mod pool;
 pub mod rand_augment;
 pub mod sample;
 pub mod source;
 pub mod transform;
 
+pub use bank_check::{check_bank, BankCheck};
 pub use batch::{Batch, EpochStats};
 pub use bench::{bench_combine, bench_combine_until, peak_rss_mb, BenchReport, BenchStop};
 pub use config::{LoaderConfig, ResizeMode};
 pub use error::{Error, PartError, Result, SampleError};
 pub use loader::{Epoch, Loader};
 pub use parts::{PartIndex, PartStore};
+pub use pool::{PoolSummary, TrainingSet};
 pub use rand_augment::RandAugmentConfig;
 pub use sample::{compose_parts, Combiner};
 pub use source::{SampleEntry, SampleSource, VecSource};

@@ -115,6 +115,11 @@ impl Loader {
             stats: EpochStats::default(),
             workers,
             done: false,
+            combining: self
+                .ctx
+                .combiner
+                .as_ref()
+                .is_some_and(|c| c.sampler.config().p_aug > 0.0),
         };
         for _ in 0..in_flight {
             it.send_job();
@@ -205,6 +210,9 @@ pub struct Epoch {
     stats: EpochStats,
     workers: Vec<JoinHandle<()>>,
     done: bool,
+    /// Whether the epoch combines (a combiner with `p_aug > 0`): an epoch that drew samples
+    /// for combination and combined none is an error at its end.
+    combining: bool,
 }
 
 impl Epoch {
@@ -266,6 +274,18 @@ impl Iterator for Epoch {
             }
             if built.batch.n > 0 {
                 return Some(Ok(built.batch));
+            }
+        }
+        if !self.done && self.combining {
+            self.done = true;
+            let s = &self.stats;
+            if s.combined == 0 && s.no_cdp + s.no_cip > 0 {
+                return Some(Err(Error::NothingCombined {
+                    epoch: self.epoch,
+                    drawn: s.no_cdp + s.no_cip,
+                    no_cdp: s.no_cdp,
+                    no_cip: s.no_cip,
+                }));
             }
         }
         None
