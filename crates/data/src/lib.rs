@@ -60,6 +60,7 @@ pub use data_set::{DataSet, Label, Sample, Split};
 pub use error::{Error, Result};
 pub use imagefolder::{read_image_folder, read_image_folder_split};
 pub use kshot::{k_shot, KShot};
+pub use text_lines::split_csv_line;
 pub use masks::GroundTruthMasks;
 pub use voc::read_voc2007;
 pub use waterbirds::{read_waterbirds, read_waterbirds_all, WaterbirdsLabels, WaterbirdsSplits};

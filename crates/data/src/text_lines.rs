@@ -56,7 +56,7 @@ impl TextFile {
 /// Splits one CSV line into fields (RFC 4180 quoting: `"a,b"` and `""` inside quotes).
 ///
 /// Returns `None` for an unterminated quote.
-pub(crate) fn split_csv_line(line: &str) -> Option<Vec<String>> {
+pub fn split_csv_line(line: &str) -> Option<Vec<String>> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut chars = line.chars().peekable();
