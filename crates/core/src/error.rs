@@ -26,6 +26,26 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// The file is an incomplete image (a JPEG without its end, which decoders pad with gray).
+    #[error("truncated image {}: {reason}", path.display())]
+    Truncated {
+        /// The file concerned.
+        path: PathBuf,
+        /// Where the data stops.
+        reason: String,
+    },
+    /// The image is larger than the decode limits allow; nothing was decoded.
+    #[error("image {} is too large to decode: {size} exceeds the limits ({max_pixels} px, {max_alloc} bytes)", path.display())]
+    TooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// Its size as read from the header (or the decoder that refused it).
+        size: String,
+        /// The pixel limit.
+        max_pixels: u64,
+        /// The allocation limit.
+        max_alloc: u64,
+    },
     /// The image could not be encoded.
     #[error("cannot encode image {}: {source}", path.display())]
     Encode {
