@@ -39,7 +39,8 @@ struct Dataset {
     key: &'static str,
     title: &'static str,
     spec: &'static str,
-    /// The part bank `deda decouple` writes for it (and `deda edit` extends).
+    /// The part bank `deda decouple` writes for it (and `deda edit` extends); every training
+    /// set has its own (see `banks_never_share_a_folder_across_training_sets`).
     bank: &'static str,
 }
 
@@ -53,13 +54,13 @@ const AIRCRAFT: Dataset = Dataset {
     key: "aircraft",
     title: "FGVC-Aircraft (variants, trainval)",
     spec: "aircraft:data/fgvc-aircraft-2013b",
-    bank: "banks/aircraft",
+    bank: "banks/aircraft-trainval",
 };
 const AIRCRAFT_TRAIN: Dataset = Dataset {
     key: "aircraft",
     title: "FGVC-Aircraft (variants, the 3334-image train split)",
     spec: "aircraft-train:data/fgvc-aircraft-2013b",
-    bank: "banks/aircraft",
+    bank: "banks/aircraft-train",
 };
 const CARS: Dataset = Dataset {
     key: "cars",
@@ -193,9 +194,15 @@ fn recipes() -> Vec<Recipe> {
             let mut r = cell("table4", "Table 4 (10-shot, from scratch)", CUB, m, method);
             r.path = format!("table4/cub10shot_{m}_{method}");
             r.k_shot = Some(10);
+            r.bank = Some("banks/cub-10shot-seed0".into());
             r.notes.push(
-                "10 training images per class drawn with seed 0 (the Diff-Mix few-shot protocol); \
-                 the bank may hold every CUB image, only the chosen ones are used."
+                "10 training images per class drawn with seed 0 (the Diff-Mix few-shot protocol). \
+                 The bank may be decoupled from the whole CUB training split: the run draws CDPs, \
+                 CIPs and synthetic CDPs only from the chosen images (the pool is filtered to the \
+                 training set; its size and hash are in provenance.json). It has its own folder so \
+                 that its tokens and edits never mix with Table 2's; learn the tokens from the \
+                 chosen images only: deda invert --bank banks/cub-10shot-seed0 --dataset \
+                 cub:data/CUB_200_2011 --k-shot 10 --k-shot-seed 0 …"
                     .into(),
             );
             out.push(r);
@@ -602,4 +609,53 @@ fn module_ablation_switches_modules_on_one_at_a_time() {
     );
     assert_eq!((c("f").p_syn, c("f").p_mix), (0.25, 0.0));
     assert_eq!(c("g"), deda_combine::CombineConfig::default());
+}
+
+/// The training set a recipe trains on: data set, k-shot and its seed.
+fn training_set(r: &Recipe) -> (String, Option<usize>) {
+    (r.data.spec.to_string(), r.k_shot)
+}
+
+#[test]
+fn banks_never_share_a_folder_across_training_sets() {
+    // A bank folder belongs to one training set: its tokens (`deda invert`) and edits are
+    // learnt from that set's images, so two training sets sharing it would leak each other's.
+    let mut owner: BTreeMap<String, ((String, Option<usize>), String)> = BTreeMap::new();
+    let mut deda = 0;
+    for r in recipes().iter().filter(|r| r.method == "deda") {
+        deda += 1;
+        let cfg = TrainConfig::from_toml(&render(r)).unwrap();
+        let bank = cfg.method.bank.clone().unwrap();
+        let bank = bank.to_string_lossy().into_owned();
+        let set = training_set(r);
+        assert_eq!(
+            (cfg.data.dataset.as_str(), cfg.data.k_shot),
+            (set.0.as_str(), set.1)
+        );
+        match owner.get(&bank) {
+            Some((other, path)) => assert_eq!(
+                other, &set,
+                "{bank} is shared by {path} and {} with different training sets",
+                r.path
+            ),
+            None => {
+                owner.insert(bank, (set, r.path.clone()));
+            }
+        }
+    }
+    assert!(deda > 30, "{deda} De-DA recipes");
+    // The two Aircraft protocols (trainval for Table 2, train for Table 3) and the 10-shot
+    // subset of Table 4 each have their own bank.
+    let bank_of = |path: &str| {
+        let r = recipes().into_iter().find(|r| r.path == path).unwrap();
+        r.bank.unwrap_or_else(|| r.data.bank.to_string())
+    };
+    let t2 = bank_of("table2/aircraft_resnet18_deda");
+    let t3 = bank_of("table3/aircraft_vit_b_16_deda");
+    let t4 = bank_of("table4/cub10shot_resnet18_deda");
+    let t2cub = bank_of("table2/cub_resnet18_deda");
+    assert_ne!(t2, t3);
+    assert_ne!(t4, t2cub);
+    let sets: std::collections::BTreeSet<_> = owner.values().map(|(s, _)| s.clone()).collect();
+    assert!(sets.len() >= 6, "{sets:?}");
 }

@@ -1,0 +1,268 @@
+//! The data of a run, from the splits a recipe names to the [`TrainData`] that [`crate::fit`]
+//! takes: k-shot subset, test split (optionally another data set's), and for De-DA the part bank,
+//! checked against the data set before any work, with a pool of only the training images' parts.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use deda_bank::PartBank;
+use deda_core::ClassId;
+use deda_data::{DataSet, Label, Split};
+use deda_loader::{check_bank, Combiner, PoolSummary, SampleEntry, VecSource};
+
+use crate::config::{MethodName, TrainConfig};
+use crate::trainer::TrainData;
+
+/// Why the data of a run could not be prepared.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The k-shot subset cannot be drawn (e.g. a class has fewer than k images).
+    #[error("data set {dataset}: taking {k} images per class: {source}")]
+    KShot {
+        /// The data set (`KIND:PATH`).
+        dataset: String,
+        /// Images per class.
+        k: usize,
+        /// The data crate's error.
+        #[source]
+        source: deda_data::Error,
+    },
+    /// The other test split has labels beyond the training set's classes.
+    #[error(
+        "data.test_dataset {spec}: sample {sample} has label {labels:?}, but the training set has only {classes} classes"
+    )]
+    TestClasses {
+        /// The test data set (`KIND:PATH`).
+        spec: String,
+        /// The offending sample.
+        sample: String,
+        /// Its labels.
+        labels: Vec<u32>,
+        /// Classes of the training set.
+        classes: usize,
+    },
+    /// The part bank cannot be opened.
+    #[error("opening part bank {}: {source}", dir.display())]
+    Bank {
+        /// The bank folder.
+        dir: PathBuf,
+        /// The bank's error.
+        #[source]
+        source: deda_bank::Error,
+    },
+    /// The part bank does not belong to the data set.
+    #[error(
+        "part bank {} does not fit data set {dataset}:\n  - {}",
+        dir.display(),
+        problems.join("\n  - ")
+    )]
+    BankMismatch {
+        /// The bank folder.
+        dir: PathBuf,
+        /// The data set (`KIND:PATH`).
+        dataset: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// The combiner cannot be built (invalid settings, empty pool).
+    #[error("part bank {} with data set {dataset}: {source}", dir.display())]
+    Pool {
+        /// The bank folder.
+        dir: PathBuf,
+        /// The data set (`KIND:PATH`).
+        dataset: String,
+        /// The loader's error.
+        #[source]
+        source: deda_loader::Error,
+    },
+}
+
+impl DataError {
+    /// Whether the problem was found before any work from the inputs alone (a usage error:
+    /// exit code 2), rather than a run that cannot go on (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, DataError::Pool { .. })
+    }
+}
+
+/// The data of a run and what was learnt while preparing it.
+pub struct PreparedData {
+    /// What [`crate::fit`] takes; `inputs` holds the pool's provenance.
+    pub data: TrainData,
+    /// The De-DA pool's sizes and hash (method `deda` only).
+    pub pool: Option<PoolSummary>,
+    /// Warnings for the user (e.g. a few training samples without parts).
+    pub warnings: Vec<String>,
+}
+
+/// The loader's view of a data set: multi-label samples weigh their classes equally.
+pub fn source_of(ds: &DataSet) -> VecSource {
+    VecSource {
+        samples: ds
+            .samples
+            .iter()
+            .map(|s| SampleEntry {
+                path: s.path.clone(),
+                id: s.id.clone(),
+                target: label_pairs(&s.label),
+            })
+            .collect(),
+        num_classes: ds.num_classes(),
+    }
+}
+
+fn label_pairs(label: &Label) -> Vec<(ClassId, f32)> {
+    let classes = label.classes();
+    let w = 1.0 / classes.len().max(1) as f32;
+    classes.iter().map(|&c| (c, w)).collect()
+}
+
+/// The training set of a run: `train`, or its `k`-shot subset drawn with `seed` (the recipe's
+/// `[data] k_shot` / `k_shot_seed`). `dataset` names the data set in errors.
+///
+/// # Errors
+/// [`DataError::KShot`] if a class has fewer than `k` images.
+pub fn training_set(
+    train: DataSet,
+    k_shot: Option<usize>,
+    seed: u64,
+    dataset: &str,
+) -> Result<DataSet, DataError> {
+    match k_shot {
+        None => Ok(train),
+        Some(k) => deda_data::k_shot(&train, k, seed).map_err(|source| DataError::KShot {
+            dataset: dataset.to_string(),
+            k,
+            source,
+        }),
+    }
+}
+
+/// Everything [`crate::fit`] takes, from the split of `config.data.dataset` and, if
+/// `config.data.test_dataset` is set, that data set's split (`other_test`).
+///
+/// For method `deda` the bank is opened, checked against the training set (class names, every
+/// sample's CDP and CIP, uniform formats: [`DataError::BankMismatch`] lists every problem), and
+/// the combiner's pool holds only the parts of the training images (after k-shot). The pool's
+/// sizes and hashes go into `inputs` (provenance) and [`PreparedData::pool`].
+///
+/// # Errors
+/// See [`DataError`].
+pub fn prepare_data(
+    config: &TrainConfig,
+    split: Split,
+    other_test: Option<Split>,
+) -> Result<PreparedData, DataError> {
+    let dataset = config.data.dataset.as_str();
+    let train = training_set(
+        split.train,
+        config.data.k_shot,
+        config.data.k_shot_seed,
+        dataset,
+    )?;
+    let test = match (&config.data.test_dataset, other_test) {
+        (Some(spec), Some(other)) => check_test_classes(spec, other.test, &train)?,
+        _ => split.test,
+    };
+    let train_source = source_of(&train);
+    let mut inputs = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut pool = None;
+    let combiner = match (config.method.name, &config.method.bank) {
+        (MethodName::Deda, Some(dir)) => {
+            let bank = PartBank::open(dir).map_err(|source| DataError::Bank {
+                dir: dir.clone(),
+                source,
+            })?;
+            let check = check_bank(&bank, &train.class_names, &train_source);
+            if !check.is_ok() {
+                return Err(DataError::BankMismatch {
+                    dir: dir.clone(),
+                    dataset: dataset.to_string(),
+                    problems: check.errors,
+                });
+            }
+            warnings.extend(
+                check
+                    .warnings
+                    .into_iter()
+                    .map(|w| format!("part bank {} for data set {dataset}: {w}", dir.display())),
+            );
+            inputs.insert("bank_manifest".to_string(), bank.manifest_hash());
+            let (combiner, summary) = Combiner::from_bank(
+                Arc::new(bank),
+                config.method.combine_or_default(),
+                &train_source,
+            )
+            .map_err(|source| DataError::Pool {
+                dir: dir.clone(),
+                dataset: dataset.to_string(),
+                source,
+            })?;
+            inputs.extend(summary.provenance_inputs());
+            pool = Some(summary);
+            Some(combiner)
+        }
+        _ => None,
+    };
+    let groups: Vec<Option<u8>> = test.samples.iter().map(|s| s.group).collect();
+    let has_groups = groups.iter().any(Option::is_some);
+    Ok(PreparedData {
+        data: TrainData {
+            train: Arc::new(train_source),
+            test: Arc::new(source_of(&test)),
+            class_names: train.class_names.clone(),
+            test_groups: has_groups.then_some(groups),
+            group_names: test.group_names.clone(),
+            combiner,
+            inputs,
+        },
+        pool,
+        warnings,
+    })
+}
+
+/// `test` (the split of `data.test_dataset`), checked against the classes of `train`.
+fn check_test_classes(spec: &str, test: DataSet, train: &DataSet) -> Result<DataSet, DataError> {
+    let classes = train.num_classes();
+    let beyond = test
+        .samples
+        .iter()
+        .find(|s| s.label.classes().iter().any(|c| c.index() >= classes));
+    if let Some(s) = beyond {
+        return Err(DataError::TestClasses {
+            spec: spec.to_string(),
+            sample: s.id.clone(),
+            labels: s.label.classes().iter().map(|c| c.0).collect(),
+            classes,
+        });
+    }
+    Ok(test)
+}
+
+/// The report section of a De-DA run's pool.
+pub fn pool_section(pool: &PoolSummary) -> String {
+    format!(
+        "## Part pool\n\nDe-DA drew only from the parts of the run's {} training images: {} CDPs, \
+         {} synthetic CDPs, {} CIPs ({} parts of other images in the bank left out). Training set \
+         `{}`, pool `{}` (SHA-256 of the sorted sample ids and part ids; also in provenance.json).\n",
+        pool.training_images,
+        pool.cdps,
+        pool.synthetic_cdps,
+        pool.cips,
+        pool.excluded,
+        &pool.training_set_hash[..16.min(pool.training_set_hash.len())],
+        &pool.parts_hash[..16.min(pool.parts_hash.len())],
+    )
+}
+
+/// One line on the data of a run: training and test images, classes.
+pub fn describe(data: &TrainData) -> String {
+    format!(
+        "{} training images, {} test images, {} classes",
+        data.train.len(),
+        data.test.len(),
+        data.train.num_classes()
+    )
+}
