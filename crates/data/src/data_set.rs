@@ -196,13 +196,33 @@ impl DataSet {
         }
     }
 
-    /// The checks every reader runs before returning: [`DataSet::validate`] (non-empty, labels
-    /// in range) and [`DataSet::require_image_files`].
+    /// Checks that no two samples share an id (the bank keys parts by it).
     ///
     /// # Errors
-    /// As those two.
+    /// [`Error::DuplicateId`] naming the id and both files.
+    pub fn require_unique_ids(&self) -> Result<()> {
+        let mut seen: std::collections::HashMap<&str, &Path> = std::collections::HashMap::new();
+        for s in &self.samples {
+            if let Some(first) = seen.insert(&s.id, &s.path) {
+                return Err(Error::DuplicateId {
+                    data_set: self.name.clone(),
+                    id: s.id.clone(),
+                    first: first.to_path_buf(),
+                    second: s.path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks every reader runs before returning: [`DataSet::validate`] (non-empty, labels
+    /// in range), [`DataSet::require_unique_ids`] and [`DataSet::require_image_files`].
+    ///
+    /// # Errors
+    /// As those three.
     pub fn check_readable(&self) -> Result<()> {
         self.validate()?;
+        self.require_unique_ids()?;
         self.require_image_files()
     }
 }

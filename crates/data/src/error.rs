@@ -48,6 +48,18 @@ pub enum Error {
         /// Every missing file.
         missing: Vec<PathBuf>,
     },
+    /// Two samples have the same id.
+    #[error("data set {data_set}: sample id {id:?} is used twice: {} and {}", first.display(), second.display())]
+    DuplicateId {
+        /// The data set concerned.
+        data_set: String,
+        /// The repeated id.
+        id: String,
+        /// The first sample's file.
+        first: PathBuf,
+        /// The second sample's file.
+        second: PathBuf,
+    },
     /// A data set (or one split of it) has no samples.
     #[error("data set {data_set} is empty")]
     Empty {

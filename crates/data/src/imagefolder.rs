@@ -5,9 +5,15 @@
 //! Images are found recursively under each class folder; accepted extensions are
 //! [`IMAGE_EXTENSIONS`] (case-insensitive). Files and folders whose name starts with `.` are
 //! ignored, as are files with other extensions. A class folder without images is an error.
+//!
+//! Symbolic links are followed, but every directory is walked at most once: the walk keeps a
+//! set of canonical directories (the root, the class folders, and each folder walked), and a
+//! link to one of them (a loop such as `a -> .`, or a link to another class folder) is
+//! skipped. Sample ids are unique.
 use crate::data_set::{DataSet, Label, Sample, Split};
 use crate::error::{Error, Result};
 use deda_core::ClassId;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// File extensions accepted as images (compared case-insensitively).
@@ -91,32 +97,52 @@ fn read_classes_allow_missing(
     name: String,
 ) -> Result<DataSet> {
     let mut samples = Vec::new();
-    for (i, class) in classes.iter().enumerate() {
-        let prefix = if sub.is_empty() {
-            class.clone()
+    let prefix_of = |class: &str| {
+        if sub.is_empty() {
+            class.to_string()
         } else {
             format!("{sub}/{class}")
-        };
+        }
+    };
+    // never walk the root, the split folder or a class folder from inside another folder
+    let mut visited = HashSet::new();
+    for dir in [root.to_path_buf(), crate::data_set::join_id(root, sub)]
+        .into_iter()
+        .chain(
+            classes
+                .iter()
+                .map(|c| crate::data_set::join_id(root, &prefix_of(c))),
+        )
+    {
+        if let Ok(c) = dir.canonicalize() {
+            visited.insert(c);
+        }
+    }
+    for (i, class) in classes.iter().enumerate() {
+        let prefix = prefix_of(class);
         let dir = crate::data_set::join_id(root, &prefix);
         if !dir.is_dir() {
             continue;
         }
-        for rel in image_files_under(&dir)? {
+        for rel in image_files_under(&dir, &mut visited)? {
             let id = format!("{prefix}/{rel}");
             samples.push(Sample::new(root, id, Label::Single(ClassId(i as u32))));
         }
     }
-    Ok(DataSet {
+    let ds = DataSet {
         name,
         root: root.to_path_buf(),
         class_names: classes.to_vec(),
         samples,
         group_names: vec![],
-    })
+    };
+    ds.require_unique_ids()?;
+    Ok(ds)
 }
 
 /// `/`-separated paths, relative to `dir`, of every non-hidden image file below it, sorted.
-fn image_files_under(dir: &Path) -> Result<Vec<String>> {
+/// Sub-folders whose canonical path is in `visited` are skipped; walked ones are added.
+fn image_files_under(dir: &Path, visited: &mut HashSet<PathBuf>) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, rel)) = stack.pop() {
@@ -133,7 +159,10 @@ fn image_files_under(dir: &Path) -> Result<Vec<String>> {
                 format!("{rel}/{n}")
             };
             if p.is_dir() {
-                stack.push((p, r));
+                let canonical = p.canonicalize().map_err(|e| Error::io(&p, e))?;
+                if visited.insert(canonical) {
+                    stack.push((p, r));
+                }
             } else if is_image_file(&p) {
                 out.push(r);
             }
