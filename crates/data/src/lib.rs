@@ -43,6 +43,7 @@
 pub mod aircraft;
 pub mod cars;
 pub mod cub;
+pub mod cub_layout;
 pub mod data_set;
 pub mod error;
 pub mod imagefolder;
@@ -56,6 +57,7 @@ pub mod waterbirds;
 pub use aircraft::{read_aircraft, AircraftTrain};
 pub use cars::read_cars;
 pub use cub::read_cub;
+pub use cub_layout::{write_cub_layout, CubLayoutReport};
 pub use data_set::{DataSet, Label, Sample, Split};
 pub use error::{Error, Result};
 pub use imagefolder::{read_image_folder, read_image_folder_split};
