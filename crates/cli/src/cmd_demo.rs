@@ -121,7 +121,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .insert("bank_manifest_sha256".into(), bank.manifest_hash());
     prov.inputs
         .insert("data_recipe_sha256".into(), built.recipe_sha256.clone());
-    prov.write(out)?;
+    crate::provenance::write(&prov, out)?;
     crate::report::write_markdown(&out.join("report.md"), &report)?;
     println!(
         "demo: report written to {}",

@@ -18,8 +18,6 @@ pub mod error;
 pub mod params;
 pub mod pool;
 pub mod resize;
-#[cfg(test)]
-mod resize_reference;
 pub mod sampler;
 mod warp;
 

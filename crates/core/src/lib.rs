@@ -10,7 +10,9 @@
 //! - [`hash`]: SHA-256 content hashes;
 //! - [`rng`]: RNGs derived from (seed, stream, indices), identical for any thread count;
 //! - [`geometry`]: boxes in pixel coordinates;
-//! - [`psnr`]: the PSNR diversity measure (paper Fig. 5b) and RGBA flattening.
+//! - [`psnr`]: the PSNR diversity measure (paper Fig. 5b) and RGBA flattening;
+//! - [`pil_resize`]: Pillow-exact bilinear resize; [`text_clean`]: BERT/CLIP text cleaning;
+//! - [`provenance`]: the `provenance.json` record of every run.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod atomic;
@@ -19,8 +21,11 @@ pub mod geometry;
 pub mod hash;
 pub mod ids;
 pub mod image_io;
+pub mod pil_resize;
+pub mod provenance;
 pub mod psnr;
 pub mod rng;
+pub mod text_clean;
 
 pub use error::{Error, Result};
 pub use geometry::BBox;

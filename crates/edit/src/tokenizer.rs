@@ -5,7 +5,7 @@
 //! 1. added tokens (`<|startoftext|>`, `<|endoftext|>` and those from
 //!    [`ClipTokenizer::add_token`], e.g. textual-inversion placeholders) are cut out of the raw
 //!    text first, leftmost-longest and case-sensitively, and map straight to their ids;
-//! 2. each remaining segment is cleaned ([`crate::text_clean::clean_text`]: ftfy-less path);
+//! 2. each remaining segment is cleaned ([`deda_core::text_clean::clean_text`]: ftfy-less path);
 //! 3. pre-tokenised with CLIP's pattern (case-insensitive)
 //!    `<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+`;
 //! 4. each pre-token's UTF-8 bytes become byte-level characters and go through BPE (cached);
@@ -15,7 +15,7 @@
 //! (fixture made by `tools/parity/make_clip_tokenizer_fixture.py`).
 use crate::byte_level::byte_encoder;
 use crate::error::{Error, Result};
-use crate::text_clean::clean_text;
+use deda_core::text_clean::clean_text;
 use crate::vocab::{Vocab, END_OF_TEXT, END_OF_WORD, START_OF_TEXT};
 use regex::Regex;
 use std::collections::HashMap;

@@ -57,7 +57,7 @@ pub fn preprocess(image: &RgbImage, device: Device) -> Result<(Tensor, (i64, i64
     let pixels = if (nh, nw) == (h, w) {
         image
     } else {
-        resized_image = deda_onnx::resize::resize_rgb_pil(image, nw as u32, nh as u32);
+        resized_image = deda_core::pil_resize::resize_rgb_pil(image, nw as u32, nh as u32);
         &resized_image
     };
     let resized = Tensor::from_slice(pixels.as_raw())

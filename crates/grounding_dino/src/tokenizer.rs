@@ -11,7 +11,7 @@ use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
-use deda_edit::text_clean::clean_text;
+use deda_core::text_clean::clean_text;
 
 /// Words longer than this (in characters) become `[UNK]`, as in transformers' `WordpieceTokenizer`.
 const MAX_INPUT_CHARS_PER_WORD: usize = 100;

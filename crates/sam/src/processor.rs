@@ -95,7 +95,7 @@ impl SamProcessor {
         let (w, h) = image.dimensions();
         Self::check_image(w, h)?;
         let (nh, nw) = self.resized_shape(h, w);
-        let resized = deda_onnx::resize::resize_rgb_pil(image, nw, nh);
+        let resized = deda_core::pil_resize::resize_rgb_pil(image, nw, nh);
         let pad = self.pad_size as usize;
         let (nw, nh) = (nw as usize, nh as usize);
         let mut chw = vec![0f32; 3 * pad * pad];

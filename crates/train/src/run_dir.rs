@@ -10,11 +10,9 @@
 //! <run_dir>/checkpoints/best.safetensors      weights of the best evaluated epoch
 //! <run_dir>/curves.svg, report.md             written after training
 //! ```
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use serde::{Deserialize, Serialize};
+pub use deda_core::provenance::{Provenance, TrainingEnv};
 
 use crate::run_error::{RunError, RunResult};
 
@@ -81,80 +79,24 @@ impl RunDir {
     }
 }
 
-/// What produced a run: code, seed, inputs and device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Provenance {
-    /// deda-train's version.
-    pub crate_version: String,
-    /// Git commit of the source tree, if known.
-    pub git_commit: Option<String>,
-    /// Whether the tree had uncommitted changes.
-    pub git_dirty: Option<bool>,
-    /// The run's seed.
-    pub seed: u64,
-    /// libtorch release.
-    pub libtorch: String,
-    /// cuDNN version when CUDA is used.
-    pub cudnn: Option<i64>,
-    /// The device trained on (`cpu`, `cuda:0`).
-    pub device: String,
-    /// libtorch intra-op threads.
-    pub torch_threads: i32,
-    /// sha256 of the canonical resolved config.
-    pub config_hash: String,
-    /// Hashes of inputs by name (`bank_manifest`, `pretrained`).
-    pub inputs: BTreeMap<String, String>,
-    /// Seconds since the Unix epoch when the run (or this resume) started.
-    pub started_unix_s: u64,
-    /// Whether this record was written by a resumed run.
-    pub resumed: bool,
-}
-
-impl Provenance {
-    /// Collects the code and environment part; `inputs` starts empty.
-    pub fn collect(
-        seed: u64,
-        device: tch::Device,
-        config_hash: String,
-        resumed: bool,
-    ) -> Provenance {
-        let git = |args: &[&str]| {
-            Command::new("git")
-                .args(args)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        };
-        let cuda = matches!(device, tch::Device::Cuda(_));
-        Provenance {
-            crate_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_commit: git(&["rev-parse", "HEAD"]),
-            git_dirty: git(&["status", "--porcelain", "--untracked-files=no"])
-                .map(|s| !s.is_empty()),
-            seed,
+/// The one provenance record (`deda_core::provenance`), collected for a training run: the
+/// common part plus the tensor engine, device and config hash; `inputs` starts empty.
+pub fn collect_provenance(
+    seed: u64,
+    device: tch::Device,
+    config_hash: String,
+    resumed: bool,
+) -> Provenance {
+    let cuda = matches!(device, tch::Device::Cuda(_));
+    Provenance {
+        training: Some(TrainingEnv {
             libtorch: LIBTORCH_VERSION.to_string(),
             cudnn: cuda.then(tch::utils::version_cudnn),
             device: deda_nets::device::device_name(device),
             torch_threads: tch::get_num_threads(),
             config_hash,
-            inputs: BTreeMap::new(),
-            started_unix_s: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
             resumed,
-        }
-    }
-
-    /// Writes `provenance.json` atomically.
-    pub fn write(&self, path: &Path) -> RunResult<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| RunError::Corrupt {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-        deda_core::atomic::write_atomic(path, text.as_bytes())?;
-        Ok(())
+        }),
+        ..Provenance::collect(seed)
     }
 }

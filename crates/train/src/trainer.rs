@@ -25,7 +25,7 @@ use crate::loss::smoothed_cross_entropy;
 use crate::metrics::{EpochRecord, MetricsLog};
 use crate::momentum_sgd::MomentumSgd;
 use crate::optim::LrSchedule;
-use crate::run_dir::{Provenance, RunDir};
+use crate::run_dir::{collect_provenance, RunDir};
 use crate::run_error::{RunError, RunResult};
 use crate::step::BatchRef;
 
@@ -236,7 +236,7 @@ pub fn fit(
             }
         }
     };
-    let mut prov = Provenance::collect(config.train.seed, device, hash, options.resume);
+    let mut prov = collect_provenance(config.train.seed, device, hash, options.resume);
     prov.inputs = data.inputs.clone();
     let prov_path = match options.resume {
         false => dir.provenance(),

@@ -1,6 +1,6 @@
-//! The first resizer (all-`u32` arithmetic, 14-bit weights), kept only as the reference the
-//! faster kernels in [`crate::resize`] are tested against (they may differ by one level).
-#![allow(dead_code)]
+//! The fast resizer (`deda_combine::Resizer`) against the first one, kept here only as the
+//! reference: all-`u32` arithmetic, 14-bit weights; the two may differ by one level.
+use deda_combine::Resizer;
 use image::RgbImage;
 
 const PRECISION: u32 = 14;
@@ -9,7 +9,7 @@ const HALF: u32 = 1 << (PRECISION - 1);
 
 /// Filter taps of one resize axis: for each output index, a first source index and `n` weights.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct RefTaps {
+struct RefTaps {
     starts: Vec<u32>,
     weights: Vec<u32>,
     n: usize,
@@ -19,7 +19,7 @@ pub(crate) struct RefTaps {
 impl RefTaps {
     /// Taps mapping the source window `[offset, offset + len)` (source size `src`) onto `dst`
     /// output pixels.
-    pub(crate) fn build(&mut self, offset: f64, len: f64, src: u32, dst: u32) {
+    fn build(&mut self, offset: f64, len: f64, src: u32, dst: u32) {
         let ratio = len / f64::from(dst);
         let support = ratio.max(1.0);
         let weight = |x: f64, center: f64| (1.0 - ((x - center) / support).abs()).max(0.0);
@@ -142,7 +142,7 @@ fn h_row_any(in_row: &[u8], out_row: &mut [u8], taps: &RefTaps) {
 /// A reusable resizer (owns its scratch buffers): scale-to-cover or any source window to any
 /// output size, separable triangle filter, 14-bit fixed point.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct ReferenceResizer {
+struct ReferenceResizer {
     h: RefTaps,
     v: RefTaps,
     rows: Vec<u8>,
@@ -155,7 +155,7 @@ impl ReferenceResizer {
     ///
     /// # Panics
     /// If `src` or `out` has no pixels.
-    pub(crate) fn resize_cover(&mut self, src: &RgbImage, out: &mut RgbImage) {
+    fn resize_cover(&mut self, src: &RgbImage, out: &mut RgbImage) {
         let (sw, sh) = (f64::from(src.width()), f64::from(src.height()));
         let (dw, dh) = (out.width(), out.height());
         let scale = (f64::from(dw) / sw).max(f64::from(dh) / sh);
@@ -168,12 +168,7 @@ impl ReferenceResizer {
     ///
     /// # Panics
     /// If `src` or `out` has no pixels.
-    pub(crate) fn resize_region(
-        &mut self,
-        src: &RgbImage,
-        window: (f64, f64, f64, f64),
-        out: &mut RgbImage,
-    ) {
+    fn resize_region(&mut self, src: &RgbImage, window: (f64, f64, f64, f64), out: &mut RgbImage) {
         assert!(
             src.width() > 0 && src.height() > 0 && out.width() > 0 && out.height() > 0,
             "resize of an empty image"
@@ -236,5 +231,73 @@ impl ReferenceResizer {
                 *o = (a >> PRECISION).min(255) as u8;
             }
         }
+    }
+}
+
+fn noise(w: u32, h: u32, seed: u32) -> RgbImage {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    RgbImage::from_fn(w, h, |_, _| {
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as u8
+        };
+        image::Rgb([next(), next(), next()])
+    })
+}
+
+#[test]
+fn matches_the_reference_kernel_within_one_level() {
+    let mut fast = Resizer::default();
+    let mut reference = ReferenceResizer::default();
+    let cases = [
+        ((640, 480), (448, 448)),
+        ((480, 640), (512, 512)),
+        ((500, 375), (448, 448)),
+        ((37, 23), (448, 300)),
+        ((1000, 900), (97, 131)),
+        ((3, 2), (7, 9)),
+        ((2, 1), (1, 1)),
+        ((1, 5), (6, 2)),
+        ((2500, 1700), (64, 64)),
+        ((597, 448), (448, 448)),
+        ((448, 597), (448, 448)),
+        ((448, 448), (448, 448)),
+    ];
+    for (i, ((sw, sh), (dw, dh))) in cases.into_iter().enumerate() {
+        let src = noise(sw, sh, i as u32);
+        let (mut a, mut b) = (RgbImage::new(dw, dh), RgbImage::new(dw, dh));
+        fast.resize_cover(&src, &mut a);
+        reference.resize_cover(&src, &mut b);
+        let max = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| x.abs_diff(y))
+            .max();
+        assert!(
+            max <= Some(1),
+            "{sw}x{sh} -> {dw}x{dh}: max difference {max:?}"
+        );
+        // A fractional window (as the loader's random crops use).
+        let window = (
+            sw as f64 * 0.13,
+            sh as f64 * 0.21,
+            sw as f64 * 0.6,
+            sh as f64 * 0.7,
+        );
+        fast.resize_region(&src, window, &mut a);
+        reference.resize_region(&src, window, &mut b);
+        let max = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| x.abs_diff(y))
+            .max();
+        assert!(
+            max <= Some(1),
+            "window of {sw}x{sh}: max difference {max:?}"
+        );
     }
 }
