@@ -1,4 +1,4 @@
-//! `deda bench`: one-line JSON timings of the training step and of the combination path.
+//! `deda bench`: one-line JSON timings of the training step, the combination path and the loader.
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use deda_nets::DeviceChoice;
@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
-    /// Full training steps (forward, soft-label CE, backward, SGD Nesterov) on random images.
+    /// The training step `deda train` runs (`deda_train::TrainStep`: forward, soft-label CE,
+    /// backward, NaN check, SGD Nesterov with weight decay) on random images.
     TrainStep {
         /// resnet18 or resnet50.
         #[arg(long, default_value = "resnet18")]
@@ -42,6 +43,22 @@ pub enum BenchCommand {
         /// Seed of the draws.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Batches from the training loader of a recipe, without a model: the loader `deda train`
+    /// builds (its data set, transforms and, for De-DA, the part bank and combination).
+    Loader {
+        /// The recipe (TOML; see configs/).
+        #[arg(long)]
+        config: PathBuf,
+        /// Epochs to run.
+        #[arg(long, default_value_t = 1)]
+        epochs: u64,
+        /// Stop after this many batches.
+        #[arg(long)]
+        batches: Option<u64>,
+        /// Override `[loader] threads`.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Transparent SDEdit (LayerDiffuse encode, CFG DDIM loop, 8-fold decode) on full-size
     /// SD-1.5 with random weights.
@@ -123,6 +140,16 @@ pub fn run(c: BenchCommand) -> Result<()> {
                 .with_context(|| format!("benchmarking combinations from {}", bank.display()))?;
             println!("{}", r.json_line());
         }
+        BenchCommand::Loader {
+            config,
+            epochs,
+            batches,
+            threads,
+        } => {
+            let r = bench_loader(&config, epochs, batches, threads)
+                .with_context(|| format!("benchmarking the loader of {}", config.display()))?;
+            println!("{}", r.json_line());
+        }
         BenchCommand::Sdedit {
             size,
             steps,
@@ -157,4 +184,33 @@ pub fn run(c: BenchCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The training loader of the recipe at `path`, built as `deda train` builds it, timed.
+fn bench_loader(
+    path: &std::path::Path,
+    epochs: u64,
+    batches: Option<u64>,
+    threads: Option<usize>,
+) -> Result<deda_loader::bench::LoaderBenchReport> {
+    let mut config = deda_train::TrainConfig::from_file(path)
+        .map_err(|e| crate::UsageError(format!("{}: {e}", path.display())))?;
+    if let Some(t) = threads {
+        config.loader.threads = t;
+    }
+    let problems = config.problems();
+    if !problems.is_empty() {
+        let e = deda_train::RunError::Config { problems };
+        return Err(crate::UsageError(format!("{}: {e}", path.display())).into());
+    }
+    let spec: crate::data_spec::DataSpec = config.data.dataset.parse()?;
+    let data = crate::cmd_train::prepare_data(&config, &spec)?;
+    let config = deda_train::trainer::resolve(&config);
+    Ok(deda_loader::bench::bench_loader(
+        config.loader,
+        data.train,
+        data.combiner,
+        epochs,
+        batches,
+    )?)
 }

@@ -1,5 +1,6 @@
 //! `deda bench combine`: how many combinations per second the compose path sustains, decoding
-//! every part from disk for every sample (no caching).
+//! every part from disk for every sample (no caching); `deda bench loader`: how many batches per
+//! second the training loader ([`crate::Loader`]) delivers, without a model.
 use crate::error::{Error, Result};
 use crate::parts::{PartIndex, PartStore};
 use deda_bank::PartBank;
@@ -241,4 +242,131 @@ pub fn peak_rss_mb() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The result of [`bench_loader`], printed as one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoaderBenchReport {
+    /// Always `"loader"`.
+    pub op: &'static str,
+    /// Side of the square crop of each image.
+    pub crop: u32,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Loader worker threads.
+    pub threads: usize,
+    /// Epochs started.
+    pub epochs: u64,
+    /// Batches received.
+    pub batches: u64,
+    /// Images in them.
+    pub images: u64,
+    /// Of which De-DA combinations.
+    pub combined: u64,
+    /// Samples the loader skipped.
+    pub bad: u64,
+    /// Wall-clock seconds from the first epoch's start to the last batch.
+    pub seconds: f64,
+    /// `images / seconds`.
+    pub images_per_s: f64,
+    /// `images_per_s / threads`.
+    pub per_core_images_per_s: f64,
+    /// CPU time of the whole process (workers and consumer) per image in milliseconds, from
+    /// `/proc/self/stat` (10 ms ticks; 0 where unavailable): hardly depends on how busy the
+    /// machine is.
+    pub cpu_ms_per_image: f64,
+    /// Seconds until the first batch arrived (worker start-up included).
+    pub first_batch_s: f64,
+    /// Peak resident memory (VmHWM) in MiB, 0 where unavailable.
+    pub peak_rss_mb: f64,
+}
+
+impl LoaderBenchReport {
+    /// The report as one JSON line.
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// CPU seconds (user + system, every thread that ever ran, exited ones included) this process
+/// has used, from `/proc/self/stat` in the kernel's fixed 100 Hz `USER_HZ` ticks.
+pub fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// Times the loader that [`crate::Loader::new`] builds from `config`, `source` and `combiner` (the
+/// loader training uses): batches of normalised `f32` images, consumed and dropped at once, for
+/// `epochs` epochs, or until `max_batches` batches when given.
+///
+/// # Errors
+/// [`Error::Config`] for an invalid config or `epochs == 0`; any error an epoch yields (too
+/// many bad samples, a worker that could not start).
+pub fn bench_loader(
+    config: crate::LoaderConfig,
+    source: std::sync::Arc<dyn crate::SampleSource>,
+    combiner: Option<crate::Combiner>,
+    epochs: u64,
+    max_batches: Option<u64>,
+) -> Result<LoaderBenchReport> {
+    if epochs == 0 {
+        return Err(Error::Config(deda_combine::ConfigErrors {
+            what: "loader bench",
+            problems: vec!["epochs must be > 0".into()],
+        }));
+    }
+    let (crop, batch_size, threads) = (config.crop, config.batch_size, config.threads);
+    let loader = crate::Loader::new(config, source, combiner)?;
+    let limit = max_batches.unwrap_or(u64::MAX);
+    let (mut batches, mut images, mut combined, mut bad) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_batch_s = None;
+    let mut epochs_run = 0;
+    let cpu0 = process_cpu_s();
+    let start = Instant::now();
+    for epoch in 0..epochs {
+        if batches >= limit {
+            break;
+        }
+        epochs_run += 1;
+        let mut it = loader.epoch(epoch)?;
+        while batches < limit {
+            let Some(batch) = it.next() else {
+                break;
+            };
+            let batch = batch?;
+            first_batch_s.get_or_insert_with(|| start.elapsed().as_secs_f64());
+            batches += 1;
+            images += batch.n as u64;
+        }
+        combined += it.stats().combined as u64;
+        bad += it.stats().bad as u64;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu_s = match (cpu0, process_cpu_s()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
+    let ips = images as f64 / seconds.max(1e-9);
+    Ok(LoaderBenchReport {
+        op: "loader",
+        crop,
+        batch_size,
+        threads,
+        epochs: epochs_run,
+        batches,
+        images,
+        combined,
+        bad,
+        seconds,
+        images_per_s: ips,
+        per_core_images_per_s: ips / threads as f64,
+        cpu_ms_per_image: 1000.0 * cpu_s / images.max(1) as f64,
+        first_batch_s: first_batch_s.unwrap_or(seconds),
+        peak_rss_mb: peak_rss_mb(),
+    })
 }
