@@ -45,10 +45,11 @@ pub fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// Times `steps` full training steps (buffers → device, forward, soft-label CE, backward, SGD
-/// Nesterov with weight decay) of `model` from scratch on random `size`² images, after
-/// [`WARMUP_STEPS`] untimed ones. Each step ends by reading the loss, which synchronises the
-/// device.
+/// Times `steps` full training steps of `model` from scratch: the [`TrainStep`] that
+/// [`crate::fit`] runs (buffers → device, forward, soft-label CE, backward, NaN check, the
+/// [`crate::MomentumSgd`] update, Nesterov with weight decay; no batch mixing), on random
+/// `size`² images, after [`WARMUP_STEPS`] untimed ones. Each step ends by reading the loss,
+/// which synchronises the device.
 pub fn bench_train_step(
     model: &str,
     size: i64,
@@ -76,12 +77,12 @@ pub fn bench_train_step(
         num_classes: BENCH_CLASSES,
     };
     for _ in 0..WARMUP_STEPS {
-        trainer.step(&b)?;
+        trainer.step(&b, 0)?;
     }
     let mut times = Vec::with_capacity(steps);
     for _ in 0..steps {
         let t0 = Instant::now();
-        trainer.step(&b)?;
+        trainer.step(&b, 0)?;
         times.push(t0.elapsed().as_secs_f64());
     }
     Ok(BenchResult {

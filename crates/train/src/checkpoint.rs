@@ -9,9 +9,9 @@ use deda_core::hash::sha256_hex;
 use deda_nets::Model;
 use serde::{Deserialize, Serialize};
 
-use crate::momentum_sgd::MomentumSgd;
 use crate::run_dir::RunDir;
 use crate::run_error::{RunError, RunResult};
+use crate::step::TrainStep;
 
 /// Where a run stands after a finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,15 +48,12 @@ pub fn save_weights(model: &dyn Model, path: &Path) -> RunResult<String> {
     save_tensors_atomic(path, |p| Ok(model.save_safetensors(p)?))
 }
 
-/// Writes a full checkpoint; `state`'s hashes are filled in here.
-pub fn save(
-    dir: &RunDir,
-    model: &dyn Model,
-    sgd: &MomentumSgd,
-    state: &TrainState,
-) -> RunResult<()> {
-    let weights_sha256 = save_weights(model, &dir.last_weights())?;
-    let momentum_sha256 = save_tensors_atomic(&dir.momentum(), |p| Ok(sgd.save_buffers(p)?))?;
+/// Writes a full checkpoint of the step's model and optimiser; `state`'s hashes are filled in
+/// here.
+pub fn save(dir: &RunDir, trainer: &TrainStep, state: &TrainState) -> RunResult<()> {
+    let weights_sha256 = save_weights(trainer.model(), &dir.last_weights())?;
+    let momentum_sha256 =
+        save_tensors_atomic(&dir.momentum(), |p| Ok(trainer.sgd().save_buffers(p)?))?;
     let state = TrainState {
         weights_sha256,
         momentum_sha256,
@@ -101,16 +98,13 @@ fn check_hash(path: &Path, want: &str) -> RunResult<()> {
     Ok(())
 }
 
-/// Restores the weights and momentum buffers recorded by `state`, after checking their hashes.
-pub fn restore(
-    dir: &RunDir,
-    state: &TrainState,
-    model: &mut dyn Model,
-    sgd: &mut MomentumSgd,
-) -> RunResult<()> {
+/// Restores the weights, momentum buffers and iteration index recorded by `state`, after
+/// checking the files' hashes.
+pub fn restore(dir: &RunDir, state: &TrainState, trainer: &mut TrainStep) -> RunResult<()> {
     check_hash(&dir.last_weights(), &state.weights_sha256)?;
     check_hash(&dir.momentum(), &state.momentum_sha256)?;
-    model.load_safetensors(&dir.last_weights())?;
-    sgd.load_buffers(&dir.momentum())?;
+    trainer.model_mut().load_safetensors(&dir.last_weights())?;
+    trainer.sgd_mut().load_buffers(&dir.momentum())?;
+    trainer.set_step_index(state.step);
     Ok(())
 }

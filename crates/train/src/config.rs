@@ -406,22 +406,20 @@ impl Default for RunConfig {
 }
 
 impl TrainConfig {
-    /// Parses TOML text (unknown keys are errors).
+    /// Parses TOML text. Unknown keys are errors, but they do not hide the other problems: the
+    /// error lists each unknown key (with its section) together with every problem of
+    /// [`TrainConfig::problems`] of the rest of the config.
     pub fn from_toml(text: &str) -> RunResult<TrainConfig> {
-        toml::from_str(text).map_err(|e| RunError::Config {
-            problems: vec![e.to_string()],
-        })
+        parse_listing_every_problem(text, "")
     }
 
-    /// Reads and parses a TOML file.
+    /// Reads and parses a TOML file, like [`TrainConfig::from_toml`].
     pub fn from_file(path: &Path) -> RunResult<TrainConfig> {
         let text = std::fs::read_to_string(path).map_err(|source| RunError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| RunError::Config {
-            problems: vec![format!("{}: {e}", path.display())],
-        })
+        parse_listing_every_problem(&text, &format!("{}: ", path.display()))
     }
 
     /// The config as TOML (every default written out).
@@ -503,6 +501,103 @@ impl TrainConfig {
     }
 }
 
+/// Parses `text`; each problem is prefixed by `origin`. See [`TrainConfig::from_toml`].
+fn parse_listing_every_problem(text: &str, origin: &str) -> RunResult<TrainConfig> {
+    let config_error = |problems: Vec<String>| RunError::Config { problems };
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| config_error(vec![format!("{origin}{e}")]))?;
+    let mut unknown = Vec::new();
+    loop {
+        let message = match toml::Value::Table(table.clone()).try_into::<TrainConfig>() {
+            Ok(c) if unknown.is_empty() => return Ok(c),
+            Ok(c) => {
+                let mut p = unknown;
+                p.extend(c.problems().into_iter().map(|s| format!("{origin}{s}")));
+                return Err(config_error(p));
+            }
+            Err(e) => e.message().trim().to_string(),
+        };
+        let removed = unknown_field(&message)
+            .filter(|_| unknown.len() < 64)
+            .and_then(|(key, expected)| {
+                let path = remove_unknown_key(&mut table, &key, &expected)?;
+                let hint = match expected.len() {
+                    0 => String::new(),
+                    _ => format!(" (expected one of {})", expected.join(", ")),
+                };
+                Some(format!("{origin}{path}: unknown key{hint}"))
+            });
+        match removed {
+            Some(problem) => unknown.push(problem),
+            None => {
+                unknown.push(format!("{origin}{message}"));
+                return Err(config_error(unknown));
+            }
+        }
+    }
+}
+
+/// `(key, expected keys)` of serde's "unknown field `KEY`, expected one of `A`, `B`" message.
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.split_once("unknown field `")?.1;
+    let (key, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split_once("expected")
+        .map(|(_, list)| {
+            list.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((key.to_string(), expected))
+}
+
+/// Removes `key` from the (sub-)table it is unknown in: the table holding it whose other keys
+/// are most among `expected`. Returns its dotted path.
+fn remove_unknown_key(table: &mut toml::Table, key: &str, expected: &[String]) -> Option<String> {
+    fn candidates(
+        t: &toml::Table,
+        path: &str,
+        key: &str,
+        expected: &[String],
+        out: &mut Vec<(usize, String)>,
+    ) {
+        if t.contains_key(key) && !expected.iter().any(|e| e == key) {
+            let known = t.keys().filter(|k| expected.contains(k)).count();
+            out.push((known, path.to_string()));
+        }
+        for (k, v) in t {
+            if let toml::Value::Table(sub) = v {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                candidates(sub, &p, key, expected, out);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    candidates(table, "", key, expected, &mut found);
+    // The most known keys wins; among equals, the first found (outermost).
+    let best = found.iter().map(|(n, _)| *n).max()?;
+    let (_, path) = found.into_iter().find(|(n, _)| *n == best)?;
+    let mut t = table;
+    if !path.is_empty() {
+        for part in path.split('.') {
+            t = t.get_mut(part)?.as_table_mut()?;
+        }
+    }
+    t.remove(key)?;
+    Some(if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,6 +622,51 @@ mod tests {
             "[method]\nname = \"cutmix\"\nalpha = 1.0\n[optim.schedule]\nkind = \"constant\"\n",
         );
         assert_eq!(ok.unwrap().method.name, MethodName::Cutmix);
+    }
+
+    #[test]
+    fn unknown_keys_are_listed_with_every_other_problem() {
+        let text = r#"
+            [model]
+            name = "vgg"
+            [optim]
+            lr = -1.0
+            nestrov = true
+            [optim.schedule]
+            kind = "multi_step"
+            milestones = [5, 5]
+            gamma = 0.1
+            factor = 2
+            [train]
+            epoks = 3
+            eval_every = 0
+            [tarin]
+            epochs = 1
+        "#;
+        let problems = match TrainConfig::from_toml(text) {
+            Err(RunError::Config { problems }) => problems,
+            other => panic!("{other:?}"),
+        };
+        for needle in [
+            "optim.nestrov: unknown key",
+            "optim.schedule.factor: unknown key",
+            "train.epoks: unknown key",
+            "tarin: unknown key",
+            "model.name",
+            "lr must be > 0",
+            "milestones",
+            "eval_every",
+        ] {
+            assert!(
+                problems.iter().any(|s| s.contains(needle)),
+                "no problem mentions {needle}: {problems:#?}"
+            );
+        }
+        let epoks = problems.iter().find(|s| s.contains("epoks")).unwrap();
+        assert!(
+            epoks.contains("epochs"),
+            "the known keys are suggested: {epoks}"
+        );
     }
 
     #[test]

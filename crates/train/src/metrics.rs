@@ -13,7 +13,9 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Iterations done after this epoch.
     pub step: usize,
-    /// Mean training loss over the epoch's batches.
+    /// Mean training loss over the epoch's batches (NaN, written `null`, for an epoch without
+    /// one; such lines are read back as NaN).
+    #[serde(deserialize_with = "f64_or_null")]
     pub train_loss: f64,
     /// Learning rate of the epoch's last iteration.
     pub lr: f64,
@@ -68,6 +70,11 @@ worst_group_acc,map,seconds,data_wait_fraction,combined,bad_samples";
             self.bad_samples
         )
     }
+}
+
+/// A number, or NaN for `null` (JSON has no NaN: serde_json writes NaN as `null`).
+fn f64_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The metrics files of a run directory.
@@ -214,5 +221,26 @@ mod tests {
         let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
         assert_eq!(csv.lines().count(), 3, "{csv}");
         assert!(csv.starts_with("epoch,step,train_loss"));
+    }
+
+    #[test]
+    fn a_null_loss_reads_back_as_nan() {
+        // Older versions could log an epoch without batches; its line must not make the run
+        // unreadable (and so unresumable).
+        let dir = tempfile::tempdir().unwrap();
+        let log = MetricsLog::new(dir.path());
+        let empty = EpochRecord {
+            train_loss: f64::NAN,
+            ..rec(0)
+        };
+        log.append(&empty).unwrap();
+        log.append(&rec(1)).unwrap();
+        let text = std::fs::read_to_string(log.jsonl_path()).unwrap();
+        assert!(text.contains("\"train_loss\":null"), "{text}");
+        let back = log.read().unwrap();
+        assert_eq!(back.len(), 2);
+        assert!(back[0].train_loss.is_nan());
+        assert_eq!(back[1], rec(1));
+        assert_eq!(log.truncate_to(1).unwrap().len(), 1);
     }
 }

@@ -1,6 +1,6 @@
 //! SGD and learning-rate schedules.
 //!
-//! [`SgdConfig::build`] wraps libtorch's C++ `torch::optim::SGD`, whose update is the same as
+//! [`SgdConfig`] holds the hyper-parameters of [`crate::MomentumSgd`], the update of
 //! `torch.optim.SGD` (checked against PyTorch by the parity test `tests/sgd_parity.rs`):
 //! `g ← g + wd·p`; `b ← g` on the first step, then `b ← μ·b + g`; Nesterov: `g ← g + μ·b`, else
 //! `g ← b`; `p ← p − lr·g`. Weight decay applies to every trainable tensor (biases and batch-norm
@@ -9,7 +9,6 @@
 //! Schedules are pure functions of the 0-based iteration index ([`LrSchedule::lr_at`]) and are
 //! stepped per iteration.
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, OptimizerConfig, VarStore};
 
 use crate::error::{Error, Result};
 
@@ -58,19 +57,6 @@ impl SgdConfig {
             p.push("nesterov needs momentum > 0".to_string());
         }
         Error::check_config("sgd", p)
-    }
-
-    /// An optimizer over the trainable variables of `vs` (dampening 0).
-    pub fn build(&self, vs: &VarStore) -> Result<nn::Optimizer> {
-        self.validate()?;
-        nn::Sgd {
-            momentum: self.momentum,
-            dampening: 0.0,
-            wd: self.weight_decay,
-            nesterov: self.nesterov,
-        }
-        .build(vs, self.lr)
-        .map_err(Error::tch("building SGD"))
     }
 }
 

@@ -10,6 +10,7 @@
 //! <run_dir>/checkpoints/best.safetensors      weights of the best evaluated epoch
 //! <run_dir>/curves.svg, report.md             written after training
 //! ```
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use deda_core::provenance::{Provenance, TrainingEnv};
@@ -35,6 +36,38 @@ impl RunDir {
     pub fn create(&self) -> RunResult<()> {
         let ck = self.checkpoints();
         std::fs::create_dir_all(&ck).map_err(RunError::io(ck))
+    }
+
+    /// Removes the temporary files (`NAME.tmpPID`, `.NAME.tmpPID`) that writers which are no
+    /// longer running left in the run folder and `checkpoints/` when they were interrupted;
+    /// returns the paths removed. Temporaries of a live process are kept.
+    pub fn remove_stale_temporaries(&self) -> RunResult<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for dir in [self.root.clone(), self.checkpoints()] {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(RunError::Io {
+                        path: dir,
+                        source: e,
+                    })
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(RunError::io(&dir))?;
+                let Some(pid) = entry.file_name().to_str().and_then(temporary_writer) else {
+                    continue;
+                };
+                let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+                if is_file && !process_alive(pid) {
+                    let path = entry.path();
+                    std::fs::remove_file(&path).map_err(RunError::io(&path))?;
+                    removed.push(path);
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// The root folder.
@@ -98,5 +131,108 @@ pub fn collect_provenance(
             resumed,
         }),
         ..Provenance::collect(seed)
+    }
+}
+
+/// The writer's PID of a temporary file name `NAME.tmpPID` or `.NAME.tmpPID` (the names of
+/// the checkpoint writer and of `deda_core::atomic::write_atomic`).
+fn temporary_writer(name: &str) -> Option<u32> {
+    let (stem, pid) = name.rsplit_once(".tmp")?;
+    if stem.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running (always true where `/proc` is not available, so that
+/// nothing is removed there, and for this process).
+fn process_alive(pid: u32) -> bool {
+    pid == std::process::id()
+        || !Path::new("/proc/self").exists()
+        || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The `inputs` recorded in a provenance file (read by name, so that older layouts of the
+/// record are read as well).
+pub fn recorded_inputs(path: &Path) -> RunResult<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(RunError::io(path))?;
+    let corrupt = |detail: String| RunError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    match v.get("inputs") {
+        None => Ok(BTreeMap::new()),
+        Some(i) => serde_json::from_value(i.clone()).map_err(|e| corrupt(format!("inputs: {e}"))),
+    }
+}
+
+/// How the inputs `now` differ from the recorded ones, one line per input (empty when they
+/// are the same).
+pub fn input_changes(
+    recorded: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut changes = Vec::new();
+    for (name, then) in recorded {
+        match now.get(name) {
+            None => changes.push(format!("{name}: {then} when the run started, absent now")),
+            Some(v) if v != then => {
+                changes.push(format!("{name}: {then} when the run started, {v} now"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, v) in now {
+        if !recorded.contains_key(name) {
+            changes.push(format!("{name}: absent when the run started, {v} now"));
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporaries_are_recognised_by_name() {
+        assert_eq!(temporary_writer("last.tmp1234"), Some(1234));
+        assert_eq!(temporary_writer(".metrics.jsonl.tmp77"), Some(77));
+        assert_eq!(temporary_writer("last.safetensors"), None);
+        assert_eq!(temporary_writer("notes.tmp"), None);
+        assert_eq!(temporary_writer("a.tmp12x"), None);
+        assert_eq!(temporary_writer(".tmp12"), None);
+    }
+
+    #[test]
+    fn input_changes_name_every_input() {
+        let mut then = BTreeMap::new();
+        then.insert("bank_manifest".to_string(), "aaa".to_string());
+        then.insert("pretrained".to_string(), "ppp".to_string());
+        let mut now = then.clone();
+        assert!(input_changes(&then, &now).is_empty());
+        now.insert("bank_manifest".into(), "bbb".into());
+        now.remove("pretrained");
+        now.insert("extra".into(), "x".into());
+        let c = input_changes(&then, &now);
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert!(c[0].contains("bank_manifest") && c[0].contains("aaa") && c[0].contains("bbb"));
+    }
+
+    #[test]
+    fn recorded_inputs_read_any_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("provenance.json");
+        std::fs::write(
+            &p,
+            r#"{"crate_version":"0.1","inputs":{"bank_manifest":"abc"}}"#,
+        )
+        .unwrap();
+        assert_eq!(recorded_inputs(&p).unwrap()["bank_manifest"], "abc");
+        std::fs::write(&p, r#"{"seed":1}"#).unwrap();
+        assert!(recorded_inputs(&p).unwrap().is_empty());
+        std::fs::write(&p, "{").unwrap();
+        assert!(recorded_inputs(&p).is_err());
     }
 }

@@ -1,9 +1,14 @@
-//! One training step: buffers → tensors → forward → loss → backward → SGD step.
+//! The training step: buffers → tensors → batch mixing → forward → loss → backward → NaN check →
+//! SGD update. [`TrainStep`] is the only step there is: [`crate::fit`] and the step benchmark
+//! ([`crate::bench_train_step`]) both run it.
 use deda_nets::Model;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
+use crate::batch_mix::MixStep;
+use crate::config::MethodConfig;
 use crate::error::{Error, Result};
 use crate::loss::smoothed_cross_entropy;
+use crate::momentum_sgd::MomentumSgd;
 use crate::optim::{LrSchedule, SgdConfig};
 
 /// A batch as plain buffers, as the loader yields it.
@@ -86,12 +91,29 @@ pub struct StepOutcome {
     pub lr: f64,
 }
 
-/// A model, its SGD optimizer and schedule, and the iteration counter.
+/// The batch-mixing hook of a step: the `[method]` section and the run seed (see
+/// [`crate::batch_mix`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mixing {
+    /// The method and its parameters.
+    pub method: MethodConfig,
+    /// The run seed (mixing draws from `rng_for(seed, Stream::Mix, [epoch, step])`).
+    pub seed: u64,
+}
+
+/// A model, its SGD ([`MomentumSgd`]), schedule, loss, optional batch mixing and the iteration
+/// counter.
+///
+/// NaN policy: a NaN or infinite loss returns [`Error::NonFiniteLoss`] before any parameter
+/// update; the gradients are cleared and the iteration counter does not advance. Batch-norm
+/// running statistics have already seen the batch (as in PyTorch), so a run stops (the trainer
+/// keeps its last good checkpoint) or reloads a checkpoint.
 pub struct TrainStep {
     model: Box<dyn Model>,
-    opt: nn::Optimizer,
+    sgd: MomentumSgd,
     schedule: LrSchedule,
     label_smoothing: f64,
+    mixing: Option<Mixing>,
     step: usize,
 }
 
@@ -99,15 +121,18 @@ impl std::fmt::Debug for TrainStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrainStep")
             .field("model", &self.model.name())
+            .field("sgd", &self.sgd.config())
             .field("schedule", &self.schedule)
             .field("label_smoothing", &self.label_smoothing)
+            .field("mixing", &self.mixing)
             .field("step", &self.step)
             .finish()
     }
 }
 
 impl TrainStep {
-    /// Sets up SGD over the model's trainable variables, starting at iteration 0.
+    /// Sets up SGD over the model's trainable variables, starting at iteration 0, without batch
+    /// mixing.
     pub fn new(
         model: Box<dyn Model>,
         sgd: &SgdConfig,
@@ -123,19 +148,46 @@ impl TrainStep {
                 problems,
             });
         }
-        let opt = sgd.build(model.var_store())?;
+        let sgd = MomentumSgd::new(model.var_store(), sgd)?;
         Ok(TrainStep {
             model,
-            opt,
+            sgd,
             schedule,
             label_smoothing,
+            mixing: None,
             step: 0,
         })
+    }
+
+    /// Mixes every batch with `method` (a no-op for methods that do not mix batches).
+    pub fn with_mixing(mut self, method: MethodConfig, seed: u64) -> Self {
+        self.mixing = Some(Mixing { method, seed });
+        self
     }
 
     /// The model being trained.
     pub fn model(&self) -> &dyn Model {
         self.model.as_ref()
+    }
+
+    /// The model, mutably (loading a checkpoint).
+    pub fn model_mut(&mut self) -> &mut dyn Model {
+        self.model.as_mut()
+    }
+
+    /// The optimiser (its momentum buffers go into checkpoints).
+    pub fn sgd(&self) -> &MomentumSgd {
+        &self.sgd
+    }
+
+    /// The optimiser, mutably (restoring momentum buffers).
+    pub fn sgd_mut(&mut self) -> &mut MomentumSgd {
+        &mut self.sgd
+    }
+
+    /// The learning rate of iteration `step`.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        self.schedule.lr_at(step)
     }
 
     /// The index of the next step (= steps taken so far).
@@ -148,35 +200,62 @@ impl TrainStep {
         self.step = step;
     }
 
-    /// One step on a batch of plain buffers.
-    pub fn step(&mut self, batch: &BatchRef) -> Result<StepOutcome> {
+    /// One step on a batch of plain buffers (mixing included).
+    pub fn step(&mut self, batch: &BatchRef, epoch: usize) -> Result<StepOutcome> {
         let (x, t) = batch.to_tensors(self.model.device())?;
-        self.step_tensors(&x, &t)
+        self.step_tensors(&x, &t, epoch)
     }
 
-    /// One step on images (N×3×H×W) and targets (N×C) already on the model's device.
-    ///
-    /// A NaN or infinite loss returns [`Error::NonFiniteLoss`] before any parameter update, and
-    /// the iteration counter does not advance; batch-norm running statistics have already seen
-    /// the batch (as in PyTorch), so a run should stop or reload a checkpoint.
-    pub fn step_tensors(&mut self, images: &Tensor, targets: &Tensor) -> Result<StepOutcome> {
+    /// One step on images (N×3×H×W) and targets (N×C) on the model's device: [`Self::mix`]
+    /// then [`Self::update`].
+    pub fn step_tensors(
+        &mut self,
+        images: &Tensor,
+        targets: &Tensor,
+        epoch: usize,
+    ) -> Result<StepOutcome> {
+        let (x, t) = self.mix(images, targets, epoch)?;
+        self.update(&x, &t)
+    }
+
+    /// The batch the next step feeds to the network: mixed by the method of [`Self::with_mixing`]
+    /// with the RNG of `(epoch, next step index)`, or unchanged.
+    pub fn mix(&self, images: &Tensor, targets: &Tensor, epoch: usize) -> Result<(Tensor, Tensor)> {
+        if let Some(m) = &self.mixing {
+            let mix = MixStep {
+                method: &m.method,
+                seed: m.seed,
+                epoch,
+                step: self.step,
+                model: self.model.as_ref(),
+                label_smoothing: self.label_smoothing,
+            };
+            if let Some(mixed) = mix.apply(images, targets)? {
+                return Ok(mixed);
+            }
+        }
+        Ok((images.shallow_clone(), targets.shallow_clone()))
+    }
+
+    /// Forward, loss, backward and the SGD update on a batch as fed to the network (already
+    /// mixed); see the NaN policy on [`TrainStep`].
+    pub fn update(&mut self, images: &Tensor, targets: &Tensor) -> Result<StepOutcome> {
         let step = self.step;
         let lr = self.schedule.lr_at(step);
-        self.opt.set_lr(lr);
         let logits = self.model.forward_t(images, true);
         let loss = smoothed_cross_entropy(&logits, targets, self.label_smoothing)?;
         // Queue the backward pass before reading the loss back: on a GPU the read waits for the
         // device, and the backward kernels are then already in flight instead of being launched
         // after it. Gradients do not touch the parameters, so a non-finite loss still leaves
         // the model unchanged.
-        self.opt.zero_grad();
+        self.sgd.zero_grad();
         loss.f_backward().map_err(Error::tch("backward"))?;
         let value = loss.to_kind(Kind::Double).double_value(&[]);
         if !value.is_finite() {
-            self.opt.zero_grad();
+            self.sgd.zero_grad();
             return Err(Error::NonFiniteLoss { step, loss: value });
         }
-        self.opt.step();
+        self.sgd.step(lr)?;
         self.step += 1;
         Ok(StepOutcome {
             step,

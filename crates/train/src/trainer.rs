@@ -17,17 +17,13 @@ use deda_nets::{DeviceChoice, Family, Model, ModelName, ModelSpec, ResNetConfig,
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::batch_mix::MixStep;
 use crate::checkpoint::{self, TrainState};
 use crate::config::{MethodName, TrainConfig};
 use crate::evaluate::{evaluate, EvalReport};
-use crate::loss::smoothed_cross_entropy;
 use crate::metrics::{EpochRecord, MetricsLog};
-use crate::momentum_sgd::MomentumSgd;
-use crate::optim::LrSchedule;
-use crate::run_dir::{collect_provenance, RunDir};
+use crate::run_dir::{collect_provenance, input_changes, recorded_inputs, RunDir};
 use crate::run_error::{RunError, RunResult};
-use crate::step::BatchRef;
+use crate::step::{BatchRef, StepOutcome, TrainStep};
 
 /// The data of a run, prepared by the caller (data-set reading, k-shot and the part bank live
 /// outside this crate).
@@ -200,26 +196,44 @@ pub fn fit(
     let device = config.train.device.parse::<DeviceChoice>()?.resolve()?;
     let dir = RunDir::new(run_dir);
     let hash = config_hash(&config)?;
-    let state = prepare_dir(&dir, &config, &hash, options)?;
-
     let train_loader = Loader::new(
         config.loader.clone(),
         Arc::clone(&data.train),
         data.combiner,
     )?;
-    let eval_loader = Loader::new(config.loader.for_eval(), Arc::clone(&data.test), None)?;
     let iters = train_loader.num_batches();
+    if iters == 0 {
+        // Refused before the run folder is touched: an empty epoch logs no loss and a run
+        // made of them could never be resumed.
+        return Err(RunError::Config {
+            problems: vec![format!(
+                "every epoch would be empty: {} training samples, loader.batch_size {} with \
+                 loader.drop_last = {} gives 0 batches (lower batch_size or set drop_last = false)",
+                data.train.len(),
+                config.loader.batch_size,
+                config.loader.drop_last
+            )],
+        });
+    }
+    let state = prepare_dir(&dir, &config, &hash, &data.inputs, options)?;
+    let eval_loader = Loader::new(config.loader.for_eval(), Arc::clone(&data.test), None)?;
     let schedule = config
         .optim
         .schedule
         .resolve(config.optim.lr, iters, config.train.epochs)?;
-    let mut model = build_model(&config, data.train.num_classes(), device)?;
-    let mut sgd = MomentumSgd::new(model.var_store(), &config.optim.sgd())?;
+    let model = build_model(&config, data.train.num_classes(), device)?;
+    let mut trainer = TrainStep::new(
+        model,
+        &config.optim.sgd(),
+        schedule,
+        config.train.label_smoothing,
+    )?
+    .with_mixing(config.method.clone(), config.train.seed);
 
     let log = MetricsLog::new(dir.root());
     let mut state = match state {
         Some(s) => {
-            checkpoint::restore(&dir, &s, model.as_mut(), &mut sgd)?;
+            checkpoint::restore(&dir, &s, &mut trainer)?;
             log.truncate_to(s.epochs_done)?;
             s
         }
@@ -246,11 +260,9 @@ pub fn fit(
     };
     prov.write(&prov_path)?;
 
+    trainer.set_step_index(state.step);
     let mut loop_ = Loop {
-        config: &config,
-        model: model.as_ref(),
-        sgd: &mut sgd,
-        schedule: &schedule,
+        trainer: &mut trainer,
         dir: &dir,
         observer,
         first_batch_sent: false,
@@ -264,14 +276,14 @@ pub fn fit(
     for epoch in start_epoch..end_epoch {
         let te = Instant::now();
         loop_.observer.epoch_start(epoch, iters);
-        let pass = loop_.train_epoch(&train_loader, epoch, state.step)?;
+        let pass = loop_.train_epoch(&train_loader, epoch)?;
         state.step = pass.step;
         final_loss = pass.mean_loss;
         let evaluate_now =
             (epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs;
         let eval = if evaluate_now {
             Some(evaluate(
-                loop_.model,
+                loop_.trainer.model(),
                 &eval_loader,
                 data.test_groups.as_deref(),
             )?)
@@ -282,7 +294,7 @@ pub fn fit(
             if state.best_top1.is_none_or(|b| e.top1 > b) {
                 state.best_top1 = Some(e.top1);
                 state.best_epoch = Some(epoch);
-                checkpoint::save_weights(loop_.model, &dir.best_weights())?;
+                checkpoint::save_weights(loop_.trainer.model(), &dir.best_weights())?;
             }
         }
         state.epochs_done = epoch + 1;
@@ -304,7 +316,7 @@ pub fn fit(
             bad_samples: pass.bad,
         };
         log.append(&record)?;
-        checkpoint::save(&dir, loop_.model, loop_.sgd, &state)?;
+        checkpoint::save(&dir, loop_.trainer, &state)?;
         if eval.is_some() {
             last_eval = eval;
         }
@@ -314,7 +326,7 @@ pub fn fit(
     if last_eval.is_none() && !records.is_empty() {
         // A resume after the last epoch: evaluate the final weights again.
         last_eval = Some(evaluate(
-            model.as_ref(),
+            trainer.model(),
             &eval_loader,
             data.test_groups.as_deref(),
         )?);
@@ -366,14 +378,18 @@ fn check_data(config: &TrainConfig, data: &TrainData) -> RunResult<()> {
     }
 }
 
-/// Creates the run directory; returns the state to resume from, if resuming.
+/// Creates the run directory (removing temporaries of interrupted writers); returns the state
+/// to resume from, if resuming. A resume is refused when the config or an input (the part
+/// bank's manifest) differs from what the run started with.
 fn prepare_dir(
     dir: &RunDir,
     config: &TrainConfig,
     hash: &str,
+    inputs: &BTreeMap<String, String>,
     options: FitOptions,
 ) -> RunResult<Option<TrainState>> {
     dir.create()?;
+    dir.remove_stale_temporaries()?;
     let existing = checkpoint::read_state(dir)?;
     let resume_err = |reason: String| RunError::Resume {
         dir: dir.root().to_path_buf(),
@@ -385,7 +401,19 @@ fn prepare_dir(
             "the config differs from the one the run started with (hash {} vs {hash}); see config.resolved.toml",
             s.config_hash
         ))),
-        (true, Some(s)) => Ok(Some(s)),
+        (true, Some(s)) => {
+            let recorded = recorded_inputs(&dir.provenance())
+                .map_err(|e| resume_err(format!("cannot check its inputs: {e}")))?;
+            let changes = input_changes(&recorded, inputs);
+            if !changes.is_empty() {
+                return Err(resume_err(format!(
+                    "its inputs changed since it started (sha256 recorded in provenance.json):\n  - {}\n\
+                     resume with the original inputs, or start a new run folder",
+                    changes.join("\n  - ")
+                )));
+            }
+            Ok(Some(s))
+        }
         (false, Some(s)) => Err(resume_err(format!(
             "it already holds a run ({} epochs done); pass --resume to continue it or choose another folder",
             s.epochs_done
@@ -409,25 +437,18 @@ struct EpochPass {
 
 /// The state the epoch loop borrows.
 struct Loop<'a> {
-    config: &'a TrainConfig,
-    model: &'a dyn Model,
-    sgd: &'a mut MomentumSgd,
-    schedule: &'a LrSchedule,
+    trainer: &'a mut TrainStep,
     dir: &'a RunDir,
     observer: &'a mut dyn FitObserver,
     first_batch_sent: bool,
 }
 
 impl Loop<'_> {
-    fn train_epoch(
-        &mut self,
-        loader: &Loader,
-        epoch: usize,
-        mut step: usize,
-    ) -> RunResult<EpochPass> {
+    fn train_epoch(&mut self, loader: &Loader, epoch: usize) -> RunResult<EpochPass> {
         let t_epoch = Instant::now();
         let mut wait = 0.0;
-        let (mut loss_sum, mut batches, mut last_lr) = (0.0, 0usize, self.schedule.lr_at(step));
+        let mut last_lr = self.trainer.lr_at(self.trainer.step_index());
+        let (mut loss_sum, mut batches) = (0.0, 0usize);
         let mut it = loader.epoch(epoch as u64)?;
         for b in 0.. {
             let tw = Instant::now();
@@ -435,25 +456,23 @@ impl Loop<'_> {
             wait += tw.elapsed().as_secs_f64();
             let Some(batch) = next else { break };
             let batch = batch?;
-            let lr = self.schedule.lr_at(step);
-            let loss = self.train_step(&batch, epoch, b, step, lr)?;
+            let out = self.train_step(&batch, epoch, b)?;
             self.observer.step(&StepInfo {
                 epoch,
                 batch: b,
-                step,
-                loss,
-                lr,
+                step: out.step,
+                loss: out.loss,
+                lr: out.lr,
                 samples: batch.n,
             });
-            loss_sum += loss;
+            loss_sum += out.loss;
             batches += 1;
-            last_lr = lr;
-            step += 1;
+            last_lr = out.lr;
         }
         let total = t_epoch.elapsed().as_secs_f64();
         let stats = it.stats();
         Ok(EpochPass {
-            step,
+            step: self.trainer.step_index(),
             mean_loss: if batches > 0 {
                 loss_sum / batches as f64
             } else {
@@ -466,14 +485,9 @@ impl Loop<'_> {
         })
     }
 
-    fn train_step(
-        &mut self,
-        batch: &Batch,
-        epoch: usize,
-        b: usize,
-        step: usize,
-        lr: f64,
-    ) -> RunResult<f64> {
+    /// One [`TrainStep`]: mixing, then the update; the first batch fed goes to the observer,
+    /// and a non-finite loss names the batch's samples.
+    fn train_step(&mut self, batch: &Batch, epoch: usize, b: usize) -> RunResult<StepOutcome> {
         let view = BatchRef {
             images: &batch.images,
             targets: &batch.targets,
@@ -482,41 +496,23 @@ impl Loop<'_> {
             w: batch.w,
             num_classes: batch.num_classes,
         };
-        let (mut x, mut t) = view.to_tensors(self.model.device())?;
-        let mix = MixStep {
-            method: &self.config.method,
-            seed: self.config.train.seed,
-            epoch,
-            step,
-            model: self.model,
-            label_smoothing: self.config.train.label_smoothing,
-        };
-        if let Some(mixed) = mix.apply(&x, &t)? {
-            (x, t) = mixed;
-        }
+        let (x, t) = view.to_tensors(self.trainer.model().device())?;
+        let (x, t) = self.trainer.mix(&x, &t, epoch)?;
         if !self.first_batch_sent {
             self.first_batch_sent = true;
             self.observer.first_batch(&fed_batch(batch, &x, &t)?);
         }
-        let logits = self.model.forward_t(&x, true);
-        let loss = smoothed_cross_entropy(&logits, &t, self.config.train.label_smoothing)?;
-        // Backward is queued before the loss is read back (a device sync on GPU), as in
-        // `TrainStep::step_tensors`; the parameters only change in `sgd.step`.
-        self.sgd.zero_grad();
-        loss.f_backward().map_err(crate::Error::tch("backward"))?;
-        let value = loss.to_kind(Kind::Double).double_value(&[]);
-        if !value.is_finite() {
-            return Err(RunError::NonFiniteLoss {
+        self.trainer.update(&x, &t).map_err(|e| match e {
+            crate::Error::NonFiniteLoss { step, loss } => RunError::NonFiniteLoss {
                 step,
                 epoch,
                 batch: b,
                 indices: batch.indices.clone(),
-                loss: value,
+                loss,
                 checkpoint: self.dir.checkpoints(),
-            });
-        }
-        self.sgd.step(lr);
-        Ok(value)
+            },
+            other => other.into(),
+        })
     }
 }
 
