@@ -46,7 +46,8 @@ fn existing(dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// Builds the model of `dir/config.json` on `device` and loads `dir/model.safetensors`
 /// (every missing, unexpected or mis-shaped tensor is reported by name). Checkpoints saved by
-/// transformers 4.x and 5.x both load, see [`accept_transformers5_layout`].
+/// transformers 4.x and 5.x both load (5.x omits the Swin attention's `relative_position_index`
+/// buffers, filled in from the model, and saves the unused trunk norm, which is dropped).
 pub fn load_model(
     dir: &Path,
     device: Device,
