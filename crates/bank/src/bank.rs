@@ -5,8 +5,9 @@ use crate::layout::MANIFEST_FILE;
 use crate::manifest::read_manifest;
 use crate::merge::list_shards;
 use crate::meta::{read_meta, BankMeta};
-use crate::record::PartRecord;
+use crate::record::{PartRecord, Producer};
 use crate::summary::{BankSummary, ClassCounts};
+use crate::synthetic::{is_active, read_active};
 use crate::verify::VerifyReport;
 use deda_core::hash::sha256_hex;
 use deda_core::{ClassId, PartId, PartKind};
@@ -29,6 +30,8 @@ pub struct PartBank {
     synthetic: HashMap<PartId, Vec<PartId>>,
     per_class: Vec<[Vec<PartId>; 3]>,
     manifest_hash: String,
+    active_synthetic: Option<Producer>,
+    superseded: Vec<PartRecord>,
 }
 
 const CDP: usize = 0;
@@ -50,6 +53,10 @@ impl PartBank {
     /// and derived from (kind, sample, variant); classes are in range; every file exists inside
     /// the bank; synthetic CDPs link to a real CDP of the same sample. A bank folder with shard
     /// manifests but no `manifest.jsonl` must be merged first.
+    ///
+    /// When an edit run recorded the active synthetic producer (`synthetic.json`, see
+    /// [`crate::synthetic`]), only that producer's synthetic CDPs are served; the others are
+    /// [`PartBank::superseded`] (still checked here and by [`PartBank::verify`]).
     ///
     /// # Errors
     /// The first problem found, naming the part and manifest line ([`Error::MissingFile`],
@@ -76,14 +83,18 @@ impl PartBank {
             check_record(dir, &meta, *line, r)?;
         }
         check_links(&manifest.records)?;
-        let mut records: Vec<PartRecord> = manifest.records.into_iter().map(|(_, r)| r).collect();
+        let active = read_active(dir)?;
+        let (mut records, mut superseded): (Vec<PartRecord>, Vec<PartRecord>) = manifest
+            .records
+            .into_iter()
+            .map(|(_, r)| r)
+            .partition(|r| is_active(r, active.as_ref()));
         records.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(PartBank::indexed(
-            dir,
-            meta,
-            records,
-            sha256_hex(&manifest.bytes),
-        ))
+        superseded.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut bank = PartBank::indexed(dir, meta, records, sha256_hex(&manifest.bytes));
+        bank.active_synthetic = active;
+        bank.superseded = superseded;
+        Ok(bank)
     }
 
     fn indexed(dir: &Path, meta: BankMeta, records: Vec<PartRecord>, hash: String) -> PartBank {
@@ -97,6 +108,8 @@ impl PartBank {
             synthetic: HashMap::new(),
             manifest_hash: hash,
             records: Vec::new(),
+            active_synthetic: None,
+            superseded: Vec::new(),
         };
         for (i, r) in records.iter().enumerate() {
             bank.by_id.insert(r.id.clone(), i);
@@ -137,9 +150,21 @@ impl PartBank {
         &self.meta.class_names
     }
 
-    /// Every record, sorted by id.
+    /// Every record served, sorted by id: all real parts and the active producer's synthetic
+    /// CDPs (all synthetic CDPs when no producer is active).
     pub fn records(&self) -> &[PartRecord] {
         &self.records
+    }
+
+    /// Synthetic CDPs of producers other than the active one, sorted by id: on disk and
+    /// verified, but not served by [`PartBank::records`] or any lookup.
+    pub fn superseded(&self) -> &[PartRecord] {
+        &self.superseded
+    }
+
+    /// The producer whose synthetic CDPs are served, if an edit run recorded one.
+    pub fn active_synthetic(&self) -> Option<&Producer> {
+        self.active_synthetic.as_ref()
     }
 
     /// The record with this id.
@@ -260,15 +285,16 @@ impl PartBank {
         })
     }
 
-    /// Re-hashes every part file, listing missing or changed ones by id.
+    /// Re-hashes every part file (superseded synthetic CDPs included), listing missing or
+    /// changed ones by id.
     pub fn verify(&self) -> VerifyReport {
-        let damaged = self
-            .records
-            .iter()
+        let all = self.records.iter().chain(&self.superseded);
+        let damaged = all
+            .clone()
             .filter_map(|r| self.damage_of(r).map(|why| (r.id.clone(), why)))
             .collect();
         VerifyReport {
-            checked: self.records.len(),
+            checked: all.count(),
             damaged,
         }
     }

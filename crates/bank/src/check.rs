@@ -3,6 +3,7 @@ use crate::error::{Error, Result};
 use crate::layout::{part_id, resolve};
 use crate::meta::BankMeta;
 use crate::record::PartRecord;
+use crate::synthetic::synthetic_part_id;
 use deda_core::PartKind;
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,8 +35,14 @@ pub(crate) fn check_record(dir: &Path, meta: &BankMeta, line: usize, r: &PartRec
 }
 
 fn record_problem(meta: &BankMeta, r: &PartRecord) -> Option<String> {
-    let expected_id = part_id(r.kind, &r.source_image, r.variant);
     let is_syn = r.kind == PartKind::SyntheticCdp;
+    // Synthetic ids carry their producer's tag; untagged ones predate the tag and still read.
+    let expected_id = match r.variant.filter(|_| is_syn) {
+        Some(v) if r.id != part_id(r.kind, &r.source_image, r.variant) => {
+            synthetic_part_id(&r.source_image, v, &r.producer)
+        }
+        _ => part_id(r.kind, &r.source_image, r.variant),
+    };
     if r.class.index() >= meta.num_classes() {
         Some(format!(
             "{} is out of range (the bank has {} classes)",
@@ -44,7 +51,7 @@ fn record_problem(meta: &BankMeta, r: &PartRecord) -> Option<String> {
         ))
     } else if r.id != expected_id {
         Some(format!(
-            "id does not match its kind, sample and variant (expected {expected_id})"
+            "id does not match its kind, sample, variant and producer (expected {expected_id})"
         ))
     } else if is_syn != r.source_part.is_some() || is_syn != r.variant.is_some() {
         Some("source_part and variant must be set exactly for synthetic CDPs".into())

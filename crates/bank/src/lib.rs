@@ -13,12 +13,14 @@
 //! <bank>/parts/cdp/<class:04>/<stem>.png        CDP: RGBA cut-out cropped to the object's box
 //! <bank>/parts/cip/<class:04>/<stem>.jpg        CIP: filled background, RGB (JPEG q95 by default;
 //!                                               .png, .qoi or uncompressed .ppm per CipFormat)
-//! <bank>/parts/syn/<class:04>/<stem>-v<k>.png   synthetic CDP k of a real CDP
+//! <bank>/parts/syn/<class:04>/<stem>-<tag>-v<k>.png  synthetic CDP k of a real CDP by the
+//!                                               producer tagged <tag> (see [`synthetic`])
+//! <bank>/synthetic.json                         the active synthetic producer (edit stage)
 //! ```
 //!
 //! `<stem>` is [`part_stem`] of the sample's stable id (`source_image`): its file-system-safe
 //! form plus the first 8 hex digits of its SHA-256. Part ids are `cdp/<stem>`, `cip/<stem>` and
-//! `syn/<stem>-v<k>` ([`part_id`]): deterministic, so shards never collide and reruns give the
+//! `syn/<stem>-<tag>-v<k>` ([`part_id`], [`synthetic_part_id`]): deterministic, so shards never collide and reruns give the
 //! same ids and files.
 //!
 //! # Crash safety and resuming
@@ -54,6 +56,7 @@ mod ppm;
 pub mod record;
 pub mod shard;
 pub mod summary;
+pub mod synthetic;
 pub mod verify;
 mod writer;
 
@@ -66,5 +69,8 @@ pub use meta::{BankMeta, FORMAT_VERSION};
 pub use record::{PartDraft, PartRecord, Producer};
 pub use shard::Shard;
 pub use summary::{BankSummary, ClassCounts};
+pub use synthetic::{
+    producer_tag, summarize_synthetic, synthetic_part_id, ProducerCount, SyntheticSummary,
+};
 pub use verify::VerifyReport;
 pub use writer::BankWriter;

@@ -12,10 +12,11 @@ use crate::manifest::{read_manifest, Appender, Manifest};
 use crate::meta::{create_or_check_meta, BankMeta};
 use crate::record::{PartDraft, PartRecord, Producer};
 use crate::shard::Shard;
+use crate::synthetic::{synthetic_part_file, synthetic_part_id, write_active};
 use deda_core::hash::sha256_hex;
 use deda_core::{BBox, ClassId, PartId, PartKind};
 use image::{RgbImage, RgbaImage};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Writes parts into a bank folder; use one writer per process (or per shard).
@@ -27,7 +28,7 @@ pub struct BankWriter {
     options: WriterOptions,
     records: Vec<PartRecord>,
     index: HashMap<PartId, usize>,
-    synthetic_sources: HashSet<String>,
+    synthetic_of_source: HashMap<String, Vec<usize>>,
     appender: Appender,
     torn_lines: usize,
     cip_max_short_side: Option<u32>,
@@ -77,7 +78,7 @@ impl BankWriter {
             options,
             records: Vec::new(),
             index: HashMap::new(),
-            synthetic_sources: HashSet::new(),
+            synthetic_of_source: HashMap::new(),
             appender: Appender::open(&target_path, valid_len)?,
             torn_lines: 0,
             cip_max_short_side: None,
@@ -110,7 +111,10 @@ impl BankWriter {
 
     fn remember(&mut self, record: PartRecord) {
         if record.kind == PartKind::SyntheticCdp {
-            self.synthetic_sources.insert(record.source_image.clone());
+            self.synthetic_of_source
+                .entry(record.source_image.clone())
+                .or_default()
+                .push(self.records.len());
         }
         self.index.insert(record.id.clone(), self.records.len());
         self.records.push(record);
@@ -120,18 +124,38 @@ impl BankWriter {
     /// [`PartKind::SyntheticCdp`], whether any variant of it is.
     pub fn contains(&self, kind: PartKind, source_image: &str) -> bool {
         match kind {
-            PartKind::SyntheticCdp => self.synthetic_sources.contains(source_image),
+            PartKind::SyntheticCdp => self.synthetic_of_source.contains_key(source_image),
             _ => self.index.contains_key(&part_id(kind, source_image, None)),
         }
     }
 
-    /// Whether variant `variant` of the synthetic CDPs of `source_image` is stored.
-    pub fn contains_synthetic(&self, source_image: &str, variant: u32) -> bool {
-        self.contains_id(&part_id(
-            PartKind::SyntheticCdp,
-            source_image,
-            Some(variant),
-        ))
+    /// Whether variant `variant` of the synthetic CDPs of `source_image` made by `producer` is
+    /// stored (variants of other producers do not count: see [`crate::synthetic`]).
+    pub fn contains_synthetic(
+        &self,
+        source_image: &str,
+        variant: u32,
+        producer: &Producer,
+    ) -> bool {
+        self.contains_id(&synthetic_part_id(source_image, variant, producer))
+    }
+
+    /// Every stored synthetic CDP of `source_image`, of any producer, in storing order.
+    pub fn synthetic_of_source(&self, source_image: &str) -> impl Iterator<Item = &PartRecord> {
+        self.synthetic_of_source
+            .get(source_image)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.records[i])
+    }
+
+    /// Records `producer` as the bank's active synthetic producer: readers then serve only its
+    /// synthetic CDPs (see [`crate::synthetic`]).
+    ///
+    /// # Errors
+    /// A read or write error naming `synthetic.json`.
+    pub fn set_active_synthetic(&self, producer: &Producer) -> Result<()> {
+        write_active(&self.dir, producer)
     }
 
     /// Whether a part with this id is stored.
@@ -218,7 +242,8 @@ impl BankWriter {
         self.store(record, &bytes)
     }
 
-    /// Stores variant `variant` of a synthetic CDP made from the real CDP `source`.
+    /// Stores variant `variant` of a synthetic CDP made from the real CDP `source` by
+    /// `producer`, under the producer-tagged id [`synthetic_part_id`].
     ///
     /// The record inherits the source's class, sample and box.
     ///
@@ -248,16 +273,10 @@ impl BankWriter {
         self.check_class(source.class, &source.source_image)?;
         let kind = PartKind::SyntheticCdp;
         let pixel_area = visible_cdp_area(kind, &source.source_image, img)?;
-        let file = part_file(
-            kind,
-            source.class,
-            &source.source_image,
-            Some(variant),
-            "png",
-        );
+        let file = synthetic_part_file(source.class, &source.source_image, variant, &producer);
         let bytes = encode_rgba_png(img, &self.dir.join(&file))?;
         let record = PartRecord {
-            id: part_id(kind, &source.source_image, Some(variant)),
+            id: synthetic_part_id(&source.source_image, variant, &producer),
             kind,
             class: source.class,
             source_image: source.source_image.clone(),

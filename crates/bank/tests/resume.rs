@@ -28,8 +28,8 @@ fn reopening_resumes_without_duplicates() {
     assert_eq!(again, cdp0);
     put_syn(&mut w, &cdp0, 0);
     assert!(w.contains(PartKind::SyntheticCdp, &sample(0).0));
-    assert!(w.contains_synthetic(&sample(0).0, 0));
-    assert!(!w.contains_synthetic(&sample(0).0, 1));
+    assert!(w.contains_synthetic(&sample(0).0, 0, &syn_producer()));
+    assert!(!w.contains_synthetic(&sample(0).0, 1, &syn_producer()));
     put_sample(&mut w, 2);
     drop(w);
 

@@ -13,6 +13,13 @@ pub trait CutoutEditor {
     /// Hash of the model weights used, if any (recorded in each part's producer).
     fn weights_hash(&self) -> Option<String>;
 
+    /// The settings that change the editor's output (strength, steps, prompt, learned tokens,
+    /// …) as JSON; the stage hashes them into the producer's config hash, so variants made with
+    /// other settings are not taken for this editor's. `null` (the default) for none.
+    fn config(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
     /// Variant `variant` of `cdp`, for the class described by `class_prompt` (the bank's class
     /// name). `seed` is derived per (CDP, variant), so the result must depend only on the
     /// arguments. The output may have another size; it must keep some visible pixel.

@@ -1,10 +1,20 @@
 //! The edit stage: every real CDP of a bank → `k` synthetic variants stored beside it.
 //!
-//! Resumable: variants already in the bank are skipped. Deterministic: variant `v` of the
+//! Resumable: variants this editor already made are skipped. Deterministic: variant `v` of the
 //! `i`-th real CDP (records sorted by id) gets the seed drawn from
 //! `rng_for(seed, Stream::Edit, [i, v])`, whatever the shard or the order of work.
+//!
+//! Edits know their maker. Each variant's [`Producer`] is the stage `edit:<editor kind>`, the
+//! hash of the editor's [`CutoutEditor::config`], the seed and the weights hash; it is part of
+//! the variant's id (`deda_bank::synthetic`). A run therefore skips only variants of the *same*
+//! producer; variants of another editor or other settings are **stale**: counted per producer
+//! in [`EditReport::stale`], left on disk (the bank keeps verifying), and superseded: the run
+//! records its producer as the bank's active one before writing, so readers (and so training)
+//! serve only this editor's variants from then on, never a mix. `k` is not part of the
+//! producer: a later run with a larger `k` adds variants and keeps the earlier ones.
 use crate::editor::CutoutEditor;
 use crate::error::{Error, Result};
+use deda_bank::synthetic::EDIT_STAGE_PREFIX;
 use deda_bank::{BankWriter, PartBank, PartRecord, Producer, Shard};
 use deda_core::hash::config_hash;
 use deda_core::{rng_for, PartId, PartKind, Stream};
@@ -12,22 +22,43 @@ use rand::Rng;
 use serde::Serialize;
 use std::path::Path;
 
-/// Stage name recorded in every synthetic part's [`Producer`].
+/// Stage name of the edit stage; its producers record `edit:<editor kind>`.
 pub const STAGE_NAME: &str = "edit";
+
+/// Stale synthetic CDPs of one other producer, found for the CDPs a run owns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StaleVariants {
+    /// Their producer.
+    pub producer: Producer,
+    /// How many.
+    pub variants: usize,
+}
 
 /// What the stage did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EditReport {
+    /// The producer of this run's variants (the bank's active one afterwards).
+    pub producer: Option<Producer>,
     /// Real CDPs of the bank (all shards).
     pub cdps: usize,
     /// Real CDPs this shard owns.
     pub owned: usize,
     /// Variants written in this run.
     pub written: usize,
-    /// Variants already in the bank.
+    /// Variants of this producer already in the bank.
     pub skipped_existing: usize,
+    /// Variants of other producers (another editor, other settings, seed or weights) of the
+    /// owned CDPs, per producer: superseded by this run's, not served any more.
+    pub stale: Vec<StaleVariants>,
     /// Variants the editor left fully transparent (not stored): (part, variant).
     pub empty_outputs: Vec<(PartId, u32)>,
+}
+
+impl EditReport {
+    /// Total stale variants over all producers.
+    pub fn stale_variants(&self) -> usize {
+        self.stale.iter().map(|s| s.variants).sum()
+    }
 }
 
 /// The seed of variant `variant` of the `index`-th real CDP.
@@ -35,11 +66,12 @@ pub fn variant_seed(seed: u64, index: u64, variant: u32) -> u64 {
     rng_for(seed, Stream::Edit, &[index, u64::from(variant)]).random()
 }
 
-/// The provenance of the stage's parts: the editor's name and weights, `k` and the seed.
-pub fn producer(editor: &dyn CutoutEditor, k_per_cdp: u32, seed: u64) -> Producer {
-    let canonical = serde_json::json!({ "editor": editor.name(), "k_per_cdp": k_per_cdp });
+/// The producer of an editor's variants: stage `edit:<name>`, the hash of its name and
+/// [`CutoutEditor::config`], the seed and its weights hash.
+pub fn producer(editor: &dyn CutoutEditor, seed: u64) -> Producer {
+    let canonical = serde_json::json!({ "editor": editor.name(), "config": editor.config() });
     Producer {
-        stage: STAGE_NAME.to_string(),
+        stage: format!("{EDIT_STAGE_PREFIX}{}", editor.name()),
         config_hash: config_hash(&canonical.to_string()),
         seed,
         weights_hash: editor.weights_hash(),
@@ -47,7 +79,8 @@ pub fn producer(editor: &dyn CutoutEditor, k_per_cdp: u32, seed: u64) -> Produce
 }
 
 /// Writes `k_per_cdp` synthetic variants of every real CDP of the bank at `bank_dir` that
-/// `shard` owns (all without a shard), skipping variants already stored.
+/// `shard` owns (all without a shard), skipping variants this editor already stored, and makes
+/// this editor's producer the bank's active one (see the module docs for stale variants).
 ///
 /// With a shard, records go to the shard manifest (merge them with
 /// `deda_bank::merge_shards`). `progress(done, total)` is called after each owned CDP.
@@ -66,11 +99,15 @@ pub fn run_edit(
     let bank = PartBank::open(bank_dir).map_err(|e| Error::bank(bank_dir, e))?;
     let mut writer =
         BankWriter::open(bank_dir, bank.meta(), shard).map_err(|e| Error::bank(bank_dir, e))?;
-    let producer = producer(editor, k_per_cdp, seed);
+    let producer = producer(editor, seed);
+    writer
+        .set_active_synthetic(&producer)
+        .map_err(|e| Error::bank(bank_dir, e))?;
     let cdps: Vec<(u64, &PartRecord)> = real_cdps(&bank)
         .filter(|(i, _)| shard.is_none_or(|s| s.owns(*i)))
         .collect();
     let mut report = EditReport {
+        producer: Some(producer.clone()),
         cdps: real_cdps(&bank).count(),
         owned: cdps.len(),
         ..EditReport::default()
@@ -105,6 +142,23 @@ struct CdpJob<'a> {
     seed: u64,
 }
 
+/// Counts the variants of `source` made by producers other than `current`.
+fn count_stale(writer: &BankWriter, source: &str, current: &Producer, report: &mut EditReport) {
+    for other in writer
+        .synthetic_of_source(source)
+        .map(|r| &r.producer)
+        .filter(|p| *p != current)
+    {
+        match report.stale.iter_mut().find(|s| &s.producer == other) {
+            Some(s) => s.variants += 1,
+            None => report.stale.push(StaleVariants {
+                producer: other.clone(),
+                variants: 1,
+            }),
+        }
+    }
+}
+
 /// Makes and stores the missing variants of one CDP (the image is loaded only if needed).
 fn edit_cdp(
     job: &CdpJob<'_>,
@@ -116,8 +170,9 @@ fn edit_cdp(
 ) -> Result<()> {
     let dir = job.bank.dir();
     let source = &job.record.source_image;
+    count_stale(writer, source, producer, report);
     let missing: Vec<u32> = (0..k)
-        .filter(|&v| !writer.contains_synthetic(source, v))
+        .filter(|&v| !writer.contains_synthetic(source, v, producer))
         .collect();
     report.skipped_existing += (k as usize) - missing.len();
     if missing.is_empty() {

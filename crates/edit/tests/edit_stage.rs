@@ -58,6 +58,12 @@ fn identity_edit_writes_k_variants_then_resumes() {
     assert_eq!(calls, vec![(1, 3), (2, 3), (3, 3)]);
     let again = run_edit(d.path(), &mut IdentityEditor, 2, 7, None, &mut |_, _| {}).unwrap();
     assert_eq!((again.written, again.skipped_existing), (0, 6));
+    assert!(again.stale.is_empty());
+    // K is not part of the producer: a larger K adds variants and keeps the earlier ones.
+    let more = run_edit(d.path(), &mut IdentityEditor, 3, 7, None, &mut |_, _| {}).unwrap();
+    assert_eq!((more.written, more.skipped_existing), (3, 6));
+    let fewer = run_edit(d.path(), &mut IdentityEditor, 2, 7, None, &mut |_, _| {}).unwrap();
+    assert_eq!((fewer.written, fewer.skipped_existing), (0, 6));
 
     let bank = PartBank::open(d.path()).unwrap();
     let cdps: Vec<_> = bank
@@ -68,7 +74,7 @@ fn identity_edit_writes_k_variants_then_resumes() {
     assert_eq!(cdps.len(), 3);
     for r in cdps {
         let syn = bank.synthetic_of(&r.id);
-        assert_eq!(syn.len(), 2, "{}", r.id);
+        assert_eq!(syn.len(), 3, "{}", r.id);
         let img = bank.load_cdp(&syn[0]).unwrap();
         assert_eq!(
             img,
@@ -77,7 +83,7 @@ fn identity_edit_writes_k_variants_then_resumes() {
         );
         let rec = bank.get(&syn[1]).unwrap();
         assert_eq!((rec.variant, rec.class), (Some(1), r.class));
-        assert_eq!(rec.producer.stage, "edit");
+        assert_eq!(rec.producer.stage, "edit:identity");
     }
     assert!(bank.verify().damaged.is_empty());
 }
@@ -147,4 +153,75 @@ fn a_missing_bank_is_an_error_naming_the_folder() {
     let missing = d.path().join("nope");
     let err = run_edit(&missing, &mut IdentityEditor, 1, 0, None, &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+/// An editor with settings: the output depends on `strength`.
+struct Tinted {
+    strength: u8,
+}
+
+impl CutoutEditor for Tinted {
+    fn name(&self) -> &str {
+        "tinted"
+    }
+    fn weights_hash(&self) -> Option<String> {
+        Some("w0".into())
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "strength": self.strength })
+    }
+    fn edit(&mut self, cdp: &RgbaImage, _: &str, _: u32, _: u64) -> Result<RgbaImage> {
+        let mut out = cdp.clone();
+        out.pixels_mut().for_each(|p| p[2] = self.strength);
+        out.put_pixel(0, 0, Rgba([0, 0, 0, 255]));
+        Ok(out)
+    }
+}
+
+#[test]
+fn another_editor_redoes_the_variants_and_reports_the_stale_ones() {
+    let d = tempfile::tempdir().unwrap();
+    bank_with_cdps(d.path(), 3);
+    run_edit(d.path(), &mut IdentityEditor, 2, 7, None, &mut |_, _| {}).unwrap();
+
+    // The old check skipped all 6 here: identity variants 0 and 1 looked done.
+    let mut tinted = Tinted { strength: 40 };
+    let r = run_edit(d.path(), &mut tinted, 2, 7, None, &mut |_, _| {}).unwrap();
+    assert_eq!((r.written, r.skipped_existing), (6, 0));
+    assert_eq!(r.stale.len(), 1);
+    assert_eq!(r.stale[0].producer.stage, "edit:identity");
+    assert_eq!(r.stale_variants(), 6);
+    let producer = r.producer.clone().unwrap();
+    assert_eq!(producer.stage, "edit:tinted");
+    assert_eq!(producer.weights_hash.as_deref(), Some("w0"));
+
+    // The bank now serves only the tinted variants; the identity copies stay verified.
+    let bank = PartBank::open(d.path()).unwrap();
+    assert_eq!(bank.active_synthetic(), Some(&producer));
+    assert_eq!(bank.superseded().len(), 6);
+    let pool = deda_bank::summarize_synthetic(bank.records());
+    assert_eq!((pool.synthetic, pool.identity_copies), (6, 0), "{pool}");
+    assert_eq!(pool.producers.len(), 1);
+    assert_eq!(bank.verify().checked, 3 + 3 + 6 + 6);
+    assert!(bank.verify().is_ok());
+
+    // The same editor and settings again: nothing to do; still 6 stale identity variants.
+    let again = run_edit(d.path(), &mut tinted, 2, 7, None, &mut |_, _| {}).unwrap();
+    assert_eq!((again.written, again.skipped_existing), (0, 6));
+    assert_eq!(again.stale_variants(), 6);
+
+    // Other settings (or another seed) make another producer.
+    let mut stronger = Tinted { strength: 90 };
+    let r = run_edit(d.path(), &mut stronger, 2, 7, None, &mut |_, _| {}).unwrap();
+    assert_eq!((r.written, r.skipped_existing, r.stale.len()), (6, 0, 2));
+    let r = run_edit(d.path(), &mut stronger, 2, 8, None, &mut |_, _| {}).unwrap();
+    assert_eq!((r.written, r.stale_variants()), (6, 18));
+
+    // Back to identity: its copies are served again, and the pool summary says they are copies.
+    let r = run_edit(d.path(), &mut IdentityEditor, 2, 7, None, &mut |_, _| {}).unwrap();
+    assert_eq!((r.written, r.skipped_existing), (0, 6));
+    let bank = PartBank::open(d.path()).unwrap();
+    let pool = deda_bank::summarize_synthetic(bank.records());
+    assert!(pool.all_identity_copies(), "{pool}");
+    assert!(pool.warning(0.25).unwrap().contains("identity copies"));
 }

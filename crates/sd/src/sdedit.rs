@@ -8,7 +8,8 @@
 //! "a photo of a <token>" (the class's TTTI token; the class name itself when no embeddings
 //! are given), decode with the transparent decoder and resize back to the CDP's size.
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 use deda_edit::{ClipTokenizer, CutoutEditor};
 use image::RgbaImage;
@@ -89,14 +90,18 @@ pub struct SdEditor {
     uncond: Tensor,
     cond: HashMap<String, Tensor>,
     weights_hash: Option<String>,
+    embeddings_hash: Option<String>,
 }
 
 impl SdEditor {
     /// The editor over loaded models. With `embeddings`, each class uses its learned token
-    /// from that folder (see [`crate::ttti_store`]); a class without a file is an error.
+    /// from that folder (see [`crate::ttti_store`]); a class without a file is an error. The
+    /// folder's content is fingerprinted into [`CutoutEditor::config`], so edits made with other
+    /// learned tokens are not taken for this editor's.
     ///
     /// # Errors
-    /// Errors of the text encoder on the empty prompt.
+    /// [`Error::Weights`] if the embeddings folder cannot be read; errors of the text encoder
+    /// on the empty prompt.
     pub fn new(
         sd: StableDiffusion,
         vae: TransparentVae,
@@ -105,6 +110,7 @@ impl SdEditor {
         cfg: SdEditConfig,
         weights_hash: Option<String>,
     ) -> Result<Self> {
+        let embeddings_hash = embeddings.as_deref().map(folder_fingerprint).transpose()?;
         let uncond = tch::no_grad(|| {
             text_ids(&tokenizer, "", &sd).and_then(|ids| sd.text_encoder.model.forward(&ids))
         })?;
@@ -117,6 +123,7 @@ impl SdEditor {
             uncond,
             cond: HashMap::new(),
             weights_hash,
+            embeddings_hash,
         })
     }
 
@@ -213,11 +220,25 @@ fn text_ids(tokenizer: &ClipTokenizer, text: &str, sd: &StableDiffusion) -> Resu
 
 impl CutoutEditor for SdEditor {
     fn name(&self) -> &str {
-        "sdedit-layerdiffuse"
+        "sd"
     }
 
     fn weights_hash(&self) -> Option<String> {
         self.weights_hash.clone()
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let c = &self.cfg;
+        serde_json::json!({
+            "method": "transparent SDEdit, SD-1.5 + LayerDiffuse",
+            "strength": c.img2img.strength,
+            "steps": c.img2img.steps,
+            "guidance_scale": c.img2img.guidance_scale,
+            "size": c.size,
+            "min_side": c.min_side,
+            "template": c.template,
+            "embeddings": self.embeddings_hash,
+        })
     }
 
     fn edit(
@@ -231,5 +252,132 @@ impl CutoutEditor for SdEditor {
             .map_err(|e| deda_edit::Error::Model {
                 reason: e.to_string(),
             })
+    }
+}
+
+/// Bytes read at each end of a file by [`weights_fingerprint`].
+const FINGERPRINT_BYTES: u64 = 1 << 20;
+
+/// A cheap content fingerprint of model weights (16 hex digits): for every file under each of
+/// `paths` (a file, or a folder walked recursively in name order), its name relative to that
+/// path, its size and the SHA-256 of its first and last MiB. Moving or copying the weights
+/// keeps it; other weights (or a LoRA added) change it. Multi-GB checkpoints cost 2 MiB each.
+///
+/// # Errors
+/// [`Error::Weights`] naming a path that cannot be read.
+pub fn weights_fingerprint(paths: &[&Path]) -> Result<String> {
+    let mut text = String::new();
+    for (i, root) in paths.iter().enumerate() {
+        let mut files = Vec::new();
+        collect_files(root, &mut files)?;
+        for file in files {
+            let rel = file.strip_prefix(root).unwrap_or(&file);
+            let (size, head, tail) = ends_of(&file)?;
+            text.push_str(&format!(
+                "{i} {} {size} {head} {tail}\n",
+                rel.to_string_lossy()
+            ));
+        }
+    }
+    Ok(deda_core::hash::config_hash(&text))
+}
+
+/// The fingerprint of a folder of learned tokens (every file, whole content).
+fn folder_fingerprint(dir: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)?;
+    let mut text = String::new();
+    for file in files {
+        let bytes = std::fs::read(&file).map_err(|e| weights_error(&file, e))?;
+        let rel = file.strip_prefix(dir).unwrap_or(&file);
+        text.push_str(&format!(
+            "{} {}\n",
+            rel.to_string_lossy(),
+            deda_core::hash::sha256_hex(&bytes)
+        ));
+    }
+    Ok(deda_core::hash::config_hash(&text))
+}
+
+fn weights_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Weights {
+        path: path.to_path_buf(),
+        message: format!("cannot read it to fingerprint the weights: {e}"),
+    }
+}
+
+/// Every file under `path` (itself if a file), sorted by path.
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| weights_error(path, e))?;
+    if !meta.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| weights_error(path, e))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| weights_error(path, e))?;
+    entries.sort();
+    for entry in entries {
+        collect_files(&entry, out)?;
+    }
+    Ok(())
+}
+
+/// A file's size and the SHA-256 of its first and last [`FINGERPRINT_BYTES`].
+fn ends_of(path: &Path) -> Result<(u64, String, String)> {
+    let read = || -> std::io::Result<(u64, String, String)> {
+        let mut f = std::fs::File::open(path)?;
+        let size = f.metadata()?.len();
+        let mut head = Vec::new();
+        (&mut f).take(FINGERPRINT_BYTES).read_to_end(&mut head)?;
+        f.seek(SeekFrom::Start(size.saturating_sub(FINGERPRINT_BYTES)))?;
+        let mut tail = Vec::new();
+        f.take(FINGERPRINT_BYTES).read_to_end(&mut tail)?;
+        Ok((
+            size,
+            deda_core::hash::sha256_hex(&head),
+            deda_core::hash::sha256_hex(&tail),
+        ))
+    };
+    read().map_err(|e| weights_error(path, e))
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_follows_content_not_location() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        std::fs::create_dir_all(a.join("unet")).unwrap();
+        std::fs::write(a.join("unet/w.safetensors"), vec![7u8; 3 << 20]).unwrap();
+        std::fs::write(a.join("config.json"), b"{}").unwrap();
+        let lora = d.path().join("lora.safetensors");
+        std::fs::write(&lora, b"lora").unwrap();
+        let fa = weights_fingerprint(&[&a]).unwrap();
+        assert_eq!(fa.len(), 16);
+        let b = d.path().join("b");
+        std::fs::create_dir_all(b.join("unet")).unwrap();
+        std::fs::copy(a.join("unet/w.safetensors"), b.join("unet/w.safetensors")).unwrap();
+        std::fs::copy(a.join("config.json"), b.join("config.json")).unwrap();
+        assert_eq!(weights_fingerprint(&[&b]).unwrap(), fa, "a copy elsewhere");
+        assert_ne!(
+            weights_fingerprint(&[&a, &lora]).unwrap(),
+            fa,
+            "a LoRA added"
+        );
+        let mut bytes = vec![7u8; 3 << 20];
+        bytes[(3 << 20) - 5] = 8;
+        std::fs::write(b.join("unet/w.safetensors"), bytes).unwrap();
+        assert_ne!(weights_fingerprint(&[&b]).unwrap(), fa, "other weights");
+        let e = weights_fingerprint(&[&d.path().join("nope")]).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        assert_ne!(
+            folder_fingerprint(&a).unwrap(),
+            folder_fingerprint(&b).unwrap()
+        );
     }
 }

@@ -58,10 +58,16 @@ pub fn put_sample(w: &mut BankWriter, k: u32) -> (PartRecord, PartRecord) {
     (cdp, cip)
 }
 
+/// The producer of the synthetic CDPs [`put_syn`] stores.
+pub fn syn_producer() -> Producer {
+    let mut p = producer();
+    p.stage = "edit:test".into();
+    p
+}
+
 /// Stores synthetic variant `v` of a CDP.
 pub fn put_syn(w: &mut BankWriter, cdp: &PartRecord, v: u32) -> PartRecord {
-    let mut p = producer();
-    p.stage = "edit".into();
+    let p = syn_producer();
     let img = RgbaImage::from_fn(6, 6, |x, y| {
         Rgba([x as u8 * 30, y as u8 * 30, v as u8, 200])
     });
