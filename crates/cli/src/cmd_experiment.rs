@@ -10,7 +10,8 @@
 //! Every step resumes: a finished run is read back, an interrupted one continues from its
 //! checkpoint, and the bank only gains the images it lacks.
 use crate::cmd_decouple::{decouple_split, ground_truth_segmenter, print_report, BankTarget};
-use crate::cmd_train::{prepare_data, train_and_report};
+use crate::cmd_train::train_and_report;
+use crate::pipeline::prepare_data;
 use crate::data_spec::DataSpec;
 use crate::experiment::results::{bar_chart_svg, csv, markdown_table};
 use crate::experiment::{ExperimentSpec, RunRow, SetRecipe};

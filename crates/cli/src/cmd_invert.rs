@@ -1,6 +1,9 @@
 //! `deda invert`: truncated-timestep textual inversion (TTTI), one learned token per class of a
 //! part bank, written next to the bank (`<bank>/embeddings/` by default). Resumable (a class
-//! with an embedding file is skipped) and shardable over classes (`--shard i/n`).
+//! with an embedding file is skipped) and shardable over classes (`--shard i/n`). With
+//! `--dataset KIND:PATH [--k-shot K --k-shot-seed S]` only the CDPs of that training set are
+//! used, and its hash is recorded in `<out>/training_set.json`.
+use crate::data_spec::DataSpec;
 use crate::{progress, UsageError};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -9,7 +12,7 @@ use deda_edit::ClipTokenizer;
 use deda_nets::DeviceChoice;
 use deda_sd::layer_diffuse::TransparentVae;
 use deda_sd::ttti::{AdamWConfig, TttiConfig};
-use deda_sd::ttti_stage::{default_embeddings_dir, run_invert, InvertOptions};
+use deda_sd::ttti_stage::{default_embeddings_dir, run_invert_on, InvertOptions, TrainingImages};
 use deda_sd::weights::{LoadOptions, StableDiffusion};
 use std::path::{Path, PathBuf};
 
@@ -146,12 +149,50 @@ pub struct InvertArgs {
     /// Process only the classes of shard i/n.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// The training set the tokens are learnt for (KIND:PATH, as a recipe's `[data] dataset`):
+    /// only the CDPs of its training images are used. Without it, every CDP of the bank is used
+    /// (and the command says so): right only when the bank was built from exactly the run's
+    /// training set. A k-shot run passes --dataset with --k-shot, or its tokens would learn from
+    /// images it never trains on.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Keep only K training images per class (the recipe's `[data] k_shot`).
+    #[arg(long, requires = "dataset")]
+    pub k_shot: Option<usize>,
+    /// Seed of the k-shot draw (the recipe's `[data] k_shot_seed`).
+    #[arg(long, default_value_t = 0)]
+    pub k_shot_seed: u64,
     #[command(flatten)]
     pub model: SdModelArgs,
 }
 
+/// The images the tokens may learn from: `--dataset`'s training split after `--k-shot`.
+fn training_images(args: &InvertArgs) -> Result<Option<TrainingImages>> {
+    let Some(dataset) = &args.dataset else {
+        eprintln!(
+            "invert: no --dataset: learning from every CDP of the bank {} (pass --dataset KIND:PATH \
+             [--k-shot K] to learn only from a run's training images)",
+            args.bank.display()
+        );
+        return Ok(None);
+    };
+    let spec: DataSpec = dataset.parse()?;
+    let split = spec
+        .read()
+        .map_err(|e| UsageError(format!("--dataset {dataset}: {e:#}")))?;
+    let train = deda_train::data::training_set(split.train, args.k_shot, args.k_shot_seed, dataset)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let description = match args.k_shot {
+        Some(k) => format!("{dataset}, {k}-shot, seed {}", args.k_shot_seed),
+        None => dataset.clone(),
+    };
+    let ids = train.samples.iter().map(|s| s.id.clone()).collect();
+    Ok(Some(TrainingImages { ids, description }))
+}
+
 /// Runs `deda invert`.
 pub fn run(args: InvertArgs) -> Result<()> {
+    let images = training_images(&args)?;
     let mut models = args.model.load()?;
     let out = args
         .out
@@ -173,20 +214,22 @@ pub fn run(args: InvertArgs) -> Result<()> {
         seed: args.seed,
         shard: args.shard,
     };
-    invert_bank(&args.bank, &out, &mut models, &opts)
+    invert_bank(&args.bank, &out, images.as_ref(), &mut models, &opts)
 }
 
 /// Runs the invert stage with a progress bar and prints a summary line.
 pub fn invert_bank(
     bank: &Path,
     out: &Path,
+    images: Option<&TrainingImages>,
     models: &mut SdModels,
     opts: &InvertOptions,
 ) -> Result<()> {
     let pb = progress::bar(u64::from(opts.ttti.steps), "invert");
-    let report = run_invert(
+    let report = run_invert_on(
         bank,
         out,
+        images,
         &models.sd,
         &models.vae,
         &mut models.tokenizer,
@@ -199,8 +242,12 @@ pub fn invert_bank(
     )
     .with_context(|| format!("textual inversion of the classes of {}", bank.display()))?;
     pb.finish_and_clear();
+    let learnt_from = match images {
+        Some(t) => format!("the {} training images of {}", t.ids.len(), t.description),
+        None => "every CDP of the bank".to_string(),
+    };
     println!(
-        "invert: {} class(es), {} owned by this shard, {} inverted, {} already there; embeddings in {}",
+        "invert: {} class(es), {} owned by this shard, {} inverted, {} already there, learnt from {learnt_from}; embeddings in {}",
         report.classes,
         report.owned,
         report.inverted.len(),

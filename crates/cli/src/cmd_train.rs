@@ -1,25 +1,22 @@
 //! `deda train`: one training run from a TOML recipe (see `configs/`).
 //!
 //! Reads and validates the config (every problem at once, exit code 2), reads the data set
-//! (`[data] dataset = "KIND:PATH"`, optional k-shot), opens the part bank for De-DA, runs
+//! (`[data] dataset = "KIND:PATH"`, optional k-shot), opens the part bank for De-DA and checks it
+//! against the data set (exit code 2 when it does not fit), runs
 //! [`deda_train::fit`] with a progress bar per epoch, then writes `report.md` with the curves and
 //! a contact sheet of the first batch fed to the network.
 use crate::data_spec::DataSpec;
-use crate::pipeline::{batch_image, combiner_for, source_of};
+use crate::pipeline::batch_image;
 use crate::report::contact_sheet::grid;
 use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
-use deda_bank::PartBank;
-use deda_data::DataSet;
-use deda_loader::{Batch, SampleSource};
+use deda_loader::Batch;
 use deda_train::{
-    EpochRecord, FitObserver, FitOptions, MethodName, RunDir, RunError, StepInfo, TrainConfig,
-    TrainData,
+    EpochRecord, FitObserver, FitOptions, PreparedData, RunDir, RunError, StepInfo, TrainConfig,
 };
 use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Arguments of `deda train`.
 #[derive(Args, Debug)]
@@ -48,7 +45,7 @@ pub struct TrainArgs {
 pub fn run(a: TrainArgs) -> Result<()> {
     let config = load_config(&a)?;
     let spec: DataSpec = config.data.dataset.parse()?;
-    let data = prepare_data(&config, &spec)?;
+    let data = crate::pipeline::prepare_data(&config, &spec)?;
     let run_dir = a
         .run_dir
         .clone()
@@ -83,30 +80,45 @@ pub fn run(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs [`deda_train::fit`] with a progress bar and writes the run's `report.md` (curves and a
-/// contact sheet of the first batch fed to the network).
+/// Runs [`deda_train::fit`] with a progress bar and writes the run's `report.md` (curves, the
+/// De-DA pool and a contact sheet of the first batch fed to the network).
 pub(crate) fn train_and_report(
     config: &TrainConfig,
-    data: TrainData,
+    data: PreparedData,
     run_dir: &Path,
     options: FitOptions,
 ) -> Result<deda_train::RunSummary> {
     let mut progress = Progress::default();
+    let PreparedData { data, pool, .. } = data;
     let summary =
         deda_train::fit(config, data, run_dir, options, &mut progress).map_err(|e| match e {
             RunError::Config { .. } | RunError::Resume { .. } => {
                 anyhow::Error::new(UsageError(e.to_string()))
             }
-            other => anyhow::Error::new(other),
+            other => {
+                let what = match &config.method.bank {
+                    Some(bank) if pool.is_some() => format!(
+                        "training on data set {} with part bank {}",
+                        config.data.dataset,
+                        bank.display()
+                    ),
+                    _ => format!("training on data set {}", config.data.dataset),
+                };
+                anyhow::Error::new(other).context(what)
+            }
         })?;
     if let Some(pb) = progress.bar.take() {
         pb.finish_and_clear();
     }
     let dir = RunDir::new(run_dir);
-    let extra = match &progress.first {
-        Some(b) => first_batch_section(b, config, dir.root())?,
-        None => String::new(),
-    };
+    let mut extra = pool
+        .as_ref()
+        .map(deda_train::data::pool_section)
+        .unwrap_or_default();
+    if let Some(b) = &progress.first {
+        extra.push('\n');
+        extra.push_str(&first_batch_section(b, config, dir.root())?);
+    }
     deda_train::report::write_report(&dir, config, &summary, &extra)
         .context("writing the report")?;
     Ok(summary)
@@ -131,77 +143,17 @@ fn load_config(a: &TrainArgs) -> Result<TrainConfig> {
     Ok(config)
 }
 
+/// The run's data for callers that need only the [`deda_train::TrainData`] (the loader
+/// benchmark); see [`crate::pipeline::prepare_data`].
+pub(crate) fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<deda_train::TrainData> {
+    Ok(crate::pipeline::prepare_data(config, spec)?.data)
+}
+
 fn default_run_dir(config: &Path) -> PathBuf {
     let stem = config
         .file_stem()
         .map_or("run".into(), |s| s.to_string_lossy().into_owned());
     PathBuf::from("runs").join(stem)
-}
-
-/// Reads the splits, applies k-shot, opens the bank: everything `fit` takes.
-pub(crate) fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<TrainData> {
-    let split = spec.read()?;
-    let train: DataSet = match config.data.k_shot {
-        Some(k) => deda_data::k_shot(&split.train, k, config.data.k_shot_seed)
-            .with_context(|| format!("taking {k} images per class"))?,
-        None => split.train,
-    };
-    let test = match &config.data.test_dataset {
-        None => split.test,
-        Some(other) => other_test_split(other, &train)?,
-    };
-    let train_source = source_of(&train);
-    let mut inputs = std::collections::BTreeMap::new();
-    let combiner = match (config.method.name, &config.method.bank) {
-        (MethodName::Deda, Some(bank_dir)) => {
-            let bank = PartBank::open(bank_dir)
-                .with_context(|| format!("opening part bank {}", bank_dir.display()))?;
-            inputs.insert("bank_manifest".to_string(), bank.manifest_hash());
-            Some(combiner_for(
-                Arc::new(bank),
-                config.method.combine_or_default(),
-                &train_source,
-            )?)
-        }
-        _ => None,
-    };
-    let groups: Vec<Option<u8>> = test.samples.iter().map(|s| s.group).collect();
-    let has_groups = groups.iter().any(Option::is_some);
-    eprintln!(
-        "data: {} training images, {} test images, {} classes",
-        train_source.len(),
-        test.samples.len(),
-        train.num_classes()
-    );
-    Ok(TrainData {
-        train: Arc::new(train_source),
-        test: Arc::new(source_of(&test)),
-        class_names: train.class_names.clone(),
-        test_groups: has_groups.then_some(groups),
-        group_names: test.group_names.clone(),
-        combiner,
-        inputs,
-    })
-}
-
-/// The test split of the data set `spec` (`data.test_dataset`), checked against the classes of
-/// the training set it evaluates.
-fn other_test_split(spec: &str, train: &DataSet) -> Result<DataSet> {
-    let other: DataSpec = spec.parse()?;
-    let test = other.read()?.test;
-    let classes = train.num_classes();
-    let beyond = test
-        .samples
-        .iter()
-        .find(|s| s.label.classes().iter().any(|c| c.0 as usize >= classes));
-    if let Some(s) = beyond {
-        anyhow::bail!(
-            "data.test_dataset {spec}: sample {} has label {:?}, but the training set has only {classes} classes",
-            s.id,
-            s.label.classes()
-        );
-    }
-    Ok(test)
 }
 
 /// Saves the contact sheet of the first batch and returns its report section.

@@ -1,52 +1,67 @@
-//! Glue between the library crates: a data set as the loader's sample source, a part bank as
-//! the loader's combiner, and batches back into pictures.
+//! Glue between the library crates and the command line: reading a run's data (the method
+//! logic lives in `deda_train::data` and `deda_loader::pool`), and batches back into pictures.
+use crate::data_spec::DataSpec;
+use crate::UsageError;
 use anyhow::{Context, Result};
 use deda_bank::PartBank;
-use deda_combine::{CombineConfig, CombineSampler};
-use deda_core::ClassId;
-use deda_data::{DataSet, Label};
-use deda_loader::{Batch, Combiner, PartIndex, SampleEntry, SampleSource, VecSource};
+use deda_combine::CombineConfig;
+use deda_loader::{Batch, Combiner, SampleSource};
+use deda_train::{PreparedData, TrainConfig};
 use image::{Rgb, RgbImage};
 use std::sync::Arc;
 
-/// The loader's view of a data set: multi-label samples weigh their classes equally.
-pub fn source_of(ds: &DataSet) -> VecSource {
-    VecSource {
-        samples: ds
-            .samples
-            .iter()
-            .map(|s| SampleEntry {
-                path: s.path.clone(),
-                id: s.id.clone(),
-                target: label_pairs(&s.label),
-            })
-            .collect(),
-        num_classes: ds.num_classes(),
-    }
-}
+/// The loader's view of a data set (multi-label samples weigh their classes equally).
+pub use deda_train::data::source_of;
 
-fn label_pairs(label: &Label) -> Vec<(ClassId, f32)> {
-    let classes = label.classes();
-    let w = 1.0 / classes.len().max(1) as f32;
-    classes.iter().map(|&c| (c, w)).collect()
-}
-
-/// A combiner drawing from `bank` for the samples of `source`.
+/// A combiner drawing from `bank` for the samples of `source`: only the parts of those samples
+/// enter its pool (see [`Combiner::from_bank`]).
 pub fn combiner_for(
     bank: Arc<PartBank>,
     config: CombineConfig,
     source: &dyn SampleSource,
 ) -> Result<Combiner> {
-    let index = PartIndex::from_records(bank.records());
-    let cdp_of = index.cdps_for(source);
-    let sampler = CombineSampler::new(config, index.pool)
-        .map_err(|e| anyhow::anyhow!("invalid combination settings: {e}"))
-        .context("building the De-DA combiner")?;
-    Ok(Combiner {
-        store: bank,
-        sampler,
-        cdp_of,
-    })
+    let dir = bank.dir().to_path_buf();
+    let (combiner, _) = Combiner::from_bank(bank, config, source)
+        .with_context(|| format!("building the De-DA combiner over {}", dir.display()))?;
+    Ok(combiner)
+}
+
+/// Reads the data set of `config` (and `data.test_dataset`'s), then
+/// [`deda_train::prepare_data`]: k-shot, the bank checked against the data set, a pool of only
+/// the training images' parts. Problems found in the inputs are usage errors (exit code 2);
+/// warnings and the data's size are printed.
+pub fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<PreparedData> {
+    let split = spec.read().map_err(usage)?;
+    let other_test = match &config.data.test_dataset {
+        Some(other) => {
+            let other: DataSpec = other.parse()?;
+            Some(other.read().map_err(usage)?)
+        }
+        None => None,
+    };
+    let prepared = deda_train::prepare_data(config, split, other_test).map_err(|e| {
+        if e.is_usage() {
+            anyhow::Error::new(UsageError(e.to_string()))
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!("data: {}", deda_train::data::describe(&prepared.data));
+    if let Some(pool) = &prepared.pool {
+        eprintln!(
+            "pool: {} CDPs, {} synthetic CDPs, {} CIPs of the {} training images ({} parts of other images left out)",
+            pool.cdps, pool.synthetic_cdps, pool.cips, pool.training_images, pool.excluded
+        );
+    }
+    Ok(prepared)
+}
+
+/// A data-set reading error, found before any work: a usage error (exit code 2).
+fn usage(e: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(UsageError(format!("{e:#}")))
 }
 
 /// Undoes the loader's normalisation: image `k` of `batch` as 8-bit RGB.
