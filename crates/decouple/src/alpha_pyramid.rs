@@ -35,18 +35,47 @@ const MIN_ALPHA_SUM: f64 = 1e-8;
 /// [`Error::SizeMismatch`] if `alpha` and `rgb` differ in size; [`Error::EmptyImage`] if
 /// the image has no pixels.
 pub fn pad_rgb(rgb: &RgbImage, alpha: &GrayImage) -> Result<RgbImage> {
+    let (w, h) = rgb.dimensions();
+    check_sizes(w, h, alpha.dimensions())?;
+    // premultiply straight from the 8-bit data (the same float operations as converting both
+    // to [0, 1] first, without holding the float copies)
     let to_f32 = |v: u8| f32::from(v) / 255.0;
-    let rgb_f = Rgb32FImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-        image::Rgb(rgb.get_pixel(x, y).0.map(to_f32))
-    });
-    let alpha_f = AlphaF32Image::from_fn(alpha.width(), alpha.height(), |x, y| {
-        Luma([to_f32(alpha.get_pixel(x, y).0[0])])
-    });
-    let out = pad_rgb_f32(&rgb_f, &alpha_f)?;
-    let raw: Vec<u8> = out.as_raw().iter().map(|&v| to_u8(v)).collect();
-    RgbImage::from_raw(rgb.width(), rgb.height(), raw).ok_or(Error::EmptyImage {
+    let finest = Planar {
+        width: w as usize,
+        height: h as usize,
+        data: rgb
+            .pixels()
+            .zip(alpha.pixels())
+            .map(|(c, a)| {
+                let a = to_f32(a.0[0]);
+                let [r, g, b] = c.0.map(to_f32);
+                [r * a, g * a, b * a, a]
+            })
+            .collect(),
+    };
+    let filled = pull(build_alpha_pyramid(finest));
+    let raw: Vec<u8> = filled.data.iter().flat_map(|p| p.map(to_u8)).collect();
+    RgbImage::from_raw(w, h, raw).ok_or(Error::EmptyImage {
         what: "padded image",
     })
+}
+
+fn check_sizes(w: u32, h: u32, alpha: (u32, u32)) -> Result<()> {
+    if alpha != (w, h) {
+        return Err(Error::SizeMismatch {
+            what: "alpha",
+            image_width: w,
+            image_height: h,
+            other_width: alpha.0,
+            other_height: alpha.1,
+        });
+    }
+    if w == 0 || h == 0 {
+        return Err(Error::EmptyImage {
+            what: "image to pad",
+        });
+    }
+    Ok(())
 }
 
 /// Rounds a [0, 1] float to the nearest u8 level.
@@ -60,22 +89,8 @@ fn to_u8(v: f32) -> u8 {
 /// As [`pad_rgb`].
 pub fn pad_rgb_f32(rgb: &Rgb32FImage, alpha: &AlphaF32Image) -> Result<Rgb32FImage> {
     let (w, h) = rgb.dimensions();
-    if alpha.dimensions() != (w, h) {
-        return Err(Error::SizeMismatch {
-            what: "alpha",
-            image_width: w,
-            image_height: h,
-            other_width: alpha.width(),
-            other_height: alpha.height(),
-        });
-    }
-    if w == 0 || h == 0 {
-        return Err(Error::EmptyImage {
-            what: "image to pad",
-        });
-    }
-    let pyramid = build_alpha_pyramid(&premultiply(rgb, alpha));
-    let filled = pull(&pyramid);
+    check_sizes(w, h, alpha.dimensions())?;
+    let filled = pull(build_alpha_pyramid(premultiply(rgb, alpha)));
     Rgb32FImage::from_raw(w, h, filled.data.into_iter().flatten().collect()).ok_or(
         Error::EmptyImage {
             what: "padded image",
@@ -107,15 +122,14 @@ pub fn next_level_size(width: usize, height: usize) -> (usize, usize) {
     (shrink(width), shrink(height))
 }
 
-/// Push phase: levels of premultiplied colour + alpha, coarsest first.
-fn build_alpha_pyramid(finest: &Planar<4>) -> Vec<Planar<4>> {
-    let mut levels = vec![finest.clone()];
+/// Push phase: levels of premultiplied colour + alpha, finest first.
+fn build_alpha_pyramid(finest: Planar<4>) -> Vec<Planar<4>> {
+    let mut levels = vec![finest];
     while let Some(current) = levels.last().filter(|l| l.width.min(l.height) > 1) {
         let (w, h) = next_level_size(current.width, current.height);
         let next = resize_area(current, w, h);
         levels.push(next);
     }
-    levels.reverse();
     levels
 }
 
@@ -136,13 +150,14 @@ fn seed_colour(level: &Planar<4>) -> Planar<3> {
     }
 }
 
-/// Pull phase: `F = P_l + resize(F)·(1 − A_l)` from the coarsest level to the finest.
-fn pull(pyramid: &[Planar<4>]) -> Planar<3> {
-    let Some(coarsest) = pyramid.first() else {
+/// Pull phase: `F = P_l + resize(F)·(1 − A_l)` from the coarsest level to the finest; each
+/// level (`pyramid` is finest first) is dropped as soon as it has been used.
+fn pull(mut pyramid: Vec<Planar<4>>) -> Planar<3> {
+    let Some(coarsest) = pyramid.last() else {
         return Planar::zeros(0, 0);
     };
     let mut fill = seed_colour(coarsest);
-    for level in pyramid {
+    while let Some(level) = pyramid.pop() {
         let mut up = resize_linear(&fill, level.width, level.height);
         for (f, pa) in up.data.iter_mut().zip(&level.data) {
             let keep = 1.0 - pa[3];

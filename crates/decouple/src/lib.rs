@@ -8,7 +8,9 @@
 //! - [`dilate`]: a fast separable max filter that grows the hole;
 //! - [`segmenter`]: the [`Segmenter`] interface and mask-file / in-memory implementations;
 //! - [`options`] holds [`DecoupleOptions`];
-//! - [`stage`] holds [`run_decouple`], the resumable stage that fills the part bank.
+//! - [`stage`] holds [`run_decouple`], the resumable stage that fills the part bank;
+//! - [`working`]: very large images are segmented and filled at a bounded working
+//!   resolution, their CDP cut and their CIP composited at full resolution.
 //!
 //! ```
 //! use deda_decouple::{decouple_image, DecoupleOptions, Outcome};
@@ -29,6 +31,7 @@ pub mod options;
 mod resample;
 pub mod segmenter;
 pub mod stage;
+pub mod working;
 
 pub use alpha_pyramid::{pad_rgb, pad_rgb_f32, AlphaF32Image};
 pub use cutout::{decouple_image, Decoupled, Outcome};

@@ -10,6 +10,13 @@ pub const DEFAULT_HOLE_DILATION_FRACTION: f32 = 0.02;
 pub const DEFAULT_MIN_AREA_FRACTION: f32 = 0.001;
 /// Masks covering more than this fraction leave no background: "too large".
 pub const DEFAULT_MAX_AREA_FRACTION: f32 = 0.95;
+/// Images whose long side exceeds this are segmented and filled at this long side (the
+/// paper's data sets are below 1024 px; a 12000 × 9000 photo is worked on at 4096 × 3072).
+pub const DEFAULT_MAX_WORKING_SIDE: u32 = 4096;
+/// Smallest accepted working side.
+pub const MIN_WORKING_SIDE: u32 = 64;
+/// Images with more pixels than this are refused before decoding (128 Mpx).
+pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = deda_core::image_io::DEFAULT_MAX_PIXELS;
 
 /// How an image and its object mask are turned into a CDP and a CIP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +32,24 @@ pub struct DecoupleOptions {
     pub min_area_fraction: f32,
     /// Masks whose object area is above this fraction give [`crate::Outcome::TooLarge`].
     pub max_area_fraction: f32,
+    /// Long side of the working resolution: a larger image is segmented and its hole filled
+    /// at this size; the CDP is cut from the full-resolution image with the mask upsampled,
+    /// and the CIP keeps every full-resolution pixel outside the upsampled hole (see
+    /// [`crate::working`]). Left out of the config hash at its default.
+    #[serde(skip_serializing_if = "is_default_working_side")]
+    pub max_working_side: u32,
+    /// Images with more pixels are refused before decoding (a listed failure). Left out of
+    /// the config hash at its default.
+    #[serde(skip_serializing_if = "is_default_image_pixels")]
+    pub max_image_pixels: u64,
+}
+
+fn is_default_working_side(v: &u32) -> bool {
+    *v == DEFAULT_MAX_WORKING_SIDE
+}
+
+fn is_default_image_pixels(v: &u64) -> bool {
+    *v == DEFAULT_MAX_IMAGE_PIXELS
 }
 
 impl Default for DecoupleOptions {
@@ -34,6 +59,8 @@ impl Default for DecoupleOptions {
             hole_dilation_fraction: DEFAULT_HOLE_DILATION_FRACTION,
             min_area_fraction: DEFAULT_MIN_AREA_FRACTION,
             max_area_fraction: DEFAULT_MAX_AREA_FRACTION,
+            max_working_side: DEFAULT_MAX_WORKING_SIDE,
+            max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
         }
     }
 }
@@ -70,6 +97,15 @@ impl DecoupleOptions {
                 self.min_area_fraction, self.max_area_fraction
             ));
         }
+        if self.max_working_side < MIN_WORKING_SIDE {
+            problems.push(format!(
+                "max_working_side = {} must be at least {MIN_WORKING_SIDE}",
+                self.max_working_side
+            ));
+        }
+        if self.max_image_pixels == 0 {
+            problems.push("max_image_pixels must be positive".to_string());
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -80,6 +116,18 @@ impl DecoupleOptions {
     /// Dilation radius in pixels for an image of this size.
     pub fn hole_dilation_radius(&self, width: u32, height: u32) -> u32 {
         (self.hole_dilation_fraction.max(0.0) * width.min(height) as f32).round() as u32
+    }
+
+    /// The decode limits for input images: [`Self::max_image_pixels`], and room for the
+    /// decoder to allocate 4 bytes per pixel (at least the core default).
+    pub fn decode_limits(&self) -> deda_core::image_io::DecodeLimits {
+        deda_core::image_io::DecodeLimits {
+            max_pixels: self.max_image_pixels,
+            max_alloc: self
+                .max_image_pixels
+                .saturating_mul(4)
+                .max(deda_core::image_io::DEFAULT_MAX_ALLOC),
+        }
     }
 
     /// Canonical JSON of the options (for the stage's config hash).
@@ -116,6 +164,31 @@ mod tests {
         let r: std::result::Result<DecoupleOptions, _> =
             serde_json::from_str(r#"{"mask_treshold": 3}"#);
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn default_limits_leave_the_config_hash_unchanged() {
+        let json = DecoupleOptions::default().canonical_json();
+        assert_eq!(
+            json,
+            r#"{"mask_threshold":127,"hole_dilation_fraction":0.02,"min_area_fraction":0.001,"max_area_fraction":0.95}"#
+        );
+        let smaller = DecoupleOptions {
+            max_working_side: 1024,
+            ..DecoupleOptions::default()
+        };
+        assert!(smaller
+            .canonical_json()
+            .contains("\"max_working_side\":1024"));
+        let bad = DecoupleOptions {
+            max_working_side: 10,
+            max_image_pixels: 0,
+            ..DecoupleOptions::default()
+        };
+        let Err(Error::InvalidOptions { problems }) = bad.validate() else {
+            panic!("accepted")
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! The decouple stage: samples → segmenter → [`decouple_image`] → part bank.
 //!
 //! Resumable: a sample whose CDP and CIP are both in the bank is skipped. Per-sample problems
-//! (undecodable image, missing mask, wrong mask size) are reported, never fatal; only bank
-//! write errors abort the stage, since every later sample would hit them too.
+//! (undecodable, truncated or too large image, missing mask, wrong mask size, a panicking
+//! segmenter) are reported, never fatal; only bank write errors abort the stage, since every
+//! later sample would hit them too.
+//!
+//! Memory is bounded: images are decoded within [`DecoupleOptions::decode_limits`], and an
+//! image whose long side exceeds [`DecoupleOptions::max_working_side`] is segmented and filled
+//! at that size ([`crate::working`]).
 use crate::cutout::{decouple_image, Decoupled, Outcome};
 use crate::error::{Error, Result};
 use crate::options::DecoupleOptions;
 use crate::segmenter::Segmenter;
+use crate::working::{decouple_at_working_size, downscale, working_size};
 use deda_bank::{BankWriter, PartDraft, Producer, Shard};
 use deda_core::hash::config_hash;
 use deda_core::{ClassId, PartKind};
@@ -85,7 +91,18 @@ pub fn run_decouple(
             report.skipped_existing += 1;
         } else {
             let prompt = prompt_for_class(*class);
-            match decouple_sample(id, path, &prompt, segmenter, opts) {
+            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                decouple_sample(id, path, &prompt, segmenter, opts)
+            }));
+            let result = attempt.unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(format!("{}: decoupling panicked: {what}", path.display()))
+            });
+            match result {
                 Ok(Outcome::Decoupled(parts)) => {
                     store(writer, id, *class, &parts, &producer)?;
                     report.processed += 1;
@@ -118,11 +135,29 @@ fn decouple_sample(
     segmenter: &mut dyn Segmenter,
     opts: &DecoupleOptions,
 ) -> std::result::Result<Outcome, String> {
-    let image = deda_core::image_io::load_rgb(path).map_err(|e| e.to_string())?;
-    let seg = segmenter
-        .segment_sample(id, &image, prompt)
+    let image = deda_core::image_io::load_rgb_with(path, &opts.decode_limits())
         .map_err(|e| e.to_string())?;
-    decouple_image(&image, &seg.mask, opts).map_err(|e| format!("{}: {e}", path.display()))
+    let (w, h) = image.dimensions();
+    let (ww, wh) = working_size(w, h, opts.max_working_side);
+    if (ww, wh) == (w, h) {
+        let seg = segmenter
+            .segment_sample(id, &image, prompt)
+            .map_err(|e| e.to_string())?;
+        return decouple_image(&image, &seg.mask, opts)
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let work = downscale(&image, ww, wh);
+    let seg = segmenter
+        .segment_sample(id, &work, prompt)
+        .map_err(|e| e.to_string())?;
+    // a mask at the photo's size (ground truth) is brought to the working size
+    let mask = if seg.mask.dimensions() == (w, h) {
+        downscale(&seg.mask, ww, wh)
+    } else {
+        seg.mask
+    };
+    decouple_at_working_size(image, &work, &mask, opts)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Stores the CDP and then the CIP of one sample.
