@@ -15,6 +15,7 @@ mod cmd_diversity;
 mod cmd_edit;
 mod cmd_experiment;
 mod cmd_invert;
+mod cmd_reproduce;
 mod cmd_train;
 mod data_spec;
 mod experiment;
@@ -48,6 +49,9 @@ enum Command {
     Bank(cmd_bank::BankCommand),
     /// Train and evaluate a classifier from a TOML recipe (see configs/).
     Train(cmd_train::TrainArgs),
+    /// Train every cell of a paper table that is not done yet and write the table with the
+    /// paper's numbers beside ours (works on partial results).
+    Reproduce(cmd_reproduce::ReproduceArgs),
     /// PSNR diversity (paper Fig. 5b) of a bank's edits and of De-DA's combinations.
     Diversity(cmd_diversity::DiversityArgs),
     /// Run a real mini-benchmark (build the set, decouple, train every method and seed, tabulate).
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Invert(a) => cmd_invert::run(a),
         Command::Bank(c) => cmd_bank::run(c),
         Command::Train(a) => cmd_train::run(a),
+        Command::Reproduce(a) => cmd_reproduce::run(a),
         Command::Bench(c) => cmd_bench::run(c),
         Command::Experiment(a) => cmd_experiment::run(a),
         Command::Diversity(a) => cmd_diversity::run(a),
