@@ -1,10 +1,12 @@
 //! [`PartBank`]: the read side used by training and inspection.
 use crate::check::{check_links, check_record, check_unique};
 use crate::error::{Error, Result};
-use crate::layout::MANIFEST_FILE;
+use crate::layout::{resolve, MANIFEST_FILE, META_FILE};
+use crate::lock::{canonical_root, ensure_inside, Containment};
 use crate::manifest::read_manifest;
 use crate::merge::list_shards;
 use crate::meta::{read_meta, BankMeta};
+use crate::read::{Checked, VerifiedFiles};
 use crate::record::{PartRecord, Producer};
 use crate::summary::{BankSummary, ClassCounts};
 use crate::synthetic::{is_active, read_active};
@@ -30,6 +32,7 @@ pub struct PartBank {
     synthetic: HashMap<PartId, Vec<PartId>>,
     per_class: Vec<[Vec<PartId>; 3]>,
     manifest_hash: String,
+    verified: VerifiedFiles,
     active_synthetic: Option<Producer>,
     superseded: Vec<PartRecord>,
 }
@@ -79,6 +82,7 @@ impl PartBank {
             return Err(Error::TornManifest { path, line });
         }
         check_unique(&manifest.records)?;
+        check_containment(dir, &manifest.records)?;
         for (line, r) in &manifest.records {
             check_record(dir, &meta, *line, r)?;
         }
@@ -107,6 +111,7 @@ impl PartBank {
             cip_by_source: HashMap::new(),
             synthetic: HashMap::new(),
             manifest_hash: hash,
+            verified: VerifiedFiles::default(),
             records: Vec::new(),
             active_synthetic: None,
             superseded: Vec::new(),
@@ -236,14 +241,20 @@ impl PartBank {
         self.dir.join(&record.file)
     }
 
-    /// Decodes a real or synthetic CDP.
+    /// Decodes a real or synthetic CDP, its bytes checked against the record's sha256 (once
+    /// per file and process while the file stays the same, see [`crate::read`]).
     ///
     /// # Errors
-    /// [`Error::UnknownPart`], [`Error::WrongKind`] (a CIP), [`Error::PartImage`] (unreadable or
-    /// corrupt file) or [`Error::SizeMismatch`], each naming the part.
+    /// [`Error::UnknownPart`], [`Error::WrongKind`] (a CIP), [`Error::PartHash`] (the file was
+    /// changed or swapped), [`Error::PartImage`] (unreadable or corrupt file) or
+    /// [`Error::SizeMismatch`], each naming the part.
     pub fn load_cdp(&self, id: &PartId) -> Result<RgbaImage> {
         let r = self.record_of(id, |k| k != PartKind::Cip, "a CDP or synthetic CDP")?;
-        let img = self.decode(r, deda_core::image_io::load_rgba)?;
+        let checked = self.verified.open(&self.path_of(r), r, Vec::new())?;
+        let img = self.decode(r, |path| {
+            let bytes = checked.into_bytes(path)?;
+            Ok(deda_core::image_io::decode_bytes(&bytes, path)?.into_rgba8())
+        })?;
         check_size(r, img.dimensions())?;
         Ok(img)
     }
@@ -264,11 +275,17 @@ impl PartBank {
     /// As [`PartBank::load_cip`].
     pub fn load_cip_reusing(&self, id: &PartId, reuse: RgbImage) -> Result<RgbImage> {
         let r = self.record_of(id, |k| k == PartKind::Cip, "a CIP")?;
-        let img = if r.file.ends_with(".ppm") {
-            self.decode(r, |path| crate::ppm::read_ppm(path, reuse.into_raw()))?
-        } else {
-            self.decode(r, deda_core::image_io::load_rgb)?
-        };
+        let ppm = r.file.ends_with(".ppm");
+        let reuse = if ppm { reuse.into_raw() } else { Vec::new() };
+        let checked = self.verified.open(&self.path_of(r), r, reuse)?;
+        let img = self.decode(r, |path| match checked {
+            Checked::Bytes(bytes) if ppm => crate::ppm::ppm_from_bytes(bytes, path),
+            Checked::Trusted(file, buf) if ppm => crate::ppm::read_ppm_file(file, path, buf),
+            other => {
+                let bytes = other.into_bytes(path)?;
+                Ok(deda_core::image_io::decode_bytes(&bytes, path)?.into_rgb8())
+            }
+        })?;
         check_size(r, img.dimensions())?;
         Ok(img)
     }
@@ -337,6 +354,21 @@ impl PartBank {
             .collect();
         BankSummary { classes }
     }
+}
+
+/// Checks that `bank.json`, `manifest.jsonl` and every part file resolve inside the bank.
+fn check_containment(dir: &Path, records: &[(usize, PartRecord)]) -> Result<()> {
+    let root = canonical_root(dir)?;
+    for name in [META_FILE, MANIFEST_FILE] {
+        ensure_inside(&root, &dir.join(name))?;
+    }
+    let mut inside = Containment::new(root);
+    for (_, r) in records {
+        if let Some(path) = resolve(dir, &r.file) {
+            inside.check(&path)?;
+        }
+    }
+    Ok(())
 }
 
 fn check_size(r: &PartRecord, (w, h): (u32, u32)) -> Result<()> {

@@ -52,8 +52,8 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The last manifest line was cut off by a crash; a [`crate::BankWriter`] repairs it.
-    #[error("{} line {line} is torn (a writer crashed mid-append); reopen the bank with a BankWriter (rerun the stage) to repair it", path.display())]
+    /// The last manifest line was cut off by a crash; any [`crate::BankWriter`] repairs it.
+    #[error("{} line {line} is torn (a writer crashed mid-append); repair it with `deda bank repair <bank>` (rerunning `deda decouple` or `deda edit` on the bank repairs it too)", path.display())]
     TornManifest {
         /// The manifest concerned.
         path: PathBuf,
@@ -61,7 +61,7 @@ pub enum Error {
         line: usize,
     },
     /// The bank has shard manifests but no merged `manifest.jsonl`.
-    #[error("bank {} has {shards} shard manifest(s) but no manifest.jsonl: run merge_shards first", dir.display())]
+    #[error("bank {} has {shards} shard manifest(s) but no manifest.jsonl: run `deda bank merge {}` first", dir.display(), dir.display())]
     Unmerged {
         /// The bank folder.
         dir: PathBuf,
@@ -200,6 +200,44 @@ pub enum Error {
         found_w: u32,
         /// Decoded height.
         found_h: u32,
+    },
+    /// Another process writes the bank (or the same shard of it).
+    #[error("bank {} is in use by {holder}; one writer per bank (shards --shard i/n may run side by side, merge needs the bank alone): wait for it to finish or stop it", dir.display())]
+    InUse {
+        /// The bank folder.
+        dir: PathBuf,
+        /// Who holds it, e.g. `PID 1234` or `PID 1234 (shard 0/2)`.
+        holder: String,
+    },
+    /// A path inside the bank resolves (through a symlink) to a place outside it.
+    #[error("{} resolves to {}, outside the bank {}: every file of a bank stays inside its folder (replace the symlink by a real folder or file)", path.display(), target.display(), bank.display())]
+    OutsideBank {
+        /// The path as the bank names it.
+        path: PathBuf,
+        /// Where it really leads (or the symlink's text if its target is missing).
+        target: PathBuf,
+        /// The bank folder, canonicalised.
+        bank: PathBuf,
+    },
+    /// A part file's bytes do not match the sha256 its record holds (changed or swapped).
+    #[error("part {part}: {file} has sha256 {actual}, the manifest says {expected}: the file was changed or swapped after it was written; `deda bank verify <bank>` lists every damaged part, rebuild them in a new bank folder")]
+    PartHash {
+        /// The part concerned.
+        part: PartId,
+        /// The file, relative to the bank folder.
+        file: String,
+        /// sha256 in the record.
+        expected: String,
+        /// sha256 of the bytes read.
+        actual: String,
+    },
+    /// The bank's stored parts were made with other settings than this writer's.
+    #[error("bank {} holds parts made with other settings ({what}); resuming would mix them: use a new bank folder, or rerun with the bank's settings", dir.display())]
+    StaleSettings {
+        /// The bank folder.
+        dir: PathBuf,
+        /// What differs, bank value vs this run's.
+        what: String,
     },
     /// A shard specification is malformed.
     #[error("invalid shard {text:?}: {reason} (expected \"i/n\" with 0 <= i < n)")]

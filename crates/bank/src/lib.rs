@@ -40,7 +40,14 @@
 //!
 //! [`PartBank::open`] validates everything (files exist, classes in range, links between
 //! synthetic and real CDPs) with errors naming the part and manifest line, then serves lookups
-//! by id, sample and class; [`PartBank::verify`] re-hashes every file.
+//! by id, sample and class; [`PartBank::verify`] re-hashes every file. Loading a part checks
+//! its bytes against the record's sha256 ([`Error::PartHash`]), once per unchanged file and
+//! process.
+//!
+//! # One writer, inside the folder
+//!
+//! Every writer holds [`BankLock`] (`flock` on `<bank>/.lock`; shards share it and lock their
+//! own shard) and every path read or written must resolve inside the bank ([`lock`]).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![warn(missing_docs)]
 
@@ -49,11 +56,14 @@ mod check;
 pub mod encode;
 pub mod error;
 pub mod layout;
+pub mod lock;
 mod manifest;
 mod merge;
 pub mod meta;
 mod ppm;
+mod read;
 pub mod record;
+mod settings;
 pub mod shard;
 pub mod summary;
 pub mod synthetic;
@@ -64,7 +74,8 @@ pub use bank::PartBank;
 pub use encode::{CipFormat, WriterOptions};
 pub use error::{Error, Result};
 pub use layout::{part_file, part_id, part_stem};
-pub use merge::{merge_shards, MergeReport};
+pub use lock::{BankLock, LOCK_FILE};
+pub use merge::{merge_shards, repair, MergeReport, RepairReport};
 pub use meta::{BankMeta, FORMAT_VERSION};
 pub use record::{PartDraft, PartRecord, Producer};
 pub use shard::Shard;

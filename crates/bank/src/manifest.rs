@@ -52,6 +52,17 @@ pub(crate) fn read_manifest(path: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// Cuts `path` back to its complete lines if `manifest` (as read from it) ends in a torn line.
+pub(crate) fn cut_torn_line(path: &Path, manifest: &Manifest) -> Result<()> {
+    if manifest.torn_line.is_none() {
+        return Ok(());
+    }
+    let io = |e| Error::io(path, e);
+    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    file.set_len(manifest.valid_len).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
 /// One record as a manifest line, `\n` included.
 pub(crate) fn record_line(record: &PartRecord) -> Result<Vec<u8>> {
     let mut line = serde_json::to_vec(record).map_err(|e| Error::Conflict {

@@ -1,7 +1,8 @@
 //! Folding shard manifests into `manifest.jsonl`.
 use crate::error::{Error, Result};
 use crate::layout::{MANIFEST_FILE, SHARDS_DIR};
-use crate::manifest::{read_manifest, write_manifest};
+use crate::lock::{canonical_root, ensure_inside, remove_stale_tmp_files, BankLock};
+use crate::manifest::{cut_torn_line, read_manifest, write_manifest};
 use crate::meta::read_meta;
 use crate::record::PartRecord;
 use crate::shard::Shard;
@@ -52,13 +53,20 @@ impl fmt::Display for MergeReport {
 ///
 /// The result holds the previous manifest's records plus every shard record, each id once,
 /// sorted by id, and replaces `manifest.jsonl` atomically. Shard files are kept, so merging
-/// again is idempotent. A torn last shard line is dropped and counted.
+/// again is idempotent. A torn last shard line is dropped and counted. The merge holds the
+/// bank's exclusive lock: no writer, shard or not, may run meanwhile.
 ///
 /// # Errors
 /// [`Error::MergeConflict`] if two records share an id but not their sha256 (nothing is
-/// written then); [`Error::Meta`] if `dir` is not a bank; read errors naming file and line.
+/// written then); [`Error::Meta`] if `dir` is not a bank; [`Error::InUse`] if a writer holds
+/// the bank; [`Error::OutsideBank`]; read errors naming file and line.
 pub fn merge_shards(dir: &Path) -> Result<MergeReport> {
     read_meta(dir)?;
+    let _lock = BankLock::acquire(dir, None)?;
+    let root = canonical_root(dir)?;
+    for name in [MANIFEST_FILE, SHARDS_DIR] {
+        ensure_inside(&root, &dir.join(name))?;
+    }
     let manifest_path = dir.join(MANIFEST_FILE);
     let previous = read_manifest(&manifest_path)?;
     let mut report = MergeReport {
@@ -86,6 +94,55 @@ pub fn merge_shards(dir: &Path) -> Result<MergeReport> {
     report.total = records.len();
     report.added = report.total - report.previous;
     write_manifest(&manifest_path, &records)?;
+    Ok(report)
+}
+
+/// What [`repair`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepairReport {
+    /// Torn last lines cut off (`manifest.jsonl` and shard manifests).
+    pub torn_lines: usize,
+    /// Temporary files of interrupted writes (dead processes) removed.
+    pub removed_tmp_files: usize,
+}
+
+impl fmt::Display for RepairReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "repaired: {} torn line(s) cut off, {} temporary file(s) of interrupted writes removed",
+            self.torn_lines, self.removed_tmp_files
+        )
+    }
+}
+
+/// Repairs what a crashed writer leaves in the bank at `dir`: a torn last line of
+/// `manifest.jsonl` or of a shard manifest is cut off, and temporary files of dead processes
+/// are removed. Holds the bank's exclusive lock meanwhile.
+///
+/// # Errors
+/// [`Error::Meta`] if `dir` is not a bank; [`Error::InUse`] if a writer holds it;
+/// [`Error::OutsideBank`]; I/O errors; a manifest line that is damaged but not the last
+/// ([`Error::Json`]) is not repaired.
+pub fn repair(dir: &Path) -> Result<RepairReport> {
+    read_meta(dir)?;
+    let _lock = BankLock::acquire(dir, None)?;
+    let root = canonical_root(dir)?;
+    ensure_inside(&root, &dir.join(SHARDS_DIR))?;
+    let mut manifests = vec![dir.join(MANIFEST_FILE)];
+    manifests.extend(
+        list_shards(dir)?
+            .iter()
+            .map(|s| dir.join(SHARDS_DIR).join(s.file_name())),
+    );
+    let mut report = RepairReport::default();
+    for path in manifests {
+        ensure_inside(&root, &path)?;
+        let manifest = read_manifest(&path)?;
+        cut_torn_line(&path, &manifest)?;
+        report.torn_lines += usize::from(manifest.torn_line.is_some());
+    }
+    report.removed_tmp_files = remove_stale_tmp_files(dir)?;
     Ok(report)
 }
 

@@ -24,12 +24,22 @@ pub(crate) fn encode_ppm(img: &RgbImage) -> Vec<u8> {
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Unusable`] naming the problem if it is
 /// not an 8-bit binary PPM or its length does not match its header.
-pub(crate) fn read_ppm(path: &Path, mut buf: Vec<u8>) -> Result<RgbImage, Error> {
+#[cfg(test)]
+pub(crate) fn read_ppm(path: &Path, buf: Vec<u8>) -> Result<RgbImage, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    read_ppm_file(file, path, buf)
+}
+
+/// As [`read_ppm`], from a file already open (`path` names it in messages).
+pub(crate) fn read_ppm_file(
+    mut file: std::fs::File,
+    path: &Path,
+    mut buf: Vec<u8>,
+) -> Result<RgbImage, Error> {
     let unusable = |reason: String| Error::Unusable {
         path: path.to_path_buf(),
         reason,
     };
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut head = [0u8; MAX_HEADER];
     let got = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
     let header = parse_header(&head[..got]).map_err(unusable)?;
@@ -53,6 +63,31 @@ pub(crate) fn read_ppm(path: &Path, mut buf: Vec<u8>) -> Result<RgbImage, Error>
     file.read_exact(&mut buf[in_head..])
         .map_err(|e| Error::io(path, e))?;
     RgbImage::from_raw(header.width, header.height, buf)
+        .ok_or_else(|| unusable("pixel buffer does not match the header".into()))
+}
+
+/// Decodes a binary PPM already read into memory, reusing `bytes`' allocation for the pixels.
+///
+/// # Errors
+/// As [`read_ppm`].
+pub(crate) fn ppm_from_bytes(mut bytes: Vec<u8>, path: &Path) -> Result<RgbImage, Error> {
+    let unusable = |reason: String| Error::Unusable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header = parse_header(&bytes[..bytes.len().min(MAX_HEADER)]).map_err(unusable)?;
+    let len = header.width as usize * header.height as usize * 3;
+    if bytes.len() != header.len + len {
+        return Err(unusable(format!(
+            "{} bytes, but a {}x{} PPM with this header has {}",
+            bytes.len(),
+            header.width,
+            header.height,
+            header.len + len
+        )));
+    }
+    bytes.drain(..header.len);
+    RgbImage::from_raw(header.width, header.height, bytes)
         .ok_or_else(|| unusable("pixel buffer does not match the header".into()))
 }
 
@@ -142,6 +177,11 @@ mod tests {
         assert_eq!(read_ppm(&path, Vec::new()).unwrap(), img);
         // A buffer reused from a larger image.
         assert_eq!(read_ppm(&path, vec![9; 1000]).unwrap(), img);
+        assert_eq!(ppm_from_bytes(encode_ppm(&img), &path).unwrap(), img);
+        let mut short = encode_ppm(&img);
+        short.pop();
+        let e = ppm_from_bytes(short, &path).unwrap_err().to_string();
+        assert!(e.contains("115 bytes"), "{e}");
     }
 
     #[test]

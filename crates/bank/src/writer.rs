@@ -7,8 +7,9 @@ use crate::encode::{
     cip_stored_size, downscale_cip, encode_rgb, encode_rgba_png, visible_pixels, WriterOptions,
 };
 use crate::error::{Error, Result};
-use crate::layout::{manifest_path, part_file, part_id, MANIFEST_FILE};
-use crate::manifest::{read_manifest, Appender, Manifest};
+use crate::layout::{manifest_path, part_file, part_id, MANIFEST_FILE, META_FILE, SHARDS_DIR};
+use crate::lock::{canonical_root, ensure_inside, remove_stale_tmp_files, BankLock};
+use crate::manifest::{cut_torn_line, read_manifest, Appender, Manifest};
 use crate::meta::{create_or_check_meta, BankMeta};
 use crate::record::{PartDraft, PartRecord, Producer};
 use crate::shard::Shard;
@@ -32,6 +33,10 @@ pub struct BankWriter {
     appender: Appender,
     torn_lines: usize,
     cip_max_short_side: Option<u32>,
+    root: PathBuf,
+    removed_tmp_files: usize,
+    settings: crate::settings::ResumeCheck,
+    _lock: BankLock,
 }
 
 impl BankWriter {
@@ -47,11 +52,15 @@ impl BankWriter {
 
     /// Creates the bank at `dir` (writing `bank.json`) or resumes it.
     ///
-    /// Records already in `manifest.jsonl` and, for a shard, in its shard manifest are loaded,
-    /// so [`BankWriter::contains`] can skip finished work. A torn last line in the manifest this
-    /// writer appends to is cut off and counted in [`BankWriter::torn_lines`].
+    /// The writer holds the bank's lock until it is dropped (see [`crate::BankLock`]): one
+    /// writer per bank, or one per shard. Records already in `manifest.jsonl` and, for a shard,
+    /// in its shard manifest are loaded, so [`BankWriter::contains`] can skip finished work. A
+    /// torn last line in either is cut off and counted in [`BankWriter::torn_lines`];
+    /// temporary files that dead writers left are removed ([`BankWriter::removed_tmp_files`]).
     ///
     /// # Errors
+    /// [`Error::InUse`] if another process writes the bank (or this shard);
+    /// [`Error::OutsideBank`] if a bank path leads out of the folder through a symlink;
     /// [`Error::ClassNamesMismatch`] if the bank exists with other classes; [`Error::Meta`],
     /// [`Error::Json`], [`Error::MergeConflict`] or [`Error::Io`] for unreadable state.
     pub fn open_with(
@@ -61,11 +70,26 @@ impl BankWriter {
         options: WriterOptions,
     ) -> Result<BankWriter> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        create_or_check_meta(dir, meta)?;
+        let root = canonical_root(dir)?;
+        let lock = BankLock::acquire(dir, shard)?;
         let target_path = manifest_path(dir, shard);
+        for path in [
+            dir.join(META_FILE),
+            dir.join(MANIFEST_FILE),
+            dir.join(SHARDS_DIR),
+            target_path.clone(),
+        ] {
+            ensure_inside(&root, &path)?;
+        }
+        create_or_check_meta(dir, meta)?;
+        let removed_tmp_files = remove_stale_tmp_files(dir)?;
         let mut sources: Vec<(String, Manifest)> = Vec::new();
         if shard.is_some() {
-            let merged = read_manifest(&dir.join(MANIFEST_FILE))?;
+            // A shard writer may repair the merged manifest too: the shared lock keeps every
+            // whole-bank writer (the only ones appending to it) away.
+            let path = dir.join(MANIFEST_FILE);
+            let merged = read_manifest(&path)?;
+            cut_torn_line(&path, &merged)?;
             sources.push((MANIFEST_FILE.to_string(), merged));
         }
         let target = read_manifest(&target_path)?;
@@ -82,11 +106,27 @@ impl BankWriter {
             appender: Appender::open(&target_path, valid_len)?,
             torn_lines: 0,
             cip_max_short_side: None,
+            root,
+            removed_tmp_files,
+            settings: Default::default(),
+            _lock: lock,
         };
         for (name, manifest) in sources {
             writer.load(&name, manifest)?;
         }
+        writer.settings = crate::settings::ResumeCheck::new(&writer.records);
         Ok(writer)
+    }
+
+    /// Opens the existing bank at `dir` for writing with the classes of its own `bank.json`
+    /// (as [`BankWriter::open`]): what a stage that adds to a bank uses, so that opening it
+    /// repairs a torn manifest line before the bank is read.
+    ///
+    /// # Errors
+    /// [`Error::Meta`] if `dir` is not a bank; as [`BankWriter::open_with`].
+    pub fn open_existing(dir: &Path, shard: Option<Shard>) -> Result<BankWriter> {
+        let meta = crate::meta::read_meta(dir)?;
+        BankWriter::open(dir, &meta, shard)
     }
 
     fn load(&mut self, name: &str, manifest: Manifest) -> Result<()> {
@@ -203,13 +243,32 @@ impl BankWriter {
         self
     }
 
+    /// Checks that this writer's CIP settings (format, shorter side) are those the bank's CIPs
+    /// were stored with, and records them in `cip.json` if the bank has none yet. Called by
+    /// [`BankWriter::put_cip`]; a stage calls it up front to refuse before any work.
+    ///
+    /// # Errors
+    /// [`Error::StaleSettings`] saying what differs; a write error.
+    pub fn check_cip_settings(&mut self) -> Result<()> {
+        let wanted = crate::settings::CipSettings {
+            cip_format: self.options.cip_format,
+            cip_short_side: self.cip_max_short_side,
+        };
+        crate::settings::check_cip_settings(&self.dir, &self.records, &wanted)
+    }
+
     /// Stores a CIP (the background with the object's hole filled) in the writer's CIP format,
     /// downscaled if [`BankWriter::with_cip_max_short_side`] asks for it.
     ///
     /// # Errors
-    /// [`Error::ClassOutOfRange`], [`Error::EmptyImage`], [`Error::Conflict`], or a write error.
+    /// [`Error::ClassOutOfRange`], [`Error::EmptyImage`], [`Error::StaleSettings`] (the bank's
+    /// CIPs were stored with another format or size), [`Error::Conflict`], or a write error.
     pub fn put_cip(&mut self, draft: PartDraft, img: &RgbImage) -> Result<PartRecord> {
         self.check_class(draft.class, &draft.source_image)?;
+        if !self.settings.cip_checked {
+            self.check_cip_settings()?;
+            self.settings.cip_checked = true;
+        }
         check_not_empty(
             PartKind::Cip,
             &draft.source_image,
@@ -296,6 +355,8 @@ impl BankWriter {
     /// Writes the file, then appends the record; returns the existing record for a repeat.
     fn store(&mut self, record: PartRecord, bytes: &[u8]) -> Result<PartRecord> {
         let path = self.dir.join(&record.file);
+        // Checked before the folder is created: a symlinked `parts/` must not receive a file.
+        ensure_inside(&self.root, path.parent().unwrap_or(&self.dir))?;
         if let Some(&i) = self.index.get(&record.id) {
             let existing = &self.records[i];
             check_same_part(existing, &record)?;
@@ -304,6 +365,7 @@ impl BankWriter {
             }
             return Ok(existing.clone());
         }
+        self.settings.check_producer(&self.dir, &record)?;
         deda_core::atomic::write_atomic(&path, bytes)?;
         self.appender.append(&record)?;
         self.remember(record.clone());
@@ -329,6 +391,11 @@ impl BankWriter {
     /// Number of torn last lines (crash mid-append) dropped while opening.
     pub fn torn_lines(&self) -> usize {
         self.torn_lines
+    }
+
+    /// Number of temporary files of interrupted writes (dead processes) removed while opening.
+    pub fn removed_tmp_files(&self) -> usize {
+        self.removed_tmp_files
     }
 
     /// The bank folder.
@@ -501,7 +568,7 @@ mod cip_storage_tests {
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let bank = PartBank::open(dir.path()).unwrap();
         let e = bank.load_cip(&r.id).unwrap_err().to_string();
-        assert!(e.contains(&r.id.0) && e.contains("bytes"), "{e}");
+        assert!(e.contains(&r.id.0) && e.contains("sha256"), "{e}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ fn merged_shards_equal_a_single_writer_bank() {
     write_shard(dir.path(), "1/2".parse().unwrap());
     assert!(dir.path().join("shards/0-of-2.jsonl").is_file());
     let e = PartBank::open(dir.path()).unwrap_err().to_string();
-    assert!(e.contains("merge_shards"), "{e}");
+    assert!(e.contains("deda bank merge"), "{e}");
 
     let report = merge_shards(dir.path()).unwrap();
     assert_eq!(report.shards.len(), 2);

@@ -1,7 +1,7 @@
-//! `deda bank summary|verify|merge`: looking after a part bank.
+//! `deda bank summary|verify|merge|repair`: looking after a part bank.
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use deda_bank::{merge_shards, PartBank};
+use deda_bank::{merge_shards, repair, PartBank};
 use std::path::PathBuf;
 
 /// Part-bank subcommands.
@@ -19,6 +19,12 @@ pub enum BankCommand {
     },
     /// Fold the shard manifests written with `--shard i/n` into manifest.jsonl.
     Merge {
+        /// The bank folder.
+        bank: PathBuf,
+    },
+    /// Repair what a crashed writer left: cut a torn last manifest line, remove temporary
+    /// files of interrupted writes (any writing stage does this too when it opens the bank).
+    Repair {
         /// The bank folder.
         bank: PathBuf,
     },
@@ -42,6 +48,11 @@ pub fn run(cmd: BankCommand) -> Result<()> {
                     bank.display()
                 );
             }
+        }
+        BankCommand::Repair { bank } => {
+            let report =
+                repair(&bank).with_context(|| format!("repairing part bank {}", bank.display()))?;
+            println!("{report}");
         }
         BankCommand::Merge { bank } => {
             let report = merge_shards(&bank)

@@ -195,6 +195,10 @@ pub fn decouple_split(
     let mut writer = BankWriter::open_with(bank_dir, &meta, shard, options)
         .with_context(|| format!("opening part bank {}", bank_dir.display()))?
         .with_cip_max_short_side(target.cip_short_side);
+    // Before any work: a resumed bank keeps the CIP format and size it was started with.
+    writer
+        .check_cip_settings()
+        .with_context(|| format!("resuming part bank {}", bank_dir.display()))?;
     let samples: Vec<_> = stage_samples(&train.samples)
         .into_iter()
         .enumerate()

@@ -96,9 +96,10 @@ pub fn run_edit(
     shard: Option<Shard>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EditReport> {
-    let bank = PartBank::open(bank_dir).map_err(|e| Error::bank(bank_dir, e))?;
+    // The writer first: it takes the bank's lock and repairs a torn manifest line.
     let mut writer =
-        BankWriter::open(bank_dir, bank.meta(), shard).map_err(|e| Error::bank(bank_dir, e))?;
+        BankWriter::open_existing(bank_dir, shard).map_err(|e| Error::bank(bank_dir, e))?;
+    let bank = PartBank::open(bank_dir).map_err(|e| Error::bank(bank_dir, e))?;
     let producer = producer(editor, seed);
     writer
         .set_active_synthetic(&producer)
