@@ -39,9 +39,10 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Override a recipe setting for every cell, `KEY.PATH=VALUE` (repeatable), e.g.
-    /// `--set data.dataset=cub:data/mini-cub --set train.epochs=4`: for running a table at a
-    /// smaller scale. Keep such runs in their own --runs folder; the table lists the overrides.
-    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    /// `--set data.dataset=cub:data/mini-cub --set train.epochs=4`, or for one method's cells
+    /// only, `METHOD:KEY.PATH=VALUE` (`deda:method.combine.p_syn=0.0`): for running a table at
+    /// a smaller scale. Keep such runs in their own --runs folder; the table lists the overrides.
+    #[arg(long = "set", value_name = "[METHOD:]KEY.PATH=VALUE")]
     pub overrides: Vec<String>,
 }
 

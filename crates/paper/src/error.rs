@@ -23,6 +23,9 @@ pub enum Error {
     /// A recipe whose `[train] epochs` cannot be read.
     #[error("recipe {path}: {reason}")]
     Recipe { path: PathBuf, reason: String },
+    /// A `--set KEY.PATH=VALUE` override that cannot be applied.
+    #[error("override {text:?}: {reason}")]
+    Override { text: String, reason: String },
     /// A run's `metrics.jsonl` line that does not parse.
     #[error("{path}, line {line}: {reason}")]
     Metrics {

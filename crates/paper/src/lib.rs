@@ -11,10 +11,12 @@
 
 mod error;
 mod layout;
+mod overrides;
 mod render;
 mod runs;
 
 pub use error::{Error, Result};
 pub use layout::{Cell, Metric, RecipeRef, TableId, TableLayout};
+pub use overrides::{apply_overrides, Override};
 pub use render::{render_csv, render_markdown};
 pub use runs::{collect, CellResult, CellState, RunStatus, TableResult};
