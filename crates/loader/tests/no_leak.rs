@@ -309,11 +309,10 @@ fn an_epoch_that_combines_nothing_is_an_error() {
     let loader = Loader::new(cfg, Arc::new(sub.clone()), Some(combiner)).unwrap();
     let items: Vec<_> = loader.epoch(0).unwrap().collect();
     let last = items.last().unwrap();
-    let err = last
-        .as_ref()
-        .err()
-        .expect("the epoch must end in an error")
-        .to_string();
+    let err = match last {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("the epoch must end in an error"),
+    };
     assert!(err.contains("combined none of the 8 samples"), "{err}");
     assert!(items[..items.len() - 1].iter().all(Result::is_ok));
 }
