@@ -15,8 +15,8 @@
 //! (fixture made by `tools/parity/make_clip_tokenizer_fixture.py`).
 use crate::byte_level::byte_encoder;
 use crate::error::{Error, Result};
-use deda_core::text_clean::clean_text;
 use crate::vocab::{Vocab, END_OF_TEXT, END_OF_WORD, START_OF_TEXT};
+use deda_core::text_clean::clean_text;
 use regex::Regex;
 use std::collections::HashMap;
 use std::io::Read;

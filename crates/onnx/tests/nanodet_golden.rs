@@ -1,7 +1,7 @@
 //! NanoDet detections on every shared photo agree with the onnxruntime reference detections.
 mod common;
 
-use common::{photos, session, input_file};
+use common::{input_file, photos, session};
 use deda_onnx::{NanoDet, NanoDetOptions};
 
 /// Tolerances (score, box px) for JPEG photos, whose decoded pixels differ from Pillow's.
