@@ -1,4 +1,4 @@
-//! Benchmark builders on real assets: the subset committed in `testdata/assets` (31 cut-outs, 4
+//! Benchmark builders on real assets: the subset committed in `testdata/assets` (30 cut-outs, 4
 //! scenes), found by the one test-input resolver (`testdata/locate.rs`).
 use deda_data::*;
 use std::collections::BTreeMap;
