@@ -89,7 +89,7 @@ pub enum Error {
         reason: String,
     },
     /// Two manifest lines carry the same part id.
-    #[error("manifest line {line}: part {part} already listed on line {first_line}")]
+    #[error("manifest line {line}: part {part} already listed on line {first_line} (two writers at once?): `deda bank repair <bank>` drops repeats with the same content")]
     DuplicateId {
         /// The part concerned.
         part: PartId,

@@ -102,6 +102,8 @@ pub fn merge_shards(dir: &Path) -> Result<MergeReport> {
 pub struct RepairReport {
     /// Torn last lines cut off (`manifest.jsonl` and shard manifests).
     pub torn_lines: usize,
+    /// Repeated manifest lines (same id and content, e.g. from two writers at once) dropped.
+    pub duplicates: usize,
     /// Temporary files of interrupted writes (dead processes) removed.
     pub removed_tmp_files: usize,
 }
@@ -110,18 +112,20 @@ impl fmt::Display for RepairReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "repaired: {} torn line(s) cut off, {} temporary file(s) of interrupted writes removed",
-            self.torn_lines, self.removed_tmp_files
+            "repaired: {} torn line(s) cut off, {} repeated line(s) dropped, {} temporary file(s) of interrupted writes removed",
+            self.torn_lines, self.duplicates, self.removed_tmp_files
         )
     }
 }
 
 /// Repairs what a crashed writer leaves in the bank at `dir`: a torn last line of
-/// `manifest.jsonl` or of a shard manifest is cut off, and temporary files of dead processes
-/// are removed. Holds the bank's exclusive lock meanwhile.
+/// `manifest.jsonl` or of a shard manifest is cut off, repeated lines (same id and sha256, as
+/// two unlocked writers left them) are dropped (the first kept, order unchanged), and temporary
+/// files of dead processes are removed. Holds the bank's exclusive lock meanwhile.
 ///
 /// # Errors
 /// [`Error::Meta`] if `dir` is not a bank; [`Error::InUse`] if a writer holds it;
+/// [`Error::MergeConflict`] for two lines with one id and different content (nothing written);
 /// [`Error::OutsideBank`]; I/O errors; a manifest line that is damaged but not the last
 /// ([`Error::Json`]) is not repaired.
 pub fn repair(dir: &Path) -> Result<RepairReport> {
@@ -141,6 +145,30 @@ pub fn repair(dir: &Path) -> Result<RepairReport> {
         let manifest = read_manifest(&path)?;
         cut_torn_line(&path, &manifest)?;
         report.torn_lines += usize::from(manifest.torn_line.is_some());
+        let name = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let mut seen: BTreeMap<String, (String, PartRecord)> = BTreeMap::new();
+        let mut kept = Vec::with_capacity(manifest.records.len());
+        let mut repeats = MergeReport::default();
+        for (line, r) in manifest.records {
+            let before = repeats.duplicates;
+            fold_record(
+                &mut seen,
+                format!("{name} line {line}"),
+                r.clone(),
+                &mut repeats,
+            )?;
+            if repeats.duplicates == before {
+                kept.push(r);
+            }
+        }
+        if repeats.duplicates > 0 {
+            write_manifest(&path, &kept)?;
+            report.duplicates += repeats.duplicates;
+        }
     }
     report.removed_tmp_files = remove_stale_tmp_files(dir)?;
     Ok(report)

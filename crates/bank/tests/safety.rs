@@ -271,3 +271,34 @@ fn temporary_files_of_dead_writers_are_removed_on_open() {
     assert_eq!(w.removed_tmp_files(), 2);
     assert!(!stale.exists() && !stale_manifest.exists() && live.exists());
 }
+
+#[test]
+fn repeated_lines_from_two_writers_are_dropped_by_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = BankWriter::open(dir.path(), &meta(), None).unwrap();
+    put_sample(&mut w, 0);
+    put_sample(&mut w, 1);
+    drop(w);
+    let path = dir.path().join("manifest.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first = text.lines().next().unwrap().to_string();
+    // What two unlocked writers left: the same part appended twice.
+    std::fs::write(&path, format!("{text}{first}\n")).unwrap();
+    let e = PartBank::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("already listed on line 1") && e.contains("deda bank repair"),
+        "{e}"
+    );
+    let report = repair(dir.path()).unwrap();
+    assert_eq!((report.duplicates, report.torn_lines), (1, 0));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    assert!(PartBank::open(dir.path()).unwrap().verify().is_ok());
+    // A repeat with other content is a conflict: named, and nothing is rewritten.
+    let mut fields: serde_json::Value = serde_json::from_str(&first).unwrap();
+    fields["sha256"] = serde_json::Value::String("0".repeat(64));
+    let conflicting = format!("{text}{}\n", serde_json::to_string(&fields).unwrap());
+    std::fs::write(&path, &conflicting).unwrap();
+    let e = repair(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("manifest.jsonl line 5"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), conflicting);
+}
