@@ -26,7 +26,7 @@ pub enum DataError {
         k: usize,
         /// The data crate's error.
         #[source]
-        source: deda_data::Error,
+        source: Box<deda_data::Error>,
     },
     /// The other test split has labels beyond the training set's classes.
     #[error(
@@ -49,7 +49,7 @@ pub enum DataError {
         dir: PathBuf,
         /// The bank's error.
         #[source]
-        source: deda_bank::Error,
+        source: Box<deda_bank::Error>,
     },
     /// The part bank does not belong to the data set.
     #[error(
@@ -74,7 +74,7 @@ pub enum DataError {
         dataset: String,
         /// The loader's error.
         #[source]
-        source: deda_loader::Error,
+        source: Box<deda_loader::Error>,
     },
 }
 
@@ -134,7 +134,7 @@ pub fn training_set(
         Some(k) => deda_data::k_shot(&train, k, seed).map_err(|source| DataError::KShot {
             dataset: dataset.to_string(),
             k,
-            source,
+            source: Box::new(source),
         }),
     }
 }
@@ -173,7 +173,7 @@ pub fn prepare_data(
         (MethodName::Deda, Some(dir)) => {
             let bank = PartBank::open(dir).map_err(|source| DataError::Bank {
                 dir: dir.clone(),
-                source,
+                source: Box::new(source),
             })?;
             let check = check_bank(&bank, &train.class_names, &train_source);
             if !check.is_ok() {
@@ -198,7 +198,7 @@ pub fn prepare_data(
             .map_err(|source| DataError::Pool {
                 dir: dir.clone(),
                 dataset: dataset.to_string(),
-                source,
+                source: Box::new(source),
             })?;
             inputs.extend(summary.provenance_inputs());
             pool = Some(summary);
