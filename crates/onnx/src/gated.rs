@@ -1,6 +1,7 @@
-//! Detector-gated salient segmentation: find the prompt's object with NanoDet, segment only its
-//! (slightly enlarged) box with ISNet, and paste the mask back; fall back to ISNet on the whole
-//! image when the prompt names no COCO class or no such object is detected.
+//! Detector-gated salient segmentation: find the prompt's objects with NanoDet, segment each
+//! (slightly enlarged) box with ISNet, and OR the masks pasted back (as Lang-SAM ORs one mask
+//! per box); fall back to ISNet on the whole image when the prompt names no COCO class or no
+//! such object is detected.
 use std::path::Path;
 
 use deda_core::BBox;
@@ -56,7 +57,8 @@ impl GatedOptions {
 /// How the mask was obtained.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Gating {
-    /// The prompt's class was detected; ISNet ran on `crop` around `detection`.
+    /// The prompt's class was detected; ISNet ran on `crop` around `detection` (and on the
+    /// crops of every other detection of the class, listed in [`GatedMask::detections`]).
     Detected {
         /// The best detection of the prompt's class.
         detection: Detection,
@@ -79,6 +81,9 @@ pub struct GatedMask {
     pub mask: GrayImage,
     /// How it was obtained.
     pub gating: Gating,
+    /// Every detection of the prompt's class that was segmented, with its crop, best first
+    /// (empty when the whole image was segmented).
+    pub detections: Vec<(Detection, BBox)>,
 }
 
 impl GatedMask {
@@ -93,6 +98,19 @@ pub fn paste_mask(part: &GrayImage, at: BBox, width: u32, height: u32) -> GrayIm
     let mut full = GrayImage::new(width, height);
     image::imageops::replace(&mut full, part, i64::from(at.x), i64::from(at.y));
     full
+}
+
+/// ORs `part` (pixel-wise maximum) into `full` at `at`; parts of `part` outside `full` are
+/// ignored.
+pub fn or_mask_at(full: &mut GrayImage, part: &GrayImage, at: BBox) {
+    let (w, h) = full.dimensions();
+    for (x, y, p) in part.enumerate_pixels() {
+        let (fx, fy) = (at.x + x, at.y + y);
+        if fx < w && fy < h {
+            let dst = full.get_pixel_mut(fx, fy);
+            dst.0[0] = dst.0[0].max(p.0[0]);
+        }
+    }
 }
 
 /// ISNet gated by NanoDet detections of the prompt's COCO class.
@@ -152,34 +170,45 @@ impl GatedSalientSegmenter {
         ))
     }
 
-    /// Segments the object the prompt names.
+    /// Segments every object of the class the prompt names: each detection of that class
+    /// (above the detector's score threshold, after its NMS) is segmented in its own crop, and
+    /// the masks are OR-ed (pixel-wise maximum).
     pub fn segment_prompt(&mut self, image: &RgbImage, prompt: &str) -> Result<GatedMask> {
         let Some(class) = coco_class_for_prompt(prompt) else {
             let mask = self.isnet.segment_image(image)?.mask;
             return Ok(GatedMask {
                 mask,
                 gating: Gating::UnknownPrompt,
+                detections: vec![],
             });
         };
         let (w, h) = image.dimensions();
-        let best = self
+        let detections: Vec<(Detection, BBox)> = self
             .detector
             .detect(image)?
             .into_iter()
             .filter(|d| d.class == class)
-            .find_map(|d| d.bbox.to_pixel_box(self.margin, w, h).map(|b| (d, b)));
-        let Some((detection, crop)) = best else {
+            .filter_map(|d| d.bbox.to_pixel_box(self.margin, w, h).map(|b| (d, b)))
+            .collect();
+        let Some((detection, crop)) = detections.first().cloned() else {
             let mask = self.isnet.segment_image(image)?.mask;
             return Ok(GatedMask {
                 mask,
                 gating: Gating::NotDetected { class },
+                detections: vec![],
             });
         };
-        let region = image::imageops::crop_imm(image, crop.x, crop.y, crop.w, crop.h).to_image();
-        let part = self.isnet.segment_image(&region)?.mask;
+        let mut mask = GrayImage::new(w, h);
+        for (_, crop) in &detections {
+            let region =
+                image::imageops::crop_imm(image, crop.x, crop.y, crop.w, crop.h).to_image();
+            let part = self.isnet.segment_image(&region)?.mask;
+            or_mask_at(&mut mask, &part, *crop);
+        }
         Ok(GatedMask {
-            mask: paste_mask(&part, crop, w, h),
+            mask,
             gating: Gating::Detected { detection, crop },
+            detections,
         })
     }
 }
@@ -207,6 +236,33 @@ mod tests {
         assert_eq!(full.get_pixel(0, 2).0[0], 0);
         assert_eq!(full.get_pixel(3, 5).0[0], 0);
         assert_eq!(full.pixels().filter(|p| p.0[0] == 200).count(), 6);
+    }
+
+    #[test]
+    fn masks_of_several_crops_are_or_ed() {
+        let mut full = GrayImage::new(6, 4);
+        let a = GrayImage::from_pixel(3, 2, image::Luma([100]));
+        let b = GrayImage::from_pixel(3, 3, image::Luma([200]));
+        let at = |x, y, w, h| BBox { x, y, w, h };
+        or_mask_at(&mut full, &a, at(0, 0, 3, 2));
+        or_mask_at(&mut full, &b, at(2, 1, 3, 3));
+        // a 50 overlapping b keeps the maximum; b past the right edge is clipped
+        or_mask_at(
+            &mut full,
+            &GrayImage::from_pixel(2, 2, image::Luma([50])),
+            at(2, 1, 2, 2),
+        );
+        or_mask_at(
+            &mut full,
+            &GrayImage::from_pixel(4, 1, image::Luma([9])),
+            at(4, 3, 4, 1),
+        );
+        assert_eq!(full.get_pixel(0, 0).0[0], 100);
+        assert_eq!(full.get_pixel(2, 1).0[0], 200);
+        assert_eq!(full.get_pixel(4, 3).0[0], 200);
+        assert_eq!(full.get_pixel(5, 3).0[0], 9);
+        assert_eq!(full.get_pixel(5, 0).0[0], 0);
+        assert_eq!(full.pixels().filter(|p| p.0[0] > 0).count(), 6 + 9 - 1 + 1);
     }
 
     #[test]
