@@ -40,6 +40,13 @@ pub struct DecoupleArgs {
     /// `resize_short`); default: as photographed.
     #[arg(long)]
     pub cip_short_side: Option<u32>,
+    /// Images whose long side exceeds this are segmented and filled at this long side; the
+    /// CDP is cut and the CIP composited at full resolution (bounds memory).
+    #[arg(long, default_value_t = deda_decouple::options::DEFAULT_MAX_WORKING_SIDE)]
+    pub max_working_side: u32,
+    /// Images with more pixels than this are refused before decoding (a listed failure).
+    #[arg(long, default_value_t = deda_decouple::options::DEFAULT_MAX_IMAGE_PIXELS)]
+    pub max_image_pixels: u64,
 }
 
 /// Where and how the decouple stage writes its parts.
@@ -53,6 +60,8 @@ pub struct BankTarget<'a> {
     pub cip_format: CipFormat,
     /// CIPs' shorter side at most this.
     pub cip_short_side: Option<u32>,
+    /// How images are decoupled (thresholds, working resolution, decode limits).
+    pub options: DecoupleOptions,
 }
 
 impl<'a> BankTarget<'a> {
@@ -63,6 +72,7 @@ impl<'a> BankTarget<'a> {
             shard: None,
             cip_format: WriterOptions::default().cip_format,
             cip_short_side: None,
+            options: DecoupleOptions::default(),
         }
     }
 }
@@ -79,6 +89,12 @@ fn parse_cip_format(s: &str) -> std::result::Result<CipFormat, String> {
 
 /// Runs `deda decouple`.
 pub fn run(args: DecoupleArgs) -> Result<()> {
+    let options = DecoupleOptions {
+        max_working_side: args.max_working_side,
+        max_image_pixels: args.max_image_pixels,
+        ..DecoupleOptions::default()
+    };
+    options.validate().map_err(|e| UsageError(e.to_string()))?;
     let split = args.dataset.read()?;
     let mut segmenter = make_segmenter(&args)?;
     let target = BankTarget {
@@ -86,6 +102,7 @@ pub fn run(args: DecoupleArgs) -> Result<()> {
         shard: args.shard,
         cip_format: args.cip_format,
         cip_short_side: args.cip_short_side,
+        options,
     };
     let report = decouple_split(
         &split.train,
@@ -217,7 +234,7 @@ pub fn decouple_split(
         segmenter,
         &prompt_for,
         &mut writer,
-        &DecoupleOptions::default(),
+        &target.options,
         &mut |done, _| pb.set_position(done as u64),
     )
     .with_context(|| format!("decoupling into {}", bank_dir.display()))?;

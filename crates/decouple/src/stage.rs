@@ -150,11 +150,10 @@ fn decouple_sample(
     let seg = segmenter
         .segment_sample(id, &work, prompt)
         .map_err(|e| e.to_string())?;
-    // a mask at the photo's size (ground truth) is brought to the working size
-    let mask = if seg.mask.dimensions() == (w, h) {
-        downscale(&seg.mask, ww, wh)
-    } else {
-        seg.mask
+    // a mask at the photo's size (ground truth) is brought to the working size and dropped
+    let mask = match seg.mask {
+        full if full.dimensions() == (w, h) => downscale(&full, ww, wh),
+        work => work,
     };
     decouple_at_working_size(image, &work, &mask, opts)
         .map_err(|e| format!("{}: {e}", path.display()))
