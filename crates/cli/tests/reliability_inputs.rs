@@ -382,3 +382,28 @@ fn truncated_jpegs_are_refused_by_name_and_trailing_bytes_are_fine() {
     assert!(manifest.contains("train/dog/tail.jpg"), "{manifest}");
     assert!(!manifest.contains("half.jpg") && !manifest.contains("most.jpg"));
 }
+
+#[test]
+fn an_unusable_working_side_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    small_set(&root, 1);
+    let ds = format!("scarce:{}", root.display());
+    let out = deda(
+        tmp.path(),
+        &[
+            "decouple",
+            "--dataset",
+            &ds,
+            "--bank",
+            "bank",
+            "--max-working-side",
+            "10",
+        ],
+        Duration::from_secs(60),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("max_working_side = 10"), "{all}");
+    assert!(!tmp.path().join("bank").exists(), "a bank was created");
+}
