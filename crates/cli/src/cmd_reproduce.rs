@@ -35,7 +35,7 @@ pub struct ReproduceArgs {
     /// Override `[train] device` of every recipe: auto, cpu, cuda or cuda:N.
     #[arg(long)]
     pub device: Option<String>,
-    /// Where the table goes (default: <runs>/tables/<table>.md and .csv).
+    /// Where the table goes (default: `<runs>/tables/<table>.md` and `.csv`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Override a recipe setting for every cell, `KEY.PATH=VALUE` (repeatable), e.g.
