@@ -136,20 +136,19 @@ pub fn check_jpeg_complete(bytes: &[u8]) -> std::result::Result<(), String> {
         if in_scan {
             // entropy-coded data: find the next FF xx with xx not 00 and not RST0..7
             loop {
-                let Some(&b) = bytes.get(i) else {
+                let next_ff = bytes
+                    .get(i..)
+                    .and_then(|rest| rest.iter().position(|&b| b == 0xFF));
+                let Some(offset) = next_ff else {
                     return Err(format!(
                         "file ends inside the image data at byte {} (no end-of-image marker)",
                         bytes.len()
                     ));
                 };
-                if b == 0xFF {
-                    match bytes.get(i + 1) {
-                        None => i += 1,
-                        Some(0x00) | Some(0xD0..=0xD7) | Some(0xFF) => i += 1,
-                        Some(_) => break,
-                    }
-                } else {
-                    i += 1;
+                i += offset;
+                match bytes.get(i + 1) {
+                    None | Some(0x00) | Some(0xD0..=0xD7) | Some(0xFF) => i += 1,
+                    Some(_) => break,
                 }
             }
             in_scan = false;
