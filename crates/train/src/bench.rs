@@ -5,8 +5,8 @@ use serde::Serialize;
 use tch::Device;
 
 use crate::error::Result;
+use crate::optim::step::{BatchRef, TrainStep};
 use crate::optim::{LrSchedule, SgdConfig};
-use crate::step::{BatchRef, TrainStep};
 
 /// Classes of the benchmark head (CUB-200).
 pub const BENCH_CLASSES: usize = 200;

@@ -14,8 +14,8 @@ use deda_combine::CombineConfig;
 use deda_loader::LoaderConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{RunError, RunResult};
 use crate::optim::{ScheduleConfig, SgdConfig};
-use crate::run_error::{RunError, RunResult};
 
 /// The whole recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -250,15 +250,15 @@ impl FromStr for MethodName {
 /// - `vanilla`: the loader's crop and flip only;
 /// - `mixup`, `cutmix` (`alpha`, `mix_prob`): batch-level, partner = the flipped batch;
 /// - `saliencymix` (`alpha`, `mix_prob`): a CutMix box centred on the most salient pixel
-///   (spectral residual) of the first permuted image, see [`crate::saliencymix`];
+///   (spectral residual) of the first permuted image, see [`crate::mixing::saliencymix`];
 /// - `guided-sr`, `guided-ap` (`mix_prob`, default 0.5 / 0.8): GuidedMixup with
 ///   spectral-residual / input-gradient saliency, greedy pairing, per-pixel masks and
-///   mask-mean label weights, see [`crate::guided`];
+///   mask-mean label weights, see [`crate::mixing::guided`];
 /// - `co-mixup` (`alpha`, the Dirichlet prior's concentration, default 1.0; `mix_prob`,
 ///   default 1.0; `[method.comixup]`: `m_block_num`, `m_part`, `m_beta`, `m_gamma`, `m_thres`,
 ///   `m_eta`, `m_omega`, `m_niter`, `set_resolve`): Co-Mixup with input-gradient saliency,
 ///   the GuidedMixup code base's defaults (16 × 16 blocks, partitions of 20, β 0.32, γ 1,
-///   τ 0.83, η 0.05, ω 0.001, 4 iterations), see [`crate::comixup`];
+///   τ 0.83, η 0.05, ω 0.001, 4 iterations), see [`crate::mixing::comixup`];
 /// - `deda` (`bank`, `[method.combine]`): De-DA's online combination. The module ablation of the
 ///   paper (Fig. 9) uses `[method.combine]`: `p_syn = 0` (no synthetic CDPs), `p_mix = 0` (no
 ///   second CDP), `p_aug` (how often a sample is replaced).
@@ -282,7 +282,7 @@ pub struct MethodConfig {
     /// De-DA: the online combination's knobs (`[method.combine]`, paper defaults).
     pub combine: Option<CombineConfig>,
     /// Co-Mixup: its knobs (`[method.comixup]`, the GuidedMixup code base's defaults).
-    pub comixup: Option<crate::comixup::CoMixupParams>,
+    pub comixup: Option<crate::mixing::comixup::CoMixupParams>,
 }
 
 impl MethodConfig {

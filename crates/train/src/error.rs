@@ -1,4 +1,6 @@
-//! Errors of deda-train.
+//! Errors of deda-train: [`Error`] for a step or an evaluation (tensors, shapes, the model),
+//! [`RunError`] for a whole training run (config, files, loader, and the step errors).
+use std::path::PathBuf;
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -62,5 +64,83 @@ impl Error {
                 problems,
             })
         }
+    }
+}
+
+/// Result alias of a training run.
+pub type RunResult<T> = std::result::Result<T, RunError>;
+
+/// Everything that can stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config has problems; every one is listed.
+    #[error("invalid training config:\n  - {}", problems.join("\n  - "))]
+    Config {
+        /// All the problems found.
+        problems: Vec<String>,
+    },
+    /// A file of the run directory (or an input) could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file of the run directory has unexpected contents.
+    #[error("{}: {detail}", path.display())]
+    Corrupt {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// `--resume` without a checkpoint, or a run directory holding another run.
+    #[error("cannot resume from {}: {reason}", dir.display())]
+    Resume {
+        /// The run directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The loss became NaN or infinite; the last good checkpoint is kept.
+    #[error(
+        "non-finite loss {loss} at step {step} (epoch {epoch}, batch {batch}, samples {indices:?}); \
+         the last good checkpoint is kept in {}",
+        checkpoint.display()
+    )]
+    NonFiniteLoss {
+        /// The 0-based iteration index.
+        step: usize,
+        /// The epoch.
+        epoch: usize,
+        /// The batch index within the epoch.
+        batch: usize,
+        /// The data-set indices of the batch's samples.
+        indices: Vec<usize>,
+        /// The loss value.
+        loss: f64,
+        /// The checkpoint folder.
+        checkpoint: PathBuf,
+    },
+    /// The loader failed (bad samples beyond the budget, a worker died, a bad config).
+    #[error("loader: {0}")]
+    Loader(#[from] deda_loader::Error),
+    /// A step or evaluation failed.
+    #[error(transparent)]
+    Step(#[from] crate::Error),
+    /// A file error from deda-core (atomic writes).
+    #[error(transparent)]
+    Core(#[from] deda_core::Error),
+    /// A model error (building, loading or saving weights).
+    #[error(transparent)]
+    Nets(#[from] deda_nets::Error),
+}
+
+impl RunError {
+    /// A [`RunError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RunError {
+        let path = path.into();
+        move |source| RunError::Io { path, source }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Per epoch: the training loader's batches (random crop and flip, with De-DA combinations when
 //! the method is `deda`), batch-level mixing on the tensors for the batch-mixing methods (see
-//! [`crate::batch_mix`]; one RNG per step from `rng_for(seed, Stream::Mix, [epoch, step])`),
+//! [`crate::mixing::batch_mix`]; one RNG per step from `rng_for(seed, Stream::Mix, [epoch, step])`),
 //! one SGD step each; then every
 //! `eval_every` epochs (and after the last) an evaluation on the test split (centre crop). A
 //! record goes to `metrics.jsonl`/`metrics.csv` and a checkpoint is written, so `--resume`
@@ -17,13 +17,13 @@ use deda_nets::{DeviceChoice, Family, Model, ModelName, ModelSpec, ResNetConfig,
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint::{self, TrainState};
 use crate::config::{MethodName, TrainConfig};
-use crate::evaluate::{evaluate, EvalReport};
-use crate::metrics::{EpochRecord, MetricsLog};
-use crate::run_dir::{collect_provenance, input_changes, recorded_inputs, RunDir};
-use crate::run_error::{RunError, RunResult};
-use crate::step::{BatchRef, StepOutcome, TrainStep};
+use crate::error::{RunError, RunResult};
+use crate::evaluation::{evaluate, EvalReport};
+use crate::optim::step::{BatchRef, StepOutcome, TrainStep};
+use crate::run::checkpoint::{self, TrainState};
+use crate::run::metrics::{EpochRecord, MetricsLog};
+use crate::run::run_dir::{collect_provenance, input_changes, recorded_inputs, RunDir};
 
 /// The data of a run, prepared by the caller (data-set reading, k-shot and the part bank live
 /// outside this crate).

@@ -2,10 +2,10 @@
 //! block assignment, mixed images copy the assigned inputs' blocks, and whole batches (several
 //! partitions) mix with targets summing to 1.
 use deda_core::{rng_for, Stream};
-use deda_train::comixup::mask::{area_weights, mix_input};
-use deda_train::comixup::objective::objective;
-use deda_train::comixup::optimize::{optimise_partition, PartitionProblem};
-use deda_train::comixup::{comixup_batch, sample_dirichlet, CoMixupParams};
+use deda_train::mixing::comixup::mask::{area_weights, mix_input};
+use deda_train::mixing::comixup::objective::objective;
+use deda_train::mixing::comixup::optimize::{optimise_partition, PartitionProblem};
+use deda_train::mixing::comixup::{comixup_batch, sample_dirichlet, CoMixupParams};
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
 

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use deda_train::comixup::graph_cut::GridProblem;
-use deda_train::comixup::optimize::gco_edge_weight;
+use deda_train::mixing::comixup::graph_cut::GridProblem;
+use deda_train::mixing::comixup::optimize::gco_edge_weight;
 use tch::Tensor;
 
 fn fixture() -> HashMap<String, Tensor> {

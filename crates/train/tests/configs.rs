@@ -78,7 +78,8 @@ fn smoke_recipe_trains_two_epochs_and_writes_the_run_directory() {
     let summary = fit(&cfg, data, &run, FitOptions::default(), &mut Silent).unwrap();
     assert_eq!(summary.records.len(), 2);
     assert!(summary.best_top1.is_some() && summary.final_train_loss.is_finite());
-    deda_train::report::write_report(&deda_train::RunDir::new(&run), &cfg, &summary, "").unwrap();
+    deda_train::run::report::write_report(&deda_train::RunDir::new(&run), &cfg, &summary, "")
+        .unwrap();
     for f in [
         "report.md",
         "curves.svg",

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use deda_nets::{BlockKind, Model, ResNetConfig, ResNetModel};
-use deda_train::guided::{apply_guided, greedy_pairing, l2_distances, normalise_saliency};
-use deda_train::mix::cutmix_lambda;
-use deda_train::saliency::{gradient_saliency, spectral_residual};
-use deda_train::saliencymix::{apply_saliencymix, SaliencyMixDraw};
+use deda_train::mixing::guided::{apply_guided, greedy_pairing, l2_distances, normalise_saliency};
+use deda_train::mixing::mix::cutmix_lambda;
+use deda_train::mixing::saliency::{gradient_saliency, spectral_residual};
+use deda_train::mixing::saliencymix::{apply_saliencymix, SaliencyMixDraw};
 use tch::{Device, Kind, Tensor};
 
 fn fixture() -> HashMap<String, Tensor> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use deda_core::ClassId;
 use deda_loader::{SampleEntry, VecSource};
-use deda_train::checkpoint::read_state;
+use deda_train::run::checkpoint::read_state;
 use deda_train::{fit, EpochRecord, FitOptions, RunDir, RunError, Silent, TrainConfig, TrainData};
 use image::{Rgb, RgbImage};
 

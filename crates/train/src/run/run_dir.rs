@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use deda_core::provenance::{Provenance, TrainingEnv};
 
-use crate::run_error::{RunError, RunResult};
+use crate::error::{RunError, RunResult};
 
 /// The libtorch release tch 0.24 is built against (checked by torch-sys at build time).
 pub const LIBTORCH_VERSION: &str = "2.11.0";

@@ -8,7 +8,7 @@
 //! - λ is corrected to the kept area, `1 − box_area/(H·W)`, and the targets are
 //!   `λ·t + (1 − λ)·t[perm]`.
 //!
-//! The saliency map here is the spectral residual of [`crate::saliency::spectral_residual`]; the
+//! The saliency map here is the spectral residual of [`crate::mixing::saliency::spectral_residual`]; the
 //! reference calls OpenCV's `StaticSaliencyFineGrained` on the normalised float image instead
 //! (see the crate's report for why).
 use rand::seq::SliceRandom;
@@ -16,8 +16,8 @@ use rand::Rng;
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::mix::{sample_beta, CutMixBox};
-use crate::saliency::spectral_residual;
+use crate::mixing::mix::{sample_beta, CutMixBox};
+use crate::mixing::saliency::spectral_residual;
 
 /// A sampled SaliencyMix before the saliency is known: λ and the partner permutation.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +98,7 @@ pub fn apply_saliencymix(
     let sal = spectral_residual(&first)?;
     let (cy, cx) = argmax_pixel(&sal.get(0))?;
     let b = box_around(cy, cx, draw.lambda, h, w);
-    let lambda = crate::mix::cutmix_lambda(&b, h, w);
+    let lambda = crate::mixing::mix::cutmix_lambda(&b, h, w);
     let idx: Vec<i64> = draw.perm.iter().map(|&p| p as i64).collect();
     let idx = Tensor::from_slice(&idx).to_device(images.device());
     let x = images.copy();

@@ -1,4 +1,5 @@
-//! SGD and learning-rate schedules.
+//! Optimisation: the loss ([`loss`]), the SGD ([`momentum_sgd`]), the one training step
+//! ([`step`]), SGD hyper-parameters and learning-rate schedules (here).
 //!
 //! [`SgdConfig`] holds the hyper-parameters of [`crate::MomentumSgd`], the update of
 //! `torch.optim.SGD` (checked against PyTorch by the parity test `tests/sgd_parity.rs`):
@@ -9,6 +10,10 @@
 //! Schedules are pure functions of the 0-based iteration index ([`LrSchedule::lr_at`]) and are
 //! stepped per iteration.
 use serde::{Deserialize, Serialize};
+
+pub mod loss;
+pub mod momentum_sgd;
+pub mod step;
 
 use crate::error::{Error, Result};
 

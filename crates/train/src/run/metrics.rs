@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::run_error::{RunError, RunResult};
+use crate::error::{RunError, RunResult};
 
 /// What one epoch did; evaluation fields are `None` for epochs that were not evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

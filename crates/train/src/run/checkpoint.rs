@@ -9,9 +9,9 @@ use deda_core::hash::sha256_hex;
 use deda_nets::Model;
 use serde::{Deserialize, Serialize};
 
-use crate::run_dir::RunDir;
-use crate::run_error::{RunError, RunResult};
-use crate::step::TrainStep;
+use crate::error::{RunError, RunResult};
+use crate::optim::step::TrainStep;
+use crate::run::run_dir::RunDir;
 
 /// Where a run stands after a finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

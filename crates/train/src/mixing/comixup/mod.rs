@@ -1,7 +1,7 @@
 //! Co-Mixup (Kim et al., ICLR 2021) as in the GuidedMixup FGVC code base
 //! (`Implementor/comixup.py`, `Utils/comixup_augmentation/{mixup,match}.py`):
 //!
-//! 1. saliency `√(mean_c (∂L/∂x)²)` of the batch ([`crate::saliency::gradient_saliency`]);
+//! 1. saliency `√(mean_c (∂L/∂x)²)` of the batch ([`crate::mixing::saliency::gradient_saliency`]);
 //! 2. compatibility: L1 distances between the argmax positions of each map after an 8 × 8
 //!    stride-1 average pool ([`compatibility_distances`]);
 //! 3. per partition of `m_part` samples: block saliency (average pool with block size

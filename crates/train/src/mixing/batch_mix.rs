@@ -8,13 +8,13 @@ use deda_nets::Model;
 use rand::Rng;
 use tch::Tensor;
 
-use crate::comixup::{comixup_batch, CoMixupParams};
 use crate::config::{MethodConfig, MethodName};
 use crate::error::Result;
-use crate::guided::{apply_guided, greedy_pairing, l2_distances, normalise_saliency};
-use crate::mix::{apply_mix, sample_cutmix, sample_mixup, MixParams};
-use crate::saliency::{gradient_saliency, spectral_residual};
-use crate::saliencymix::{apply_saliencymix, sample_saliencymix};
+use crate::mixing::comixup::{comixup_batch, CoMixupParams};
+use crate::mixing::guided::{apply_guided, greedy_pairing, l2_distances, normalise_saliency};
+use crate::mixing::mix::{apply_mix, sample_cutmix, sample_mixup, MixParams};
+use crate::mixing::saliency::{gradient_saliency, spectral_residual};
+use crate::mixing::saliencymix::{apply_saliencymix, sample_saliencymix};
 
 /// What the mixing of a step needs besides the batch.
 pub struct MixStep<'a> {

@@ -16,7 +16,7 @@ use deda_nets::Model;
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::loss::smoothed_cross_entropy;
+use crate::optim::loss::smoothed_cross_entropy;
 
 /// The side the reference downsamples larger images to before the FFT.
 pub const SR_SIZE: i64 = 128;

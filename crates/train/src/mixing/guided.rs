@@ -3,7 +3,7 @@
 //! batch size):
 //!
 //! 1. saliency maps `s` of the batch (spectral residual for Guided-SR, input gradient for
-//!    Guided-AP, see [`crate::saliency`]), Gaussian-blurred (7, σ 3) and normalised to sum to 1
+//!    Guided-AP, see [`crate::mixing::saliency`]), Gaussian-blurred (7, σ 3) and normalised to sum to 1
 //!    per image ([`normalise_saliency`]);
 //! 2. pairing: L2 distances between the maps, then the reference's greedy single cycle that
 //!    starts at the farthest pair and always walks to the farthest not-yet-entered sample
@@ -13,7 +13,7 @@
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::saliency::{gaussian_blur, BLUR_KERNEL, BLUR_SIGMA};
+use crate::mixing::saliency::{gaussian_blur, BLUR_KERNEL, BLUR_SIGMA};
 
 /// Blur (7, σ 3) and `sumto1` normalisation of raw saliency maps (N × H × W).
 ///

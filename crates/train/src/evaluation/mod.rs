@@ -1,16 +1,21 @@
-//! Evaluating a model over a loader: top-1, per-class and per-group accuracy, mAP.
+//! Evaluation: a model over a loader ([`evaluate`]: top-1, per-class and per-group accuracy,
+//! mAP), from the score functions of [`scores`].
 //!
 //! The label of a single-label sample is the arg-max of its target. For a multi-label test set
 //! (some target has several positive classes) a prediction counts as correct when it is one of
 //! the sample's positives, and mAP is computed over the logits with every positive class.
+pub mod scores;
+
 use deda_loader::Loader;
 use deda_nets::Model;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::eval::{argmax_rows, mean_average_precision, per_class_accuracy, top1_accuracy};
-use crate::run_error::RunResult;
-use crate::step::BatchRef;
+use crate::error::RunResult;
+use crate::evaluation::scores::{
+    argmax_rows, mean_average_precision, per_class_accuracy, top1_accuracy,
+};
+use crate::optim::step::BatchRef;
 
 /// The evaluation of one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

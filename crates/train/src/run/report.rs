@@ -2,9 +2,9 @@
 use std::fmt::Write as _;
 
 use crate::config::TrainConfig;
-use crate::metrics::EpochRecord;
-use crate::run_dir::RunDir;
-use crate::run_error::RunResult;
+use crate::error::RunResult;
+use crate::run::metrics::EpochRecord;
+use crate::run::run_dir::RunDir;
 use crate::trainer::RunSummary;
 
 const W: f64 = 640.0;

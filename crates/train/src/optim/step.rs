@@ -4,11 +4,11 @@
 use deda_nets::Model;
 use tch::{Device, Kind, Tensor};
 
-use crate::batch_mix::MixStep;
 use crate::config::MethodConfig;
 use crate::error::{Error, Result};
-use crate::loss::smoothed_cross_entropy;
-use crate::momentum_sgd::MomentumSgd;
+use crate::mixing::batch_mix::MixStep;
+use crate::optim::loss::smoothed_cross_entropy;
+use crate::optim::momentum_sgd::MomentumSgd;
 use crate::optim::{LrSchedule, SgdConfig};
 
 /// A batch as plain buffers, as the loader yields it.
@@ -92,7 +92,7 @@ pub struct StepOutcome {
 }
 
 /// The batch-mixing hook of a step: the `[method]` section and the run seed (see
-/// [`crate::batch_mix`]).
+/// [`crate::mixing::batch_mix`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mixing {
     /// The method and its parameters.
