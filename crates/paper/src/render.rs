@@ -3,12 +3,19 @@ use crate::runs::{CellResult, CellState, TableResult};
 use std::fmt::Write;
 
 /// The table in the paper's layout: each cell reads `ours (paper)`, with `± std` and the number
-/// of seeds where several runs finished, followed by a legend and the list of runs.
-pub fn render_markdown(t: &TableResult) -> String {
+/// of seeds where several runs finished, followed by a legend and the list of runs. `notes`
+/// (e.g. the overrides the runs were made with) are listed under the title.
+pub fn render_markdown(t: &TableResult, notes: &[String]) -> String {
     let columns = t.layout.columns();
     let mut md = String::new();
     let _ = writeln!(md, "# {} — ours beside the paper\n", t.layout.id);
     let _ = writeln!(md, "Source of the paper's numbers: {}\n", t.layout.source);
+    for n in notes {
+        let _ = writeln!(md, "- {n}");
+    }
+    if !notes.is_empty() {
+        md.push('\n');
+    }
     let _ = writeln!(md, "| | {} |", columns.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));
     for row in t.layout.rows() {

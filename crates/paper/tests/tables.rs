@@ -144,12 +144,13 @@ fn a_table_fills_in_from_runs_in_every_state() {
     assert_eq!(by("C", "x").state, CellState::NoRecipe);
     assert_eq!(by("C", "y").state, CellState::RecipeMissing);
 
-    let md = render_markdown(&t);
+    let md = render_markdown(&t, &["Runs made with: train.epochs = 3".into()]);
     for needle in [
         "| A | **60.00** ± 10.00 (3) (50.00) | **62.00** (60.00) | **61.00** (55.00) |",
         "| B | … 33.00 @ 1/3 (40.00) | not run (–) | · (–) |",
         "| C | no recipe (30.00) | recipe missing (31.00) |",
         "2 of 5 cells with a recipe are done",
+        "- Runs made with: train.epochs = 3",
     ] {
         assert!(md.contains(needle), "missing {needle:?} in\n{md}");
     }
