@@ -19,11 +19,19 @@ fn invert_then_sd_edit_through_the_binary_resume_and_shards() {
     let out = t.run("invert", &[&INVERT[..], &["--shard", "0/2"]].concat());
     assert!(out.contains("1 inverted"), "{out}");
     let emb = bank.join("embeddings");
-    let first = files_in(&emb);
+    // Token files, beside training_set.json (which images they were learnt from).
+    let token_files = |dir: &std::path::Path| -> Vec<String> {
+        files_in(dir)
+            .into_iter()
+            .filter(|f| f.ends_with(".safetensors"))
+            .collect()
+    };
+    assert!(emb.join("training_set.json").is_file());
+    let first = token_files(&emb);
     assert_eq!(first.len(), 1, "one token file after shard 0/2: {first:?}");
     let out = t.run("invert", &INVERT);
     assert!(out.contains("1 inverted, 1 already there"), "{out}");
-    let tokens = files_in(&emb);
+    let tokens = token_files(&emb);
     assert_eq!(tokens.len(), 2, "one token file per class: {tokens:?}");
     let stamp = fs::metadata(emb.join(&tokens[0]))
         .unwrap()
