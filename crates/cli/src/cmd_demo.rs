@@ -90,7 +90,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         None,
     )?;
     eprintln!(
-        "demo: {} synthetic CDP(s) (identity editor)",
+        "demo: {} synthetic CDP(s) by the identity editor: copies of the real CDPs, not edits \
+         (`deda edit --editor sd` with SD-1.5 + LayerDiffuse weights makes real ones)",
         edits.written + edits.skipped_existing
     );
     let bank = PartBank::open(&bank_dir)

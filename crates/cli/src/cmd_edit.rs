@@ -12,11 +12,12 @@ pub struct EditArgs {
     /// The part bank folder (written by `deda decouple`).
     #[arg(long)]
     pub bank: PathBuf,
-    /// Editor: `identity` (copies each CDP; keeps the pipeline running without diffusion
-    /// weights) or `sd` (transparent SDEdit with SD-1.5 + LayerDiffuse; needs --weights and
-    /// --layer-diffuse).
-    #[arg(long, default_value = "identity")]
-    pub editor: String,
+    /// Editor (required): `sd` (transparent SDEdit with SD-1.5 + LayerDiffuse, De-DA's editor;
+    /// needs --weights and --layer-diffuse) or `identity` (copies each CDP: a stand-in that
+    /// keeps the pipeline running without diffusion weights). Variants of another editor or
+    /// other settings already in the bank are reported and superseded, not reused.
+    #[arg(long)]
+    pub editor: Option<String>,
     /// Synthetic CDPs per real CDP (the paper's expansion multiplier).
     #[arg(long, default_value_t = 3)]
     pub k: u32,
@@ -53,19 +54,37 @@ pub struct EditArgs {
     pub model: crate::cmd_invert::SdModelArgs,
 }
 
+/// The editors `--editor` accepts, with what each does.
+pub const EDITORS: &str = "`sd` (transparent SDEdit with SD-1.5 + LayerDiffuse: De-DA's editor; \
+needs --weights and --layer-diffuse) or `identity` (copies each CDP unchanged: a stand-in \
+without diffusion weights, whose synthetic CDPs are copies)";
+
 /// Runs `deda edit`.
 pub fn run(args: EditArgs) -> Result<()> {
-    let mut editor: Box<dyn CutoutEditor> = match args.editor.as_str() {
-        "identity" => Box::new(IdentityEditor),
-        "sd" => Box::new(sd_editor(&args)?),
-        other => {
+    let mut editor: Box<dyn CutoutEditor> = match args.editor.as_deref() {
+        Some("identity") => Box::new(IdentityEditor),
+        Some("sd") => Box::new(sd_editor(&args)?),
+        Some(other) => {
+            return Err(UsageError(format!("--editor {other:?}: use {EDITORS}")).into());
+        }
+        None => {
             return Err(UsageError(format!(
-                "--editor {other:?}: use `identity` or `sd` (SD-1.5 + LayerDiffuse)"
+                "deda edit needs --editor (no default: a silent copy is not an edit): {EDITORS}"
             ))
-            .into())
+            .into());
         }
     };
     let report = edit_bank(&args.bank, editor.as_mut(), args.k, args.seed, args.shard)?;
+    print_report(&report);
+    if let Some(path) = &args.sheet {
+        write_sheet(&args.bank, path, args.k, args.sheet_rows)?;
+        println!("contact sheet: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Prints what the stage did, and the stale variants of other producers it found.
+pub fn print_report(report: &EditReport) {
     println!(
         "edit: {} real CDP(s), {} owned by this shard, {} variant(s) written, {} already there, {} empty",
         report.cdps,
@@ -74,11 +93,18 @@ pub fn run(args: EditArgs) -> Result<()> {
         report.skipped_existing,
         report.empty_outputs.len()
     );
-    if let Some(path) = &args.sheet {
-        write_sheet(&args.bank, path, args.k, args.sheet_rows)?;
-        println!("contact sheet: {}", path.display());
+    if let Some(p) = &report.producer {
+        println!("edit: variants by {}", p.describe());
     }
-    Ok(())
+    if !report.stale.is_empty() {
+        println!(
+            "edit: {} stale variant(s) of another editor or other settings found, superseded (kept on disk, no longer served):",
+            report.stale_variants()
+        );
+        for s in &report.stale {
+            println!("  {} variant(s) by {}", s.variants, s.producer.describe());
+        }
+    }
 }
 
 /// The contact sheet of the edits: one row per real CDP that has synthetic CDPs, the real CDP
@@ -128,11 +154,7 @@ fn sd_editor(args: &EditArgs) -> Result<deda_sd::sdedit::SdEditor> {
         size: args.size,
         ..defaults
     };
-    let hash = args
-        .model
-        .weights
-        .as_ref()
-        .map(|w| format!("sd15:{}", w.display()));
+    let hash = Some(weights_fingerprint(&args.model)?);
     Ok(deda_sd::sdedit::SdEditor::new(
         models.sd,
         models.vae,
@@ -141,6 +163,26 @@ fn sd_editor(args: &EditArgs) -> Result<deda_sd::sdedit::SdEditor> {
         cfg,
         hash,
     )?)
+}
+
+/// The fingerprint of the `sd` editor's weights: SD-1.5, LayerDiffuse, the attention LoRA and
+/// the tokenizer as given (`hf:` specs resolved in the local cache).
+fn weights_fingerprint(model: &crate::cmd_invert::SdModelArgs) -> Result<String> {
+    let given = [
+        &model.weights,
+        &model.layer_diffuse,
+        &model.transparent_attn,
+        &model.tokenizer,
+    ];
+    let mut paths = Vec::new();
+    for path in given.into_iter().flatten() {
+        let spec = path.to_string_lossy();
+        let resolved = deda_sd::hf_cache::resolve(&spec)
+            .with_context(|| format!("resolving {spec} in the Hugging Face cache"))?;
+        paths.push(resolved);
+    }
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    deda_sd::sdedit::weights_fingerprint(&refs).context("fingerprinting the sd editor's weights")
 }
 
 /// Runs the edit stage on `bank` with a progress bar.

@@ -9,9 +9,11 @@
 //! the variant's id (`deda_bank::synthetic`). A run therefore skips only variants of the *same*
 //! producer; variants of another editor or other settings are **stale**: counted per producer
 //! in [`EditReport::stale`], left on disk (the bank keeps verifying), and superseded: the run
-//! records its producer as the bank's active one before writing, so readers (and so training)
-//! serve only this editor's variants from then on, never a mix. `k` is not part of the
-//! producer: a later run with a larger `k` adds variants and keeps the earlier ones.
+//! records its producer as the bank's active one before its first write (or at its end when it
+//! had nothing to write), so readers (and so training) serve only this editor's variants from
+//! then on, never a mix; a run that fails before writing leaves the active producer as it was.
+//! `k` is not part of the producer: a later run with a larger `k` adds variants and keeps the
+//! earlier ones.
 use crate::editor::CutoutEditor;
 use crate::error::{Error, Result};
 use deda_bank::synthetic::EDIT_STAGE_PREFIX;
@@ -97,13 +99,10 @@ pub fn run_edit(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EditReport> {
     // The writer first: it takes the bank's lock and repairs a torn manifest line.
-    let mut writer =
+    let writer =
         BankWriter::open_existing(bank_dir, shard).map_err(|e| Error::bank(bank_dir, e))?;
     let bank = PartBank::open(bank_dir).map_err(|e| Error::bank(bank_dir, e))?;
     let producer = producer(editor, seed);
-    writer
-        .set_active_synthetic(&producer)
-        .map_err(|e| Error::bank(bank_dir, e))?;
     let cdps: Vec<(u64, &PartRecord)> = real_cdps(&bank)
         .filter(|(i, _)| shard.is_none_or(|s| s.owns(*i)))
         .collect();
@@ -113,6 +112,11 @@ pub fn run_edit(
         owned: cdps.len(),
         ..EditReport::default()
     };
+    let mut out = Output {
+        writer,
+        producer: &producer,
+        active: false,
+    };
     for (done, (index, record)) in cdps.iter().enumerate() {
         let job = CdpJob {
             bank: &bank,
@@ -120,9 +124,10 @@ pub fn run_edit(
             index: *index,
             seed,
         };
-        edit_cdp(&job, editor, k_per_cdp, &producer, &mut writer, &mut report)?;
+        edit_cdp(&job, editor, k_per_cdp, &mut out, &mut report)?;
         progress(done + 1, cdps.len());
     }
+    out.activate(bank_dir)?;
     Ok(report)
 }
 
@@ -141,6 +146,28 @@ struct CdpJob<'a> {
     record: &'a PartRecord,
     index: u64,
     seed: u64,
+}
+
+/// Where variants go, and whether this run's producer is already the bank's active one.
+struct Output<'a> {
+    writer: BankWriter,
+    producer: &'a Producer,
+    active: bool,
+}
+
+impl Output<'_> {
+    /// Makes the producer the bank's active one (once per run): before its first variant is
+    /// written, or at the end of a run that had nothing to write. A run that fails before
+    /// writing anything leaves the active producer as it was.
+    fn activate(&mut self, dir: &Path) -> Result<()> {
+        if !self.active {
+            self.writer
+                .set_active_synthetic(self.producer)
+                .map_err(|e| Error::bank(dir, e))?;
+            self.active = true;
+        }
+        Ok(())
+    }
 }
 
 /// Counts the variants of `source` made by producers other than `current`.
@@ -165,15 +192,15 @@ fn edit_cdp(
     job: &CdpJob<'_>,
     editor: &mut dyn CutoutEditor,
     k: u32,
-    producer: &Producer,
-    writer: &mut BankWriter,
+    out: &mut Output<'_>,
     report: &mut EditReport,
 ) -> Result<()> {
     let dir = job.bank.dir();
     let source = &job.record.source_image;
-    count_stale(writer, source, producer, report);
+    let producer = out.producer;
+    count_stale(&out.writer, source, producer, report);
     let missing: Vec<u32> = (0..k)
-        .filter(|&v| !writer.contains_synthetic(source, v, producer))
+        .filter(|&v| !out.writer.contains_synthetic(source, v, producer))
         .collect();
     report.skipped_existing += (k as usize) - missing.len();
     if missing.is_empty() {
@@ -198,7 +225,11 @@ fn edit_cdp(
                 variant,
                 reason: e.to_string(),
             })?;
-        match writer.put_synthetic(job.record, variant, producer.clone(), &edited) {
+        out.activate(dir)?;
+        match out
+            .writer
+            .put_synthetic(job.record, variant, producer.clone(), &edited)
+        {
             Ok(_) => report.written += 1,
             Err(deda_bank::Error::EmptyCdp { .. }) => {
                 report.empty_outputs.push((job.record.id.clone(), variant));

@@ -225,3 +225,39 @@ fn another_editor_redoes_the_variants_and_reports_the_stale_ones() {
     assert!(pool.all_identity_copies(), "{pool}");
     assert!(pool.warning(0.25).unwrap().contains("identity copies"));
 }
+
+/// Fails on every CDP, like a model with broken weights.
+struct Broken;
+
+impl CutoutEditor for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn weights_hash(&self) -> Option<String> {
+        None
+    }
+    fn edit(&mut self, _: &RgbaImage, _: &str, _: u32, _: u64) -> Result<RgbaImage> {
+        Err(deda_edit::Error::Model {
+            reason: "NaN in the latents".into(),
+        })
+    }
+}
+
+#[test]
+fn a_run_that_fails_before_writing_keeps_the_served_variants() {
+    let d = tempfile::tempdir().unwrap();
+    bank_with_cdps(d.path(), 2);
+    run_edit(d.path(), &mut IdentityEditor, 1, 7, None, &mut |_, _| {}).unwrap();
+    let err = run_edit(d.path(), &mut Broken, 1, 7, None, &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("NaN"), "{err}");
+    let bank = PartBank::open(d.path()).unwrap();
+    assert_eq!(
+        bank.active_synthetic().map(|p| p.stage.as_str()),
+        Some("edit:identity")
+    );
+    assert_eq!(
+        bank.summary().totals().2,
+        2,
+        "the identity variants are still served"
+    );
+}
