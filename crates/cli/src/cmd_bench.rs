@@ -160,12 +160,12 @@ pub fn run(c: BenchCommand) -> Result<()> {
             dtype,
         } => {
             let opts = crate::cmd_invert::load_options(&device, &dtype)?;
-            let cfg = deda_sd::img2img::Img2ImgConfig {
+            let cfg = deda_sd::pipelines::img2img::Img2ImgConfig {
                 strength,
                 steps,
                 ..Default::default()
             };
-            let r = deda_sd::sdedit_bench::bench_sdedit(opts, size, iters, cfg, !no_augment)
+            let r = deda_sd::stages::bench::bench_sdedit(opts, size, iters, cfg, !no_augment)
                 .context("benchmarking transparent SDEdit")?;
             println!("{}", serde_json::to_string(&r)?);
         }
@@ -178,7 +178,7 @@ pub fn run(c: BenchCommand) -> Result<()> {
             dtype,
         } => {
             let opts = crate::cmd_invert::load_options(&device, &dtype)?;
-            let r = deda_sd::sdedit_bench::bench_ttti_step(opts, size, batch, micro_batch, steps)
+            let r = deda_sd::stages::bench::bench_ttti_step(opts, size, batch, micro_batch, steps)
                 .context("benchmarking the TTTI step")?;
             println!("{}", serde_json::to_string(&r)?);
         }

@@ -138,15 +138,15 @@ fn write_sheet(bank: &Path, path: &Path, k: u32, rows: usize) -> Result<()> {
 }
 
 /// The transparent SDEdit editor from the command line's models and options.
-fn sd_editor(args: &EditArgs) -> Result<deda_sd::sdedit::SdEditor> {
+fn sd_editor(args: &EditArgs) -> Result<deda_sd::pipelines::sdedit::SdEditor> {
     let models = args.model.load()?;
     let embeddings = args.embeddings.clone().or_else(|| {
-        let d = deda_sd::ttti_stage::default_embeddings_dir(&args.bank);
+        let d = deda_sd::stages::ttti::stage::default_embeddings_dir(&args.bank);
         d.is_dir().then_some(d)
     });
-    let defaults = deda_sd::sdedit::SdEditConfig::default();
-    let cfg = deda_sd::sdedit::SdEditConfig {
-        img2img: deda_sd::img2img::Img2ImgConfig {
+    let defaults = deda_sd::pipelines::sdedit::SdEditConfig::default();
+    let cfg = deda_sd::pipelines::sdedit::SdEditConfig {
+        img2img: deda_sd::pipelines::img2img::Img2ImgConfig {
             strength: args.strength,
             steps: args.steps,
             guidance_scale: args.guidance,
@@ -155,7 +155,7 @@ fn sd_editor(args: &EditArgs) -> Result<deda_sd::sdedit::SdEditor> {
         ..defaults
     };
     let hash = Some(weights_fingerprint(&args.model)?);
-    Ok(deda_sd::sdedit::SdEditor::new(
+    Ok(deda_sd::pipelines::sdedit::SdEditor::new(
         models.sd,
         models.vae,
         models.tokenizer,
@@ -177,12 +177,13 @@ fn weights_fingerprint(model: &crate::cmd_invert::SdModelArgs) -> Result<String>
     let mut paths = Vec::new();
     for path in given.into_iter().flatten() {
         let spec = path.to_string_lossy();
-        let resolved = deda_sd::hf_cache::resolve(&spec)
+        let resolved = deda_sd::weights::hf_cache::resolve(&spec)
             .with_context(|| format!("resolving {spec} in the Hugging Face cache"))?;
         paths.push(resolved);
     }
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    deda_sd::sdedit::weights_fingerprint(&refs).context("fingerprinting the sd editor's weights")
+    deda_sd::pipelines::sdedit::weights_fingerprint(&refs)
+        .context("fingerprinting the sd editor's weights")
 }
 
 /// Runs the edit stage on `bank` with a progress bar.

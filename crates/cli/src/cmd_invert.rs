@@ -10,9 +10,11 @@ use clap::Args;
 use deda_bank::Shard;
 use deda_edit::ClipTokenizer;
 use deda_nets::DeviceChoice;
-use deda_sd::layer_diffuse::TransparentVae;
-use deda_sd::ttti::{AdamWConfig, TttiConfig};
-use deda_sd::ttti_stage::{default_embeddings_dir, run_invert_on, InvertOptions, TrainingImages};
+use deda_sd::models::layer_diffuse::TransparentVae;
+use deda_sd::stages::ttti::stage::{
+    default_embeddings_dir, run_invert_on, InvertOptions, TrainingImages,
+};
+use deda_sd::stages::ttti::{AdamWConfig, TttiConfig};
 use deda_sd::weights::{LoadOptions, StableDiffusion};
 use std::path::{Path, PathBuf};
 
@@ -57,8 +59,8 @@ pub fn load_options(device: &str, dtype: &str) -> Result<LoadOptions> {
     let device = choice
         .resolve()
         .map_err(|e| UsageError(format!("--device: {e}")))?;
-    let kind =
-        deda_sd::sdedit::dtype_kind(dtype).map_err(|e| UsageError(format!("--dtype: {e}")))?;
+    let kind = deda_sd::pipelines::sdedit::dtype_kind(dtype)
+        .map_err(|e| UsageError(format!("--dtype: {e}")))?;
     Ok(LoadOptions { device, kind })
 }
 
@@ -80,9 +82,9 @@ impl SdModelArgs {
         if let Some(lora) = &self.transparent_attn {
             let mut lora = resolve_hf(lora)?;
             if lora.is_dir() {
-                lora = lora.join(deda_sd::transparent_attn::TRANSPARENT_ATTN_FILE);
+                lora = lora.join(deda_sd::models::transparent_attn::TRANSPARENT_ATTN_FILE);
             }
-            deda_sd::transparent_attn::apply_transparent_attn(&mut sd.unet.model, &lora)
+            deda_sd::models::transparent_attn::apply_transparent_attn(&mut sd.unet.model, &lora)
                 .with_context(|| {
                     format!("applying the transparent attention LoRA {}", lora.display())
                 })?;
@@ -107,7 +109,7 @@ impl SdModelArgs {
 /// cache.
 fn resolve_hf(path: &Path) -> Result<PathBuf> {
     match path.to_str() {
-        Some(spec) => deda_sd::hf_cache::resolve(spec)
+        Some(spec) => deda_sd::weights::hf_cache::resolve(spec)
             .with_context(|| format!("resolving {spec} in the Hugging Face cache")),
         None => Ok(path.to_path_buf()),
     }

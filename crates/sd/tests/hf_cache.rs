@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use deda_sd::hf_cache::{resolve_in, HfRepo};
+use deda_sd::weights::hf_cache::{resolve_in, HfRepo};
 use deda_sd::weights::{load_unet, load_vae, LoadOptions};
 
 fn tiny() -> PathBuf {

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::assert_close;
-use deda_sd::img2img::{encode_prompt, img2img_latents, Img2ImgConfig, LearnedToken};
-use deda_sd::layer_diffuse::{
+use deda_sd::models::layer_diffuse::{
     OffsetEncoderConfig, RgbaTensor, TransparentDecoderConfig, TransparentVae,
 };
+use deda_sd::pipelines::img2img::{encode_prompt, img2img_latents, Img2ImgConfig, LearnedToken};
 use deda_sd::weights::{LoadOptions, StableDiffusion};
 use tch::Tensor;
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use common::assert_close;
-use deda_sd::layer_diffuse::{
+use deda_sd::models::layer_diffuse::{
     LatentTransparencyOffsetEncoder, OffsetEncoderConfig, TransparentDecoderConfig, TransparentVae,
     UNet1024,
 };

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use deda_sd::blocks::ProjNames;
-use deda_sd::clip_text::{ClipTextConfig, ClipTextModel};
-use deda_sd::unet::{UNet2DConditionModel, UNetConfig};
-use deda_sd::vae::{AutoencoderKL, VaeConfig};
+use deda_sd::models::blocks::ProjNames;
+use deda_sd::models::clip_text::{ClipTextConfig, ClipTextModel};
+use deda_sd::models::unet::{UNet2DConditionModel, UNetConfig};
+use deda_sd::models::vae::{AutoencoderKL, VaeConfig};
 use deda_sd::weights::{build, LoadOptions};
 use serde_json::Value;
 use tch::nn::VarStore;

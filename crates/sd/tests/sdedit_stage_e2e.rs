@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use deda_bank::{BankMeta, BankWriter, PartBank, PartDraft, Producer, Shard};
 use deda_core::{ClassId, PartKind};
 use deda_edit::{run_edit, ClipTokenizer};
-use deda_sd::clip_text::{ClipTextConfig, ClipTextModel};
-use deda_sd::layer_diffuse::{OffsetEncoderConfig, TransparentDecoderConfig, TransparentVae};
-use deda_sd::sdedit::{SdEditConfig, SdEditor};
-use deda_sd::ttti::TttiConfig;
-use deda_sd::ttti_stage::{run_invert, InvertOptions};
-use deda_sd::ttti_store::{embedding_path, load_embedding};
+use deda_sd::models::clip_text::{ClipTextConfig, ClipTextModel};
+use deda_sd::models::layer_diffuse::{
+    OffsetEncoderConfig, TransparentDecoderConfig, TransparentVae,
+};
+use deda_sd::pipelines::sdedit::{SdEditConfig, SdEditor};
+use deda_sd::stages::ttti::stage::{run_invert, InvertOptions};
+use deda_sd::stages::ttti::store::{embedding_path, load_embedding};
+use deda_sd::stages::ttti::TttiConfig;
 use deda_sd::weights::{build, load_unet, load_vae, LoadOptions, StableDiffusion};
 use image::{Rgba, RgbaImage};
 

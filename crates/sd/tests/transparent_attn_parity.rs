@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::assert_close;
-use deda_sd::transparent_attn::apply_transparent_attn;
+use deda_sd::models::transparent_attn::apply_transparent_attn;
 use deda_sd::weights::{load_unet, LoadOptions};
 use tch::Tensor;
 
@@ -38,7 +38,7 @@ fn data() -> HashMap<String, Tensor> {
 fn transparent_attn_lora_matches_the_reference_math() {
     let d = data();
     let mut unet = load_unet(&fixtures().join("pipeline_tiny"), LoadOptions::default()).unwrap();
-    let run = |u: &deda_sd::unet::UNet2DConditionModel| {
+    let run = |u: &deda_sd::models::unet::UNet2DConditionModel| {
         tch::no_grad(|| {
             u.forward(&d["sample"], &d["timestep"], &d["encoder_hidden_states"])
                 .unwrap()

@@ -3,7 +3,7 @@
 //! is recorded next to the embeddings and another set is refused there.
 use deda_bank::{BankMeta, BankWriter, PartBank, PartDraft, Producer};
 use deda_core::{ClassId, PartKind};
-use deda_sd::ttti_stage::{
+use deda_sd::stages::ttti::stage::{
     class_inputs, read_training_set, record_training_set, training_set_record, TrainingImages,
 };
 use image::{Rgb, RgbImage, Rgba, RgbaImage};

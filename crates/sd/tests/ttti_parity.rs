@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::assert_close;
-use deda_sd::img2img::LearnedToken;
-use deda_sd::ttti::{ti_loss, AdamWConfig, AdamWRow, TiBatch, TiModels};
+use deda_sd::pipelines::img2img::LearnedToken;
+use deda_sd::stages::ttti::{ti_loss, AdamWConfig, AdamWRow, TiBatch, TiModels};
 use deda_sd::weights::{LoadOptions, StableDiffusion};
 use tch::Tensor;
 

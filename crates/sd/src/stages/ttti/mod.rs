@@ -11,17 +11,23 @@
 //!
 //! Parity: `tests/ttti_parity.rs` (gradient and two AdamW steps, fixture from
 //! `tools/parity/make_pipeline_fixture.py`).
+//!
+//! The `deda invert` stage that runs it over a bank is [`stage`]; the files of learned tokens,
+//! [`store`].
+pub mod stage;
+pub mod store;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
 use deda_edit::{ttti_max_timestep, ClipTokenizer, DdimScheduler};
 
-use crate::clip_text::ClipTextModel;
 use crate::error::{Error, Result};
-use crate::img2img::{encode_prompt, seeded_noise, LearnedToken};
-use crate::layer_diffuse::transparent_vae::check_finite;
-use crate::unet::UNet2DConditionModel;
+use crate::models::clip_text::ClipTextModel;
+use crate::models::layer_diffuse::transparent_vae::check_finite;
+use crate::models::unet::UNet2DConditionModel;
+use crate::pipelines::img2img::{encode_prompt, seeded_noise, LearnedToken};
 
 /// The small prompt templates of textual inversion (`imagenet_templates_small`); `{}` is the
 /// placeholder.

@@ -7,9 +7,9 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::Result;
-use crate::img2img::{img2img_latents, Img2ImgConfig};
-use crate::layer_diffuse::transparent_vae::{RgbaTensor, TransparentVae};
-use crate::ttti::{TextualInversion, TiModels, TttiConfig};
+use crate::models::layer_diffuse::transparent_vae::{RgbaTensor, TransparentVae};
+use crate::pipelines::img2img::{img2img_latents, Img2ImgConfig};
+use crate::stages::ttti::{TextualInversion, TiModels, TttiConfig};
 use crate::weights::{LoadOptions, StableDiffusion};
 
 /// Timings of one transparent SDEdit of a `size` × `size` RGBA image.

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::diffusers_config::{problems_to_result, unsupported_fields, PerBlock};
 use crate::error::{Error, Result};
+use crate::weights::diffusers_config::{problems_to_result, unsupported_fields, PerBlock};
 
 /// The fields of diffusers' `UNet2DConditionModel` config that define SD-1.5-style UNets.
 /// Other fields of a real config.json are accepted when they keep their defaults (see

@@ -1,5 +1,5 @@
 //! The `deda invert` stage: TTTI for every class of a part bank, one learned token per class,
-//! written next to the bank (see [`crate::ttti_store`]).
+//! written next to the bank (see [`crate::stages::ttti::store`]).
 //!
 //! Resumable: a class whose embedding file exists is not redone (files are written atomically
 //! after the last step). Shardable: shard `i/n` owns the classes with index ≡ i (mod n).
@@ -26,10 +26,10 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::error::{Error, Result};
-use crate::layer_diffuse::transparent_vae::{RgbaTensor, TransparentVae};
-use crate::sdedit::{working_size, SdEditConfig};
-use crate::ttti::{TextualInversion, TiModels, TttiConfig};
-use crate::ttti_store::{embedding_path, placeholder_token, save_embedding};
+use crate::models::layer_diffuse::transparent_vae::{RgbaTensor, TransparentVae};
+use crate::pipelines::sdedit::{working_size, SdEditConfig};
+use crate::stages::ttti::store::{embedding_path, placeholder_token, save_embedding};
+use crate::stages::ttti::{TextualInversion, TiModels, TttiConfig};
 use crate::weights::StableDiffusion;
 
 /// Index tag of the TTTI random streams (keeps them apart from the edit variants').

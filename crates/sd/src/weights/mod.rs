@@ -6,6 +6,12 @@
 //! unexpected or mis-shaped tensor by name (expected vs found shape); fp16 files are converted
 //! on copy. [`LoadOptions::kind`] picks the dtype the model runs in (f32 on CPU; f16 on CUDA).
 //! Loaded models are frozen (no gradients); unfreeze what you train.
+//!
+//! Also here: [`diffusers_config`] (reading diffusers / transformers `config.json` files) and
+//! [`hf_cache`] (weights named `hf:ORG/NAME`, resolved from the local Hugging Face cache).
+pub mod diffusers_config;
+pub mod hf_cache;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,12 +20,12 @@ use serde_json::Value;
 use tch::nn::VarStore;
 use tch::{Device, Kind};
 
-use crate::blocks::ProjNames;
-use crate::clip_text::{ClipTextConfig, ClipTextModel};
-use crate::diffusers_config::read_json;
 use crate::error::{Error, Result};
-use crate::unet::{UNet2DConditionModel, UNetConfig};
-use crate::vae::{AutoencoderKL, VaeConfig};
+use crate::models::blocks::ProjNames;
+use crate::models::clip_text::{ClipTextConfig, ClipTextModel};
+use crate::models::unet::{UNet2DConditionModel, UNetConfig};
+use crate::models::vae::{AutoencoderKL, VaeConfig};
+use crate::weights::diffusers_config::read_json;
 
 /// Where and in which dtype to run a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

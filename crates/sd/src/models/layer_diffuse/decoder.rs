@@ -15,12 +15,12 @@
 use tch::nn::{self, Module, Path};
 use tch::Tensor;
 
-use crate::blocks::layers::{conv2d, group_norm};
-use crate::blocks::{
+use crate::error::{Error, Result};
+use crate::models::blocks::layers::{conv2d, group_norm};
+use crate::models::blocks::{
     AttentionSpec, BlockInputs, DownBlock2D, DownBlockConfig, MidBlockConfig, ProjNames,
     ResnetSettings, UNetMidBlock2D, UpBlock2D, UpBlockConfig,
 };
-use crate::error::{Error, Result};
 
 /// Number of resolution levels (7 down blocks, 6 downsamplings).
 pub const LEVELS: usize = 7;

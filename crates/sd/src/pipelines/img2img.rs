@@ -14,10 +14,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use tch::{Kind, Tensor};
 
-use crate::clip_text::ClipTextModel;
 use crate::error::{Error, Result};
-use crate::layer_diffuse::transparent_vae::check_finite;
-use crate::unet::UNet2DConditionModel;
+use crate::models::clip_text::ClipTextModel;
+use crate::models::layer_diffuse::transparent_vae::check_finite;
+use crate::models::unet::UNet2DConditionModel;
 
 /// SDEdit settings.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,7 +10,7 @@ use tch::Tensor;
 
 use super::attention::{AttentionConfig, MultiHeadAttention, ProjNames};
 use super::layers::{conv2d, group_norm, layer_norm, linear};
-use crate::transparent_attn::TemporalBranch;
+use crate::models::transparent_attn::TemporalBranch;
 
 /// LayerNorm epsilon of `BasicTransformerBlock` (diffusers' `norm_eps` default).
 const BLOCK_NORM_EPS: f64 = 1e-5;
@@ -67,7 +67,7 @@ pub struct BasicTransformerBlock {
     attn2: MultiHeadAttention,
     norm3: nn::LayerNorm,
     ff: GegluFeedForward,
-    /// LayerDiffuse's extra branch after `attn1` / `attn2` (see [`crate::transparent_attn`]).
+    /// LayerDiffuse's extra branch after `attn1` / `attn2` (see [`crate::models::transparent_attn`]).
     side: [Option<TemporalBranch>; 2],
 }
 

@@ -2,8 +2,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::diffusers_config::{problems_to_result, unsupported_fields};
 use crate::error::{Error, Result};
+use crate::weights::diffusers_config::{problems_to_result, unsupported_fields};
 
 /// The fields of diffusers' `AutoencoderKL` config that define SD-1.5-style VAEs; other
 /// fields of a real config.json are accepted when they keep their defaults.

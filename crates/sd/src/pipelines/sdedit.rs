@@ -5,7 +5,7 @@
 //! 64 (the transparent decoder's constraint; the aspect ratio is kept to within 32 px), encode
 //! with the transparent VAE (alpha-pyramid padded colours for the offset encoder), SDEdit at
 //! strength 0.4 with 25 DDIM steps (10 steps from t = 361) and guidance 7.0 on the prompt
-//! "a photo of a <token>" (the class's TTTI token; the class name itself when no embeddings
+//! `"a photo of a <token>"` (the class's TTTI token; the class name itself when no embeddings
 //! are given), decode with the transparent decoder and resize back to the CDP's size.
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -16,10 +16,12 @@ use image::RgbaImage;
 use tch::Tensor;
 
 use crate::error::{Error, Result};
-use crate::img2img::{encode_prompt, img2img_latents, seeded_noise, Img2ImgConfig, LearnedToken};
-use crate::layer_diffuse::decoder::SIZE_MULTIPLE;
-use crate::layer_diffuse::transparent_vae::{to_rgba_image, RgbaTensor, TransparentVae};
-use crate::ttti_store::{embedding_path, load_embedding, placeholder_token};
+use crate::models::layer_diffuse::decoder::SIZE_MULTIPLE;
+use crate::models::layer_diffuse::transparent_vae::{to_rgba_image, RgbaTensor, TransparentVae};
+use crate::pipelines::img2img::{
+    encode_prompt, img2img_latents, seeded_noise, Img2ImgConfig, LearnedToken,
+};
+use crate::stages::ttti::store::{embedding_path, load_embedding, placeholder_token};
 use crate::weights::StableDiffusion;
 
 /// Settings of the editor.
@@ -95,7 +97,7 @@ pub struct SdEditor {
 
 impl SdEditor {
     /// The editor over loaded models. With `embeddings`, each class uses its learned token
-    /// from that folder (see [`crate::ttti_store`]); a class without a file is an error. The
+    /// from that folder (see [`crate::stages::ttti::store`]); a class without a file is an error. The
     /// folder's content is fingerprinted into [`CutoutEditor::config`], so edits made with other
     /// learned tokens are not taken for this editor's.
     ///

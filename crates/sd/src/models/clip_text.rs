@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Path};
 use tch::{Kind, Tensor};
 
-use crate::blocks::layers::{layer_norm, linear};
-use crate::blocks::{AttentionConfig, MultiHeadAttention, ProjNames};
-use crate::diffusers_config::problems_to_result;
 use crate::error::{Error, Result};
+use crate::models::blocks::layers::{layer_norm, linear};
+use crate::models::blocks::{AttentionConfig, MultiHeadAttention, ProjNames};
+use crate::weights::diffusers_config::problems_to_result;
 
 /// The fields of transformers' `CLIPTextConfig` the text model uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

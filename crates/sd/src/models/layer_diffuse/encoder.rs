@@ -5,8 +5,8 @@
 use tch::nn::{self, Module, Path};
 use tch::Tensor;
 
-use crate::blocks::layers::conv2d;
 use crate::error::{Error, Result};
+use crate::models::blocks::layers::conv2d;
 
 /// Widths of the offset encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

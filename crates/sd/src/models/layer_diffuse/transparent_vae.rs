@@ -20,7 +20,7 @@ use tch::{Kind, Tensor};
 use super::decoder::{TransparentDecoderConfig, UNet1024};
 use super::encoder::{LatentTransparencyOffsetEncoder, OffsetEncoderConfig};
 use crate::error::{Error, Result};
-use crate::vae::AutoencoderKL;
+use crate::models::vae::AutoencoderKL;
 use crate::weights::{build, LoadOptions, Loaded};
 
 /// File name of the released SD-1.5 transparent encoder.

@@ -12,12 +12,12 @@ use tch::{Kind, Tensor};
 
 pub use config::{LevelSpec, UNetConfig};
 
-use crate::blocks::layers::{conv2d, group_norm};
-use crate::blocks::{
+use crate::error::{Error, Result};
+use crate::models::blocks::layers::{conv2d, group_norm};
+use crate::models::blocks::{
     timestep_features, AttentionSpec, BlockAttention, BlockInputs, DownBlock2D, DownBlockConfig,
     MidBlockConfig, ResnetSettings, TimestepEmbedding, UNetMidBlock2D, UpBlock2D, UpBlockConfig,
 };
-use crate::error::{Error, Result};
 
 /// The conditional UNet.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ fn attention_spec(cross: bool, level: &LevelSpec, cfg: &UNetConfig) -> Option<At
 
 impl UNet2DConditionModel {
     /// The `attentions` of every block: down blocks, then up blocks, then the mid block (the
-    /// order of LayerDiffuse's attention units, see [`crate::transparent_attn`]).
+    /// order of LayerDiffuse's attention units, see [`crate::models::transparent_attn`]).
     pub fn attention_groups_mut(&mut self) -> Vec<&mut [BlockAttention]> {
         let mut groups: Vec<&mut [BlockAttention]> = Vec::new();
         groups.extend(self.down_blocks.iter_mut().map(|b| b.attentions_mut()));

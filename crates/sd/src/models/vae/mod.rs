@@ -14,12 +14,12 @@ use tch::{Kind, Tensor};
 
 pub use config::{VaeConfig, SD15_SCALING_FACTOR};
 
-use crate::blocks::layers::{conv2d, group_norm};
-use crate::blocks::{
+use crate::error::{Error, Result};
+use crate::models::blocks::layers::{conv2d, group_norm};
+use crate::models::blocks::{
     AttentionSpec, BlockInputs, DownBlock2D, DownBlockConfig, MidBlockConfig, ProjNames,
     ResnetSettings, UNetMidBlock2D, UpBlock2D, UpBlockConfig,
 };
-use crate::error::{Error, Result};
 
 /// GroupNorm epsilon of the VAE.
 const VAE_EPS: f64 = 1e-6;

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::decoder::TransparentDecoderConfig;
 use super::encoder::OffsetEncoderConfig;
-use crate::diffusers_config::read_json;
 use crate::error::Result;
+use crate::weights::diffusers_config::read_json;
 
 /// Name of the architecture file inside a LayerDiffuse folder.
 pub const ARCH_FILE: &str = "config.json";

@@ -21,16 +21,16 @@ use std::path::Path;
 
 use tch::Tensor;
 
-use crate::blocks::transformer::BasicTransformerBlock;
 use crate::error::{Error, Result};
-use crate::unet::UNet2DConditionModel;
+use crate::models::blocks::transformer::BasicTransformerBlock;
+use crate::models::unet::UNet2DConditionModel;
 
 /// File name of the released LoRA.
 pub const TRANSPARENT_ATTN_FILE: &str = "layer_sd15_transparent_attn.safetensors";
 
 /// LayerNorm epsilon of `temporal_n`.
 const TEMPORAL_NORM_EPS: f64 = 1e-6;
-/// Projections with a LoRA, in the order of [`crate::blocks::attention::MultiHeadAttention::projections_mut`].
+/// Projections with a LoRA, in the order of [`crate::models::blocks::attention::MultiHeadAttention::projections_mut`].
 const LORA_PROJECTIONS: [&str; 4] = ["to_q_lora", "to_k_lora", "to_v_lora", "to_out_lora"];
 /// The temporal linear layers.
 const TEMPORAL_LINEARS: [&str; 5] = [
