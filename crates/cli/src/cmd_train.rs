@@ -89,7 +89,12 @@ pub(crate) fn train_and_report(
     options: FitOptions,
 ) -> Result<deda_train::RunSummary> {
     let mut progress = Progress::default();
-    let PreparedData { data, pool, .. } = data;
+    let PreparedData {
+        data,
+        pool,
+        synthetic,
+        ..
+    } = data;
     let summary =
         deda_train::fit(config, data, run_dir, options, &mut progress).map_err(|e| match e {
             RunError::Config { .. } | RunError::Resume { .. } => {
@@ -115,6 +120,10 @@ pub(crate) fn train_and_report(
         .as_ref()
         .map(deda_train::data::pool_section)
         .unwrap_or_default();
+    if let Some(syn) = &synthetic {
+        let p_syn = config.method.combine_or_default().p_syn;
+        extra.push_str(&deda_train::data::synthetic_section(syn, p_syn));
+    }
     if let Some(b) = &progress.first {
         extra.push('\n');
         extra.push_str(&first_batch_section(b, config, dir.root())?);

@@ -237,3 +237,37 @@ fn a_k_shot_run_draws_only_from_its_own_images_and_records_its_pool() {
     );
     assert!(err.contains("pool: "), "{err}");
 }
+
+#[test]
+fn a_run_drawing_identity_copies_says_so_in_its_report_and_provenance() {
+    // The demo's synthetic CDPs come from the identity editor (no diffusion weights), and the
+    // recipe keeps De-DA's default p_syn = 0.25: the run must not pass them off as edits.
+    let tmp = tempfile::tempdir().unwrap();
+    let bank = demo().join("bank");
+    let out = train(tmp.path(), &recipe(tmp.path(), &bank, None));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("identity copies"), "{err}");
+    let prov: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("run/provenance.json")).unwrap(),
+    )
+    .unwrap();
+    let inputs = &prov["inputs"];
+    let get = |k: &str| -> usize { inputs[k].as_str().unwrap().parse().unwrap() };
+    assert!(get("synthetic_cdps") > 0, "{inputs}");
+    assert_eq!(get("synthetic_identity_copies"), get("synthetic_cdps"), "{inputs}");
+    assert!(
+        inputs["synthetic_summary"]
+            .as_str()
+            .unwrap()
+            .contains("edit:identity"),
+        "{inputs}"
+    );
+    let report = std::fs::read_to_string(tmp.path().join("run/report.md")).unwrap();
+    assert!(
+        report.contains("Synthetic CDPs in the pool (p_syn = 0.25)")
+            && report.contains("**Warning:**")
+            && report.contains("identity copies"),
+        "{report}"
+    );
+}

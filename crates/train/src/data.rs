@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use deda_bank::PartBank;
+use deda_bank::{summarize_synthetic, PartBank, SyntheticSummary};
 use deda_core::ClassId;
 use deda_data::{DataSet, Label, Split};
-use deda_loader::{check_bank, Combiner, PoolSummary, SampleEntry, VecSource};
+use deda_loader::{check_bank, Combiner, PoolSummary, SampleEntry, TrainingSet, VecSource};
 
 use crate::config::{MethodName, TrainConfig};
 use crate::trainer::TrainData;
@@ -92,6 +92,8 @@ pub struct PreparedData {
     pub data: TrainData,
     /// The De-DA pool's sizes and hash (method `deda` only).
     pub pool: Option<PoolSummary>,
+    /// The pool's synthetic CDPs by producer, identity copies counted (method `deda` only).
+    pub synthetic: Option<SyntheticSummary>,
     /// Warnings for the user (e.g. a few training samples without parts).
     pub warnings: Vec<String>,
 }
@@ -169,6 +171,7 @@ pub fn prepare_data(
     let mut inputs = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut pool = None;
+    let mut synthetic = None;
     let combiner = match (config.method.name, &config.method.bank) {
         (MethodName::Deda, Some(dir)) => {
             let bank = PartBank::open(dir).map_err(|source| DataError::Bank {
@@ -190,6 +193,24 @@ pub fn prepare_data(
                     .map(|w| format!("part bank {} for data set {dataset}: {w}", dir.display())),
             );
             inputs.insert("bank_manifest".to_string(), bank.manifest_hash());
+            let training = TrainingSet::from_source(&train_source);
+            let syn = summarize_synthetic(
+                bank.records()
+                    .iter()
+                    .filter(|r| training.contains(&r.source_image)),
+            );
+            let p_syn = config.method.combine_or_default().p_syn;
+            warnings.extend(
+                syn.warning(p_syn)
+                    .map(|w| format!("part bank {} for data set {dataset}: {w}", dir.display())),
+            );
+            inputs.insert("synthetic_cdps".into(), syn.synthetic.to_string());
+            inputs.insert(
+                "synthetic_identity_copies".into(),
+                syn.identity_copies.to_string(),
+            );
+            inputs.insert("synthetic_summary".into(), syn.to_string());
+            synthetic = Some(syn);
             let (combiner, summary) = Combiner::from_bank(
                 Arc::new(bank),
                 config.method.combine_or_default(),
@@ -219,6 +240,7 @@ pub fn prepare_data(
             inputs,
         },
         pool,
+        synthetic,
         warnings,
     })
 }
@@ -255,6 +277,16 @@ pub fn pool_section(pool: &PoolSummary) -> String {
         &pool.training_set_hash[..16.min(pool.training_set_hash.len())],
         &pool.parts_hash[..16.min(pool.parts_hash.len())],
     )
+}
+
+/// The report's paragraph on the synthetic CDPs the pool holds: how many, from which editor,
+/// and a warning when `p_syn > 0` draws identity copies (or nothing, or a mix of editors).
+pub fn synthetic_section(syn: &SyntheticSummary, p_syn: f64) -> String {
+    let mut s = format!("\nSynthetic CDPs in the pool (p_syn = {p_syn}): {syn}.\n");
+    if let Some(w) = syn.warning(p_syn) {
+        s.push_str(&format!("\n**Warning:** {w}\n"));
+    }
+    s
 }
 
 /// One line on the data of a run: training and test images, classes.
