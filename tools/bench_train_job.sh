@@ -190,8 +190,8 @@ print(json.dumps({
     "wall_clock": round(med("pytorch", "wall_s") / med("deda", "wall_s"), 3),
     "train_images_per_s": round(med("deda", "train_images_per_s") / med("pytorch", "train_images_per_s"), 3),
     "cpu_time": round(med("pytorch", "cpu_s") / med("deda", "cpu_s"), 3),
-    "deda_data_wait": med("deda", "data_wait_fraction"),
-    "pytorch_data_wait": med("pytorch", "data_wait_fraction"),
+    "deda_data_wait": round(med("deda", "data_wait_fraction"), 4),
+    "pytorch_data_wait": round(med("pytorch", "data_wait_fraction"), 4),
     "target_1x_met": med("pytorch", "wall_s") >= med("deda", "wall_s"),
 }))
 PY
