@@ -155,3 +155,18 @@ fn weights_named_hf_resolve_from_the_local_cache() {
         "{stderr}"
     );
 }
+
+#[test]
+fn invert_refuses_a_bank_held_by_another_writer_naming_its_pid() {
+    let t = Tiny::new(&[(0, 40, 30), (1, 43, 31)]);
+    let lock = deda_bank::BankLock::acquire(&t.bank, None).unwrap();
+    let err = t.fails("invert", &INVERT);
+    assert!(
+        err.contains(&format!("is in use by PID {}", std::process::id())),
+        "{err}"
+    );
+    assert!(!t.bank.join("embeddings").join("training_set.json").exists());
+    drop(lock);
+    let out = t.run("invert", &INVERT);
+    assert!(out.contains("2 inverted"), "{out}");
+}

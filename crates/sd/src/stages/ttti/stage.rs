@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use deda_bank::{PartBank, Shard};
+use deda_bank::{BankLock, PartBank, Shard};
 use deda_core::hash::sha256_hex;
 use deda_core::{rng_for, ClassId, PartId, PartKind, Stream};
 use deda_edit::ClipTokenizer;
@@ -238,6 +238,10 @@ pub fn run_invert_on(
     opts: &InvertOptions,
     progress: InvertProgress<'_>,
 ) -> Result<InvertReport> {
+    // Like every stage that writes into a bank folder, one writer at a time (a shard shares
+    // the bank and holds its own shard lock).
+    let _lock = BankLock::acquire(bank_dir, opts.shard)
+        .map_err(|e| Error::Input(format!("part bank {}: {e}", bank_dir.display())))?;
     let bank = PartBank::open(bank_dir)
         .map_err(|e| Error::Input(format!("part bank {}: {e}", bank_dir.display())))?;
     record_training_set(out_dir, &training_set_record(&bank, images))?;
