@@ -11,10 +11,10 @@
 //! checkpoint, and the bank only gains the images it lacks.
 use crate::cmd_decouple::{decouple_split, ground_truth_segmenter, print_report, BankTarget};
 use crate::cmd_train::train_and_report;
-use crate::pipeline::prepare_data;
 use crate::data_spec::DataSpec;
 use crate::experiment::results::{bar_chart_svg, csv, markdown_table};
 use crate::experiment::{ExperimentSpec, RunRow, SetRecipe};
+use crate::pipeline::prepare_data;
 use crate::UsageError;
 use anyhow::{bail, Context, Result};
 use clap::Args;

@@ -255,7 +255,11 @@ fn a_run_drawing_identity_copies_says_so_in_its_report_and_provenance() {
     let inputs = &prov["inputs"];
     let get = |k: &str| -> usize { inputs[k].as_str().unwrap().parse().unwrap() };
     assert!(get("synthetic_cdps") > 0, "{inputs}");
-    assert_eq!(get("synthetic_identity_copies"), get("synthetic_cdps"), "{inputs}");
+    assert_eq!(
+        get("synthetic_identity_copies"),
+        get("synthetic_cdps"),
+        "{inputs}"
+    );
     assert!(
         inputs["synthetic_summary"]
             .as_str()

@@ -291,7 +291,13 @@ fn expansion_multiplier() -> Vec<Recipe> {
     let mut out = Vec::new();
     for d in [CUB, AIRCRAFT, CARS] {
         for k in [1, 3, 6, 9] {
-            let mut r = cell("table8", "Table 8 (expansion multiplier)", d, "resnet18", "deda");
+            let mut r = cell(
+                "table8",
+                "Table 8 (expansion multiplier)",
+                d,
+                "resnet18",
+                "deda",
+            );
             r.path = format!("table8/{}_resnet18_deda_x{k}", d.key);
             r.title = format!("{}, ×{k} synthetic CDPs per real CDP", r.title);
             if k != 3 {
@@ -368,7 +374,13 @@ fn module_ablation() -> Vec<Recipe> {
     steps
         .into_iter()
         .map(|(letter, what, method, combine)| {
-            let mut r = cell("fig9", "Fig. 9 (module ablation)", AIRCRAFT, "resnet18", method);
+            let mut r = cell(
+                "fig9",
+                "Fig. 9 (module ablation)",
+                AIRCRAFT,
+                "resnet18",
+                method,
+            );
             r.path = format!("fig9/aircraft_resnet18_{letter}");
             r.title = format!("Fig. 9 ({letter}), {} × ResNet-18: {what}", AIRCRAFT.title);
             r.combine = combine;
