@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(o.method.as_deref(), Some("deda"));
         let deda = "[method]\nname = \"deda\"\n";
         let out: toml::Table =
-            toml::from_str(&apply_overrides(deda, &[o.clone()]).unwrap()).unwrap();
+            toml::from_str(&apply_overrides(deda, std::slice::from_ref(&o)).unwrap()).unwrap();
         assert_eq!(out["method"]["combine"]["p_syn"].as_float(), Some(0.0));
         let vanilla = "[method]\nname = \"vanilla\"\n";
         let out: toml::Table = toml::from_str(&apply_overrides(vanilla, &[o]).unwrap()).unwrap();
