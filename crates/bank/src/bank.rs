@@ -242,7 +242,7 @@ impl PartBank {
     }
 
     /// Decodes a real or synthetic CDP, its bytes checked against the record's sha256 (once
-    /// per file and process while the file stays the same, see [`crate::read`]).
+    /// per file and process while the file stays the same, see the crate's `read` module).
     ///
     /// # Errors
     /// [`Error::UnknownPart`], [`Error::WrongKind`] (a CIP), [`Error::PartHash`] (the file was

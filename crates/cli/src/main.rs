@@ -3,6 +3,10 @@
 //! The binary holds no method logic: it parses arguments, loads and validates configs, calls one
 //! library function per subcommand, writes reports, and maps errors to exit codes
 //! (0 ok, 1 run failed, 2 usage or configuration error).
+// Argument doc comments are clap's `--help` text, written for a terminal (`<bank>/embeddings`,
+// `KIND:PATH`, `[x, y]`), not for rustdoc's HTML.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

@@ -9,7 +9,7 @@
 //!
 //! Sampling is separated from applying:
 //! - [`CombineSampler::sample`] draws a [`Decision`] (the only randomness, in a fixed order);
-//! - [`compose`] applies [`CombineParams`] to decoded images: pure and deterministic.
+//! - [`compose()`] applies [`CombineParams`] to decoded images: pure and deterministic.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod compose;

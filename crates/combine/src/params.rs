@@ -1,4 +1,4 @@
-//! The sampled description of one combination; applying it is the pure [`crate::compose`].
+//! The sampled description of one combination; applying it is the pure [`crate::compose()`].
 use crate::error::ConfigErrors;
 use deda_core::{ClassId, PartId};
 use serde::{Deserialize, Serialize};

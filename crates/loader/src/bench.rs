@@ -46,7 +46,7 @@ pub struct BenchReport {
     pub cip_decode_ms: f64,
     /// Mean thread time per composed sample spent decoding its CDPs, in milliseconds.
     pub cdp_decode_ms: f64,
-    /// Mean thread time per composed sample spent in [`compose`], in milliseconds.
+    /// Mean thread time per composed sample spent in [`compose()`], in milliseconds.
     pub compose_ms: f64,
     /// Peak resident memory (VmHWM) in MiB, 0 where unavailable.
     pub peak_rss_mb: f64,
@@ -279,6 +279,10 @@ pub struct LoaderBenchReport {
     pub first_batch_s: f64,
     /// Peak resident memory (VmHWM) in MiB, 0 where unavailable.
     pub peak_rss_mb: f64,
+    /// Whether each batch was handed back ([`crate::Loader::recycle`]) after use.
+    pub recycle: bool,
+    /// Batches built in a recycled image buffer instead of a new one.
+    pub reused_buffers: u64,
 }
 
 impl LoaderBenchReport {
@@ -301,8 +305,9 @@ pub fn process_cpu_s() -> Option<f64> {
 }
 
 /// Times the loader that [`crate::Loader::new`] builds from `config`, `source` and `combiner` (the
-/// loader training uses): batches of normalised `f32` images, consumed and dropped at once, for
-/// `epochs` epochs, or until `max_batches` batches when given.
+/// loader training uses): batches of normalised `f32` images, consumed at once and, with
+/// `recycle` (as training does), handed back to the loader, otherwise dropped, for `epochs`
+/// epochs, or until `max_batches` batches when given.
 ///
 /// # Errors
 /// [`Error::Config`] for an invalid config or `epochs == 0`; any error an epoch yields (too
@@ -313,6 +318,7 @@ pub fn bench_loader(
     combiner: Option<crate::Combiner>,
     epochs: u64,
     max_batches: Option<u64>,
+    recycle: bool,
 ) -> Result<LoaderBenchReport> {
     if epochs == 0 {
         return Err(Error::Config(deda_combine::ConfigErrors {
@@ -342,6 +348,9 @@ pub fn bench_loader(
             first_batch_s.get_or_insert_with(|| start.elapsed().as_secs_f64());
             batches += 1;
             images += batch.n as u64;
+            if recycle {
+                loader.recycle(batch);
+            }
         }
         combined += it.stats().combined as u64;
         bad += it.stats().bad as u64;
@@ -368,5 +377,7 @@ pub fn bench_loader(
         cpu_ms_per_image: 1000.0 * cpu_s / images.max(1) as f64,
         first_batch_s: first_batch_s.unwrap_or(seconds),
         peak_rss_mb: peak_rss_mb(),
+        recycle,
+        reused_buffers: loader.reused_buffers(),
     })
 }
