@@ -275,3 +275,43 @@ fn a_run_drawing_identity_copies_says_so_in_its_report_and_provenance() {
         "{report}"
     );
 }
+
+#[test]
+fn data_problems_found_before_any_work_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bank = demo().join("bank");
+    // More images per class than the smallest class has.
+    let out = train(tmp.path(), &recipe(tmp.path(), &bank, Some(1000)));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("taking 1000 images per class"), "{err}");
+    // A folder that is not a part bank.
+    let not_a_bank = tmp.path().join("not-a-bank");
+    std::fs::create_dir_all(&not_a_bank).unwrap();
+    std::fs::write(not_a_bank.join("notes.txt"), "hello").unwrap();
+    let out = train(tmp.path(), &recipe(tmp.path(), &not_a_bank, None));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&not_a_bank.display().to_string()), "{err}");
+    // An empty data set (its split folders hold no images).
+    let empty = tmp.path().join("empty");
+    for split in ["train/a", "test/a"] {
+        std::fs::create_dir_all(empty.join(split)).unwrap();
+    }
+    let text = std::fs::read_to_string(recipe(tmp.path(), &bank, None))
+        .unwrap()
+        .replace(
+            &format!("scarce:{}/data", demo().display()),
+            &format!("imagefolder:{}", empty.display()),
+        );
+    let path = tmp.path().join("empty.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = train(tmp.path(), &path);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&empty.display().to_string()), "{err}");
+    assert!(
+        !tmp.path().join("run/checkpoints").exists(),
+        "work was done before a refusal"
+    );
+}
