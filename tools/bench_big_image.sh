@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Peak memory of `deda decouple` on very large inputs (issue 14): a 12000x9000 JPEG photo with
 # its ground-truth mask, and a 20000x20000 PNG (a 2.5 MB file) that must be a listed failure,
-# never an abort. Prints the peak RSS (GNU time's "Maximum resident set size") of each run.
+# never an abort; with ISNET set, the same photo segmented by ISNet. Prints the peak RSS (GNU
+# time's "Maximum resident set size") of each run; each 32x32 run is the fixed cost (binary,
+# model) that the large runs add to.
 #
 #   tools/bench_big_image.sh            # release binary (built if missing)
 #   DEDA=target/debug/deda tools/bench_big_image.sh
@@ -44,6 +46,14 @@ measure() {
   report "$name"
 }
 measure binary-baseline --help
+# the stage's own cost: a 32x32 image with its ground-truth mask (a 16x16 square)
+mkdir -p "$work/tiny-gt/train/photo" "$work/tiny-gt/masks/train/photo"
+cp "$work/data/test/photo/t.png" "$work/tiny-gt/train/photo/t.png"
+base64 -d >"$work/tiny-gt/masks/train/photo/t.png" <<'PNG'
+iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAAAAABWESUoAAAAF0lEQVR42mNgGAUo4D8aGFUwshWMcAAAEvL/AW/P/NUAAAAASUVORK5CYII=
+PNG
+cp -r "$work/data/test" "$work/tiny-gt/test"
+measure gt-32x32 decouple --dataset "scarce:$work/tiny-gt" --bank "$work/bank0"
 measure photo-12000x9000 decouple --dataset "scarce:$work/photo-only" --bank "$work/bank1"
 measure png-20000x20000 decouple --dataset "scarce:$work/huge-only" --bank "$work/bank2"
 measure both-in-one-folder decouple --dataset "scarce:$work/data" --bank "$work/bank3"

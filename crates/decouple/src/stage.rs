@@ -104,13 +104,14 @@ pub fn run_decouple(
             });
             match result {
                 Ok(Outcome::Decoupled(parts)) => {
-                    store(writer, id, *class, &parts, &producer)?;
-                    report.processed += 1;
-                    report.mask_areas.push(MaskArea {
+                    let area = MaskArea {
                         sample: id.clone(),
                         pixels: parts.mask_area,
                         coverage: parts.coverage,
-                    });
+                    };
+                    store(writer, id, *class, *parts, &producer)?;
+                    report.processed += 1;
+                    report.mask_areas.push(area);
                 }
                 Ok(Outcome::NothingFound { .. }) => report.nothing_found.push(id.clone()),
                 Ok(Outcome::TooLarge { .. }) => report.too_large.push(id.clone()),
@@ -159,12 +160,13 @@ fn decouple_sample(
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Stores the CDP and then the CIP of one sample.
+/// Stores the CDP and then the CIP of one sample; the CDP's pixels are freed before the CIP
+/// is encoded (both can be full-resolution buffers of a large photo).
 fn store(
     writer: &mut BankWriter,
     id: &str,
     class: ClassId,
-    parts: &Decoupled,
+    parts: Decoupled,
     producer: &Producer,
 ) -> Result<()> {
     let draft = PartDraft {
@@ -180,7 +182,9 @@ fn store(
     writer
         .put_cdp(draft.clone(), &parts.cdp)
         .map_err(bank_err)?;
-    writer.put_cip(draft, &parts.cip).map_err(bank_err)?;
+    let Decoupled { cdp, cip, .. } = parts;
+    drop(cdp);
+    writer.put_cip(draft, &cip).map_err(bank_err)?;
     Ok(())
 }
 

@@ -52,6 +52,7 @@ fn missing_models_and_runtime_are_named() {
         session: SessionOptions {
             intra_threads: 1,
             runtime: config,
+            ..Default::default()
         },
         ..Default::default()
     };

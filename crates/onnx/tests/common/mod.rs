@@ -27,6 +27,7 @@ pub fn session(threads: usize) -> SessionOptions {
     SessionOptions {
         intra_threads: threads,
         runtime: runtime(),
+        ..Default::default()
     }
 }
 
