@@ -59,6 +59,10 @@ pub enum BenchCommand {
         /// Override `[loader] threads`.
         #[arg(long)]
         threads: Option<usize>,
+        /// Drop each batch instead of handing its buffers back to the loader (as before
+        /// buffer recycling; for comparison).
+        #[arg(long)]
+        no_recycle: bool,
     },
     /// Transparent SDEdit (LayerDiffuse encode, CFG DDIM loop, 8-fold decode) on full-size
     /// SD-1.5 with random weights.
@@ -145,8 +149,9 @@ pub fn run(c: BenchCommand) -> Result<()> {
             epochs,
             batches,
             threads,
+            no_recycle,
         } => {
-            let r = bench_loader(&config, epochs, batches, threads)
+            let r = bench_loader(&config, epochs, batches, threads, !no_recycle)
                 .with_context(|| format!("benchmarking the loader of {}", config.display()))?;
             println!("{}", r.json_line());
         }
@@ -192,6 +197,7 @@ fn bench_loader(
     epochs: u64,
     batches: Option<u64>,
     threads: Option<usize>,
+    recycle: bool,
 ) -> Result<deda_loader::bench::LoaderBenchReport> {
     let mut config = deda_train::TrainConfig::from_file(path)
         .map_err(|e| crate::UsageError(format!("{}: {e}", path.display())))?;
@@ -212,5 +218,6 @@ fn bench_loader(
         data.combiner,
         epochs,
         batches,
+        recycle,
     )?)
 }

@@ -70,10 +70,14 @@ impl Normaliser {
         Normaliser { lut }
     }
 
-    /// Writes `img` (flipped if asked) into `out` as CHW, `out.len() == 3·w·h`.
+    /// Writes `img` (flipped if asked) into `out` as CHW, `out.len() == 3·w·h`: every element
+    /// of `out` is written (were `out` longer, it is zeroed first), so `out` may hold old data.
     pub fn write_chw(&self, img: &RgbImage, flip: bool, out: &mut [f32]) {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let plane = w * h;
+        if out.len() != 3 * plane {
+            out.fill(0.0);
+        }
         for (y, row) in img.as_raw().chunks_exact(w * 3).enumerate().take(h) {
             for (x, px) in row.chunks_exact(3).enumerate() {
                 let xo = if flip { w - 1 - x } else { x };

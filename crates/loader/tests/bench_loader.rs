@@ -77,13 +77,16 @@ fn counts_every_image_of_every_epoch_and_the_combinations() {
         store: Arc::new(bank),
     };
     let source: Arc<dyn SampleSource> = Arc::new(source);
-    let r = bench_loader(config(), source, Some(combiner), 2, None).unwrap();
+    let r = bench_loader(config(), source, Some(combiner), 2, None, true).unwrap();
     assert_eq!((r.op, r.crop, r.threads, r.epochs), ("loader", 32, 2, 2));
     // 10 samples in batches of 4: 3 batches per epoch, the last one short.
     assert_eq!((r.batches, r.images, r.bad), (6, 20, 0));
     assert_eq!(r.combined, 20, "p_aug = 1 combines every sample");
     assert!(r.images_per_s > 0.0 && r.seconds > 0.0);
     assert!((r.per_core_images_per_s - r.images_per_s / 2.0).abs() < 1e-9);
+    // Epoch 0's three buffers were handed back and epoch 1 built its three batches in them.
+    assert!(r.recycle);
+    assert_eq!(r.reused_buffers, 3);
 }
 
 #[test]
@@ -91,8 +94,13 @@ fn stops_after_max_batches_and_rejects_zero_epochs() {
     let dir = tempfile::tempdir().unwrap();
     let (source, _) = fixture(dir.path());
     let source: Arc<dyn SampleSource> = Arc::new(source);
-    let r = bench_loader(config(), Arc::clone(&source), None, 5, Some(4)).unwrap();
+    let r = bench_loader(config(), Arc::clone(&source), None, 5, Some(4), false).unwrap();
     // Epoch 0 gives 3 batches, epoch 1 the fourth; nothing is combined without a combiner.
     assert_eq!((r.batches, r.images, r.epochs, r.combined), (4, 14, 2, 0));
-    assert!(bench_loader(config(), source, None, 0, None).is_err());
+    assert_eq!(
+        (r.recycle, r.reused_buffers),
+        (false, 0),
+        "nothing handed back"
+    );
+    assert!(bench_loader(config(), source, None, 0, None, true).is_err());
 }

@@ -228,3 +228,50 @@ fn combination_psnr_is_reproducible_and_covers_every_sample_with_a_cdp() {
     // The fixture bank has no synthetic edits.
     assert!(edit_psnrs(&bank, &index.pool).unwrap().is_empty());
 }
+
+#[test]
+fn recycled_buffers_give_byte_identical_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut source, bank) = fixture(dir.path());
+    // A failed sample (left out of its batch) and padded crops (black borders) in every epoch.
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"not an image").unwrap();
+    let last = source.samples.last_mut().unwrap();
+    last.path = broken;
+    last.id = "broken-sample".into();
+    let cfg = |threads| LoaderConfig {
+        max_bad_fraction: 0.1,
+        crop_padding: 6,
+        ..config(threads)
+    };
+    let fresh = loader(&source, &bank, cfg(2));
+    let expected: Vec<Vec<Batch>> = (0..4).map(|e| epoch(&fresh, e)).collect();
+    assert_eq!(fresh.reused_buffers(), 0, "nothing was handed back");
+    for threads in [1, 3] {
+        let l = loader(&source, &bank, cfg(threads));
+        for (e, want) in expected.iter().enumerate() {
+            let mut got = Vec::new();
+            for b in l.epoch(e as u64).unwrap() {
+                let b = b.unwrap();
+                got.push(b.clone());
+                l.recycle(b);
+            }
+            assert_eq!(&got, want, "epoch {e}, {threads} threads");
+            let n: usize = got.iter().map(|b| b.n).sum();
+            assert_eq!(n, SAMPLES as usize - 1, "the broken sample is left out");
+            for (g, w) in got.iter().zip(want) {
+                let bits = |b: &Batch| b.images.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(g), bits(w), "epoch {e}: bytes differ");
+            }
+        }
+        // 20 batches; at most `threads + prefetch_batches + 1` buffers live at once, and an
+        // epoch's end may drop one beyond the pool's bound: the rest are recycled buffers.
+        let reused = l.reused_buffers();
+        let in_flight = threads as u64 + 2;
+        assert!(
+            reused + in_flight + 1 + 4 >= 20,
+            "{threads} threads: {reused} reused"
+        );
+        assert!(reused > 0);
+    }
+}

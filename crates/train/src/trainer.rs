@@ -465,6 +465,8 @@ impl Loop<'_> {
                 lr: out.lr,
                 samples: batch.n,
             });
+            // The step copied the batch into tensors: its buffers go back to the workers.
+            loader.recycle(batch);
             loss_sum += out.loss;
             batches += 1;
             last_lr = out.lr;

@@ -70,6 +70,7 @@ pub fn evaluate(
         targets.extend_from_slice(&batch.targets);
         indices.extend_from_slice(&batch.indices);
         num_classes = batch.num_classes;
+        loader.recycle(batch);
     }
     report(&logits, &targets, &indices, num_classes, groups)
 }
