@@ -34,6 +34,13 @@ fn deda(cwd: &Path, args: &[&str], limit: Duration) -> Output {
     child.wait_with_output().expect("collecting deda's output")
 }
 
+/// `deda decouple --dataset DATASET --bank bank EXTRA…` in `cwd`, stopped after `limit`.
+fn decouple(cwd: &Path, dataset: &str, extra: &[&str], limit: Duration) -> Output {
+    let mut args = vec!["decouple", "--dataset", dataset, "--bank", "bank"];
+    args.extend_from_slice(extra);
+    deda(cwd, &args, limit)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
@@ -223,11 +230,7 @@ fn huge_png_is_a_listed_failure_and_the_rest_is_decoupled() {
     std::fs::write(root.join("train/cat/huge.png"), &huge).unwrap();
     // its mask is never read: the image is refused from its header
     let ds = format!("scarce:{}", root.display());
-    let out = deda(
-        tmp.path(),
-        &["decouple", "--dataset", &ds, "--bank", "bank"],
-        Duration::from_secs(120),
-    );
+    let out = decouple(tmp.path(), &ds, &[], Duration::from_secs(120));
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("decoupled 6 sample(s)"), "{all}");
@@ -238,11 +241,7 @@ fn huge_png_is_a_listed_failure_and_the_rest_is_decoupled() {
     let report = std::fs::read_to_string(tmp.path().join("bank/decouple-report.md")).unwrap();
     assert!(report.contains("train/cat/huge.png"), "{report}");
     // the rerun skips what is stored and fails the same way, without aborting
-    let again = deda(
-        tmp.path(),
-        &["decouple", "--dataset", &ds, "--bank", "bank"],
-        Duration::from_secs(120),
-    );
+    let again = decouple(tmp.path(), &ds, &[], Duration::from_secs(120));
     let all = text(&again);
     assert_eq!(again.status.code(), Some(1), "{all}");
     assert!(
@@ -259,19 +258,10 @@ fn large_image_is_decoupled_at_the_working_resolution() {
     let big = textured(600, 400);
     add_sample(&root, "train/dog/big.jpg", &jpeg_bytes(&big), (600, 400));
     let ds = format!("scarce:{}", root.display());
-    let out = deda(
+    let out = decouple(
         tmp.path(),
-        &[
-            "decouple",
-            "--dataset",
-            &ds,
-            "--bank",
-            "bank",
-            "--max-working-side",
-            "100",
-            "--cip-format",
-            "png",
-        ],
+        &ds,
+        &["--max-working-side", "100", "--cip-format", "png"],
         Duration::from_secs(120),
     );
     let all = text(&out);
@@ -309,11 +299,7 @@ fn symlink_loops_neither_hang_nor_multiply_the_data_set() {
     std::os::unix::fs::symlink(".", root.join("train/cat/a")).unwrap();
     std::os::unix::fs::symlink(".", root.join("train/cat/b")).unwrap();
     let ds = format!("scarce:{}", root.display());
-    let out = deda(
-        tmp.path(),
-        &["decouple", "--dataset", &ds, "--bank", "bank"],
-        Duration::from_secs(60),
-    );
+    let out = decouple(tmp.path(), &ds, &[], Duration::from_secs(60));
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     assert!(all.contains("decoupled 10 sample(s)"), "{all}");
@@ -326,11 +312,7 @@ fn one_symlink_loop_gives_exactly_the_real_images() {
     small_set(&root, 5);
     std::os::unix::fs::symlink(".", root.join("train/dog/again")).unwrap();
     let ds = format!("scarce:{}", root.display());
-    let out = deda(
-        tmp.path(),
-        &["decouple", "--dataset", &ds, "--bank", "bank"],
-        Duration::from_secs(60),
-    );
+    let out = decouple(tmp.path(), &ds, &[], Duration::from_secs(60));
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     assert!(all.contains("decoupled 10 sample(s), 0 already"), "{all}");
@@ -361,11 +343,7 @@ fn truncated_jpegs_are_refused_by_name_and_trailing_bytes_are_fine() {
     tail.extend_from_slice(b"trailing bytes after the end-of-image marker");
     add_sample(&root, "train/dog/tail.jpg", &tail, (64, 48));
     let ds = format!("scarce:{}", root.display());
-    let out = deda(
-        tmp.path(),
-        &["decouple", "--dataset", &ds, "--bank", "bank"],
-        Duration::from_secs(60),
-    );
+    let out = decouple(tmp.path(), &ds, &[], Duration::from_secs(60));
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("decoupled 5 sample(s)"), "{all}");
@@ -389,17 +367,10 @@ fn an_unusable_working_side_is_a_usage_error() {
     let root = tmp.path().join("data");
     small_set(&root, 1);
     let ds = format!("scarce:{}", root.display());
-    let out = deda(
+    let out = decouple(
         tmp.path(),
-        &[
-            "decouple",
-            "--dataset",
-            &ds,
-            "--bank",
-            "bank",
-            "--max-working-side",
-            "10",
-        ],
+        &ds,
+        &["--max-working-side", "10"],
         Duration::from_secs(60),
     );
     let all = text(&out);
