@@ -6,8 +6,8 @@ use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_paper::{
-    apply_overrides, collect, render_csv, render_markdown, Override, RecipeRef, TableId,
-    TableLayout,
+    apply_overrides, collect, render_csv, render_markdown, run_complete, Override, RecipeRef,
+    TableId, TableLayout,
 };
 use deda_train::TrainConfig;
 use std::path::{Path, PathBuf};
@@ -140,13 +140,7 @@ struct CellRun<'a> {
 /// Trains one cell's run unless it is finished; continues it from its checkpoint if it has one.
 /// With overrides, the overridden recipe is written into the run folder and trained from there.
 fn train_cell(a: &ReproduceArgs, c: &CellRun, overrides: &[Override]) -> Result<()> {
-    let layout = TableLayout::builtin(a.table.parse()?)?;
-    let done = collect(&layout, &a.recipes, &a.runs)?
-        .cells
-        .iter()
-        .flat_map(|cell| &cell.runs)
-        .any(|r| r.dir == c.dir && r.complete());
-    if done {
+    if run_complete(c.recipe, c.dir)? {
         eprintln!("deda reproduce: {} is done; kept", c.dir.display());
         return Ok(());
     }

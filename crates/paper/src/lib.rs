@@ -19,4 +19,4 @@ pub use error::{Error, Result};
 pub use layout::{Cell, Metric, RecipeRef, TableId, TableLayout};
 pub use overrides::{apply_overrides, Override};
 pub use render::{render_csv, render_markdown};
-pub use runs::{collect, CellResult, CellState, RunStatus, TableResult};
+pub use runs::{collect, run_complete, CellResult, CellState, RunStatus, TableResult};

@@ -194,6 +194,16 @@ fn run_dirs(
     Ok(out)
 }
 
+/// Whether the run folder `dir` of the recipe at `recipe` has logged every configured epoch
+/// (the run's `config.resolved.toml` if it has one, else the recipe).
+///
+/// # Errors
+/// [`Error`] naming a recipe or run file that exists but cannot be read.
+pub fn run_complete(recipe: &Path, dir: &Path) -> Result<bool> {
+    let epochs = read_train_table(recipe)?.epochs;
+    Ok(read_run(dir, None, epochs, &Metric::Top1)?.complete())
+}
+
 /// `[train] epochs` and `seed` of a recipe or a run's resolved config.
 #[derive(Debug, Default, Deserialize)]
 struct TrainTable {
