@@ -92,6 +92,33 @@ fn mini_waterbirds_reads_back_with_the_planned_correlation_and_masks() {
 }
 
 #[test]
+fn mini_waterbirds_without_held_out_birds_shifts_only_the_background() {
+    let out = tempfile::tempdir().unwrap();
+    let cfg = MiniWaterbirdsConfig {
+        test_bird_fraction: 0.0,
+        per_bird_train: 4,
+        per_bird_test: 2,
+        ..small_waterbirds()
+    };
+    let report = build_mini_waterbirds(&assets_dir(), out.path(), &cfg).unwrap();
+    // 3 birds per habitat, all in both splits.
+    assert_eq!((report.train_images, report.test_images), (24, 12));
+    let recipe: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report.recipe_path).unwrap()).unwrap();
+    let part = &recipe["partition"];
+    assert_eq!(part["train_birds"], part["test_birds"]);
+    assert_eq!(part["train_birds"].as_array().unwrap().len(), 6);
+    let train_scenes = part["train_backgrounds"].as_array().unwrap();
+    assert!(part["test_backgrounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| !train_scenes.contains(b)));
+    let s = read_waterbirds(out.path(), WaterbirdsLabels::Binary).unwrap();
+    assert_eq!(s.test.group_counts(), vec![3, 3, 3, 3]);
+}
+
+#[test]
 fn mini_waterbirds_is_byte_identical_for_the_same_seed() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cfg = MiniWaterbirdsConfig {

@@ -8,7 +8,8 @@
 //! 2. **Held-out birds**: per habitat, the sorted birds are shuffled with
 //!    `rng_for(seed, Build, [1, habitat])` and `round(n · test_bird_fraction)` (clamped to
 //!    `1..n−1`) go to test (defaults: 16 land + 8 water train, 7 land + 4 water test), so test
-//!    birds are unseen.
+//!    birds are unseen. With `test_bird_fraction = 0` every bird is in both splits (the same
+//!    objects on other scenes: only the background shifts).
 //! 3. **Held-out scenes**: the `water` (7) and `land` (7) backgrounds of `backgrounds.tsv` are
 //!    split the same way (`[2, scene]`, `test_background_fraction`; default 5 + 5 train, 2 + 2
 //!    test), so test scenes are unseen too. `other` scenes are not used.
@@ -64,7 +65,7 @@ pub struct MiniWaterbirdsConfig {
     pub per_bird_train: u32,
     /// Composites per test bird.
     pub per_bird_test: u32,
-    /// Fraction of each habitat's birds held out for test.
+    /// Fraction of each habitat's birds held out for test (0: the test uses the training birds).
     pub test_bird_fraction: f64,
     /// Fraction of each scene type's backgrounds held out for test (0: shared scenes).
     pub test_background_fraction: f64,
@@ -125,9 +126,6 @@ impl MiniWaterbirdsConfig {
             if !(0.0..1.0).contains(&v) {
                 p.push(format!("{name} = {v} not in [0, 1)"));
             }
-        }
-        if self.test_bird_fraction == 0.0 {
-            p.push("test_bird_fraction must be > 0 (test birds are held out)".into());
         }
         for (name, v) in [
             ("train_correlation", self.train_correlation),
@@ -257,6 +255,11 @@ fn partition(assets: &Assets, cfg: &MiniWaterbirdsConfig) -> Result<(Pools, Pool
             cfg.seed,
             &[TAG_BIRDS, h as u64],
         );
+        let te = if cfg.test_bird_fraction == 0.0 {
+            tr.clone()
+        } else {
+            te
+        };
         [birds[0][h], birds[1][h]] = [
             tr.iter().map(|x| x.1).collect(),
             te.iter().map(|x| x.1).collect(),
