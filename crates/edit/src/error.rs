@@ -36,8 +36,9 @@ pub enum Error {
     },
 
     // === Scheduler ===
-    /// A scheduler argument is out of range.
-    #[error("DDIM scheduler: {reason}")]
+    /// A scheduler argument is out of range or a call comes out of order (the reason names
+    /// the scheduler).
+    #[error("scheduler: {reason}")]
     Scheduler {
         /// What is wrong, with the value.
         reason: String,

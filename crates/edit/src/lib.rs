@@ -20,16 +20,20 @@
 
 mod bpe;
 mod byte_level;
+pub mod dpm_solver;
 pub mod editor;
 pub mod error;
+pub mod euler_ancestral;
 pub mod scheduler;
 pub mod stage;
 pub mod text_clean;
 pub mod tokenizer;
 mod vocab;
 
+pub use dpm_solver::DpmSolverMultistep;
 pub use editor::{CutoutEditor, IdentityEditor};
 pub use error::{Error, Result};
+pub use euler_ancestral::{EulerAncestral, EulerStep};
 pub use scheduler::{ttti_max_timestep, DdimScheduler, StepCoefficients};
 pub use stage::{run_edit, EditReport};
 pub use tokenizer::{ClipTokenizer, MAX_LENGTH};

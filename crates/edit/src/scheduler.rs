@@ -96,7 +96,7 @@ impl DdimScheduler {
         if n == 0 || n > NUM_TRAIN_TIMESTEPS {
             return Err(Error::Scheduler {
                 reason: format!(
-                    "num_inference_steps must be in 1..={NUM_TRAIN_TIMESTEPS}, got {n}"
+                    "DDIM: num_inference_steps must be in 1..={NUM_TRAIN_TIMESTEPS}, got {n}"
                 ),
             });
         }
@@ -169,7 +169,7 @@ impl DdimScheduler {
     pub fn step(&self, model_output: &[f32], t: u32, sample: &[f32]) -> Result<Vec<f32>> {
         if self.num_inference_steps == 0 {
             return Err(Error::Scheduler {
-                reason: "step() needs set_timesteps() first".into(),
+                reason: "DDIM: step() needs set_timesteps() first".into(),
             });
         }
         check_lengths("step model_output / sample", model_output, sample)?;
@@ -225,7 +225,7 @@ pub fn ttti_max_timestep(strength: f64, num_train_timesteps: u32) -> Result<u32>
     Ok((strength * f64::from(num_train_timesteps)).floor() as u32)
 }
 
-fn check_strength(strength: f64) -> Result<()> {
+pub(crate) fn check_strength(strength: f64) -> Result<()> {
     if (0.0..=1.0).contains(&strength) {
         return Ok(());
     }
@@ -234,7 +234,7 @@ fn check_strength(strength: f64) -> Result<()> {
     })
 }
 
-fn check_lengths(what: &'static str, a: &[f32], b: &[f32]) -> Result<()> {
+pub(crate) fn check_lengths(what: &'static str, a: &[f32], b: &[f32]) -> Result<()> {
     if a.len() == b.len() {
         return Ok(());
     }
@@ -245,9 +245,44 @@ fn check_lengths(what: &'static str, a: &[f32], b: &[f32]) -> Result<()> {
     })
 }
 
+/// SD-1.5's ᾱ_t (t = 0..T−1), as every SD-1.5 scheduler computes it.
+pub(crate) fn sd15_alphas_cumprod() -> Vec<f32> {
+    cumprod_one_minus(&scaled_linear_betas(
+        BETA_START,
+        BETA_END,
+        NUM_TRAIN_TIMESTEPS as usize,
+    ))
+}
+
+/// `((1 − ᾱ_t) / ᾱ_t) ** 0.5` in f32, each t: the Karras-style σ of diffusers' discrete
+/// schedulers.
+pub(crate) fn sigmas_from_alphas_cumprod(alphas_cumprod: &[f32]) -> Vec<f32> {
+    alphas_cumprod
+        .iter()
+        .map(|&a| ((1.0 - a) / a).sqrt())
+        .collect()
+}
+
+/// `numpy.linspace(start, stop, num)` in f64: `i·step + start`, the last value `stop` exactly.
+pub(crate) fn np_linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    if num == 1 {
+        return vec![start];
+    }
+    let step = (stop - start) / (num - 1) as f64;
+    (0..num)
+        .map(|i| {
+            if i + 1 == num {
+                stop
+            } else {
+                i as f64 * step + start
+            }
+        })
+        .collect()
+}
+
 /// `torch.linspace(√start, √end, n, dtype=float32) ** 2`, with torch's CPU linspace formula
 /// (first half from the start, second half from the end, step in f32).
-fn scaled_linear_betas(start: f64, end: f64, n: usize) -> Vec<f32> {
+pub(crate) fn scaled_linear_betas(start: f64, end: f64, n: usize) -> Vec<f32> {
     let (s, e) = (start.sqrt() as f32, end.sqrt() as f32);
     let step = (e - s) / (n - 1) as f32;
     let half = n / 2;
@@ -264,7 +299,7 @@ fn scaled_linear_betas(start: f64, end: f64, n: usize) -> Vec<f32> {
 }
 
 /// `cumprod(1 − β)`: `1 − β` in f32, the running product in f64, each value stored as f32.
-fn cumprod_one_minus(betas: &[f32]) -> Vec<f32> {
+pub(crate) fn cumprod_one_minus(betas: &[f32]) -> Vec<f32> {
     let mut acc = 1.0f64;
     betas
         .iter()
