@@ -209,7 +209,7 @@ fn bench_loader(
         let e = deda_train::RunError::Config { problems };
         return Err(crate::UsageError(format!("{}: {e}", path.display())).into());
     }
-    let spec: crate::data_spec::DataSpec = config.data.dataset.parse()?;
+    let spec = crate::data_spec::parse(&config.data.dataset)?;
     let data = crate::cmd_train::prepare_data(&config, &spec)?;
     let config = deda_train::trainer::resolve(&config);
     Ok(deda_loader::bench::bench_loader(

@@ -95,7 +95,7 @@ pub fn run(args: DecoupleArgs) -> Result<()> {
         ..DecoupleOptions::default()
     };
     options.validate().map_err(|e| UsageError(e.to_string()))?;
-    let split = args.dataset.read()?;
+    let split = crate::data_spec::read(&args.dataset)?;
     let mut segmenter = make_segmenter(&args)?;
     let target = BankTarget {
         dir: &args.bank,

@@ -53,8 +53,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         built.test_images,
         data_dir.display()
     );
-    let spec = crate::data_spec::DataSpec::Scarce(data_dir.clone());
-    let split = spec.read()?;
+    let spec = deda_data::DataSpec::new(deda_data::DataKind::Scarce, &data_dir);
+    let split = crate::data_spec::read(&spec)?;
     let _ = writeln!(
         report,
         "## 1. Data\n\n{} classes ({}), {} training and {} test images: real photo cut-outs pasted on \

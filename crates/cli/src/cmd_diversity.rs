@@ -1,6 +1,6 @@
 //! `deda diversity`: the PSNR diversity measure (paper Fig. 5b) of a part bank's synthetic
 //! edits and of De-DA's combinations for a data set's training images.
-use crate::data_spec::DataSpec;
+use crate::data_spec;
 use crate::pipeline::{combiner_for, source_of};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -68,8 +68,8 @@ pub fn run(a: DiversityArgs) -> Result<()> {
     if a.size == 0 || a.draws == 0 {
         return Err(crate::UsageError("--size and --draws must be > 0".into()).into());
     }
-    let spec: DataSpec = a.dataset.parse()?;
-    let train = source_of(&spec.read()?.train);
+    let spec = data_spec::parse(&a.dataset)?;
+    let train = source_of(&data_spec::read(&spec)?.train);
     let bank = PartBank::open(&a.bank).with_context(|| format!("opening {}", a.bank.display()))?;
     let combine = CombineConfig {
         p_aug: 1.0,

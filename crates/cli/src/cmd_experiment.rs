@@ -11,7 +11,7 @@
 //! checkpoint, and the bank only gains the images it lacks.
 use crate::cmd_decouple::{decouple_split, ground_truth_segmenter, print_report, BankTarget};
 use crate::cmd_train::train_and_report;
-use crate::data_spec::DataSpec;
+use crate::data_spec;
 use crate::experiment::results::{bar_chart_svg, csv, markdown_table};
 use crate::experiment::{ExperimentSpec, RunRow, SetRecipe};
 use crate::pipeline::prepare_data;
@@ -190,11 +190,11 @@ fn build_set(recipe: &SetRecipe, assets: &Path, out: &Path, data_dir: &Path) -> 
 /// Decouples the training images with the set's ground-truth masks (resumable).
 fn decouple_with_masks(spec: &ExperimentSpec, data_dir: &Path, bank_dir: &Path) -> Result<()> {
     let kind = spec.set_recipe()?.dataset_kind();
-    let ds: DataSpec = format!("{kind}:{}", data_dir.display()).parse()?;
+    let ds = data_spec::parse(&format!("{kind}:{}", data_dir.display()))?;
     let masks = ds
         .ground_truth_masks()
         .context("the benchmark set has no masks")?;
-    let split = ds.read()?;
+    let split = data_spec::read(&ds)?;
     // CIPs uncompressed at the training size: the cheapest to read on every step.
     let target = BankTarget {
         cip_format: CipFormat::Ppm,
@@ -230,7 +230,7 @@ fn train_once(config: &TrainConfig, dir: &Path) -> Result<RunSummary> {
         s.seconds = 0.0;
         return Ok(s);
     }
-    let spec: DataSpec = config.data.dataset.parse()?;
+    let spec = data_spec::parse(&config.data.dataset)?;
     let data = prepare_data(config, &spec)?;
     let resume = deda_train::RunDir::new(dir).state().is_file();
     let summary = train_and_report(
@@ -250,8 +250,8 @@ fn train_once(config: &TrainConfig, dir: &Path) -> Result<RunSummary> {
 /// Group names of the test split (empty for sets without groups).
 fn group_names(spec: &ExperimentSpec, data_dir: &Path) -> Result<Vec<String>> {
     let kind = spec.set_recipe()?.dataset_kind();
-    let ds: DataSpec = format!("{kind}:{}", data_dir.display()).parse()?;
-    Ok(ds.read()?.test.group_names)
+    let ds = data_spec::parse(&format!("{kind}:{}", data_dir.display()))?;
+    Ok(data_spec::read(&ds)?.test.group_names)
 }
 
 /// How long one `deda experiment` invocation took, for the results page.

@@ -3,7 +3,6 @@
 //! with an embedding file is skipped) and shardable over classes (`--shard i/n`). With
 //! `--dataset KIND:PATH [--k-shot K --k-shot-seed S]` only the CDPs of that training set are
 //! used, and its hash is recorded in `<out>/training_set.json`.
-use crate::data_spec::DataSpec;
 use crate::{progress, UsageError};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -178,7 +177,7 @@ fn training_images(args: &InvertArgs) -> Result<Option<TrainingImages>> {
         );
         return Ok(None);
     };
-    let spec: DataSpec = dataset.parse()?;
+    let spec = crate::data_spec::parse(dataset)?;
     let split = spec
         .read()
         .map_err(|e| UsageError(format!("--dataset {dataset}: {e:#}")))?;

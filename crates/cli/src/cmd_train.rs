@@ -44,7 +44,7 @@ pub struct TrainArgs {
 /// Runs `deda train`.
 pub fn run(a: TrainArgs) -> Result<()> {
     let config = load_config(&a)?;
-    let spec: DataSpec = config.data.dataset.parse()?;
+    let spec = crate::data_spec::parse(&config.data.dataset)?;
     let data = crate::pipeline::prepare_data(&config, &spec)?;
     let run_dir = a
         .run_dir
@@ -133,7 +133,7 @@ pub(crate) fn train_and_report(
     Ok(summary)
 }
 
-/// The config with the command-line overrides, validated together with the data set kind.
+/// The config with the command-line overrides, validated (data set specs included).
 fn load_config(a: &TrainArgs) -> Result<TrainConfig> {
     let mut config = TrainConfig::from_file(&a.config).map_err(|e| UsageError(e.to_string()))?;
     if let Some(d) = &a.device {
@@ -142,9 +142,7 @@ fn load_config(a: &TrainArgs) -> Result<TrainConfig> {
     if let Some(s) = a.seed {
         config.train.seed = s;
     }
-    let mut problems = config.problems();
-    let specs = std::iter::once(&config.data.dataset).chain(&config.data.test_dataset);
-    problems.extend(specs.filter_map(|s| s.parse::<DataSpec>().err().map(|e| e.0)));
+    let problems = config.problems();
     if !problems.is_empty() {
         let e = RunError::Config { problems };
         return Err(UsageError(format!("{}: {e}", a.config.display())).into());

@@ -1,6 +1,6 @@
 //! Glue between the library crates and the command line: reading a run's data (the method
 //! logic lives in `deda_train::data` and `deda_loader::pool`), and batches back into pictures.
-use crate::data_spec::DataSpec;
+use crate::data_spec::{self, DataSpec};
 use crate::UsageError;
 use anyhow::{Context, Result};
 use deda_bank::PartBank;
@@ -31,11 +31,11 @@ pub fn combiner_for(
 /// the training images' parts. Problems found in the inputs are usage errors (exit code 2);
 /// warnings and the data's size are printed.
 pub fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<PreparedData> {
-    let split = spec.read().map_err(usage)?;
+    let split = data_spec::read(spec).map_err(usage)?;
     let other_test = match &config.data.test_dataset {
         Some(other) => {
-            let other: DataSpec = other.parse()?;
-            Some(other.read().map_err(usage)?)
+            let other = data_spec::parse(other)?;
+            Some(data_spec::read(&other).map_err(usage)?)
         }
         None => None,
     };

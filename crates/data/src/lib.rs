@@ -14,6 +14,10 @@
 //! - [`read_voc2007`]: VOC 2007 multi-label, difficult objects count as positives;
 //! - [`read_waterbirds`]: `metadata.csv`, binary or CUB-species labels, groups `2·y + place`.
 //!
+//! **Naming a data set**: [`DataSpec`] (`KIND:PATH`, e.g. `cub:data/CUB_200_2011`; `FromStr`,
+//! `Display` and serde as that string) picks the reader ([`DataSpec::read`]) and the ground-truth
+//! masks a layout ships ([`DataSpec::ground_truth_masks`]).
+//!
 //! **Subsets**: [`k_shot`] / [`KShot`]: per class, sort by id, shuffle with
 //! `rng_for(seed, Stream::Subset, [class])`, keep `k` (Diff-Mix uses seed 0).
 //!
@@ -50,6 +54,7 @@ pub mod imagefolder;
 pub mod kshot;
 pub mod masks;
 pub mod mat5;
+pub mod spec;
 mod text_lines;
 pub mod voc;
 pub mod waterbirds;
@@ -63,6 +68,7 @@ pub use error::{Error, Result};
 pub use imagefolder::{read_image_folder, read_image_folder_split};
 pub use kshot::{k_shot, KShot};
 pub use masks::GroundTruthMasks;
+pub use spec::{stage_samples, DataKind, DataSpec, SpecError};
 pub use text_lines::split_csv_line;
 pub use voc::read_voc2007;
 pub use waterbirds::{read_waterbirds, read_waterbirds_all, WaterbirdsLabels, WaterbirdsSplits};

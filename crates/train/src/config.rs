@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use deda_combine::CombineConfig;
+use deda_data::{DataSpec, SpecError};
 use deda_loader::LoaderConfig;
 use serde::{Deserialize, Serialize};
 
@@ -56,29 +57,34 @@ pub struct DataConfig {
 }
 
 impl DataConfig {
-    /// `(KIND, PATH)` of [`DataConfig::dataset`], if it has a colon.
-    pub fn kind_and_path(&self) -> Option<(&str, PathBuf)> {
-        kind_and_path(&self.dataset)
+    /// [`DataConfig::dataset`] as a typed [`DataSpec`].
+    ///
+    /// # Errors
+    /// [`SpecError`] if it is not `KIND:PATH` with a known kind.
+    pub fn spec(&self) -> Result<DataSpec, SpecError> {
+        self.dataset.parse()
     }
-}
 
-/// `(KIND, PATH)` of a `KIND:PATH` string, if it has a colon.
-fn kind_and_path(spec: &str) -> Option<(&str, PathBuf)> {
-    spec.split_once(':').map(|(k, p)| (k, PathBuf::from(p)))
+    /// [`DataConfig::test_dataset`] as a typed [`DataSpec`], if set.
+    ///
+    /// # Errors
+    /// [`SpecError`] if it is not `KIND:PATH` with a known kind.
+    pub fn test_spec(&self) -> Result<Option<DataSpec>, SpecError> {
+        self.test_dataset.as_deref().map(str::parse).transpose()
+    }
 }
 
 /// The problems of the `KIND:PATH` string `spec` of the config key `key`.
 fn dataset_problems(key: &str, spec: &str, p: &mut Vec<String>) {
-    match kind_and_path(spec) {
-        None => p.push(format!("{key} {spec:?} must be KIND:PATH")),
-        Some((kind, path)) => {
-            if kind.is_empty() {
-                p.push(format!("{key} {spec:?} has no KIND before the colon"));
-            }
-            if !path.exists() {
-                p.push(format!("{key} path {} does not exist", path.display()));
-            }
+    match spec.parse::<DataSpec>() {
+        Err(e) => p.push(format!("{key}: {e}")),
+        Ok(spec) if !spec.root().exists() => {
+            p.push(format!(
+                "{key} path {} does not exist",
+                spec.root().display()
+            ));
         }
+        Ok(_) => {}
     }
 }
 
@@ -667,6 +673,31 @@ mod tests {
             epoks.contains("epochs"),
             "the known keys are suggested: {epoks}"
         );
+    }
+
+    #[test]
+    fn dataset_specs_are_parsed_by_deda_data() {
+        let mut c = TrainConfig::default();
+        c.data.dataset = "imagenet:/x".into();
+        c.data.test_dataset = Some("nocolon".into());
+        let p = c.problems();
+        assert!(
+            p.iter()
+                .any(|s| s.starts_with("data.dataset:") && s.contains("unknown kind \"imagenet\"")),
+            "{p:#?}"
+        );
+        assert!(
+            p.iter()
+                .any(|s| s.starts_with("data.test_dataset:") && s.contains("KIND:PATH")),
+            "{p:#?}"
+        );
+        assert!(c.data.spec().is_err());
+        c.data.dataset = "aircraft-train:data/a".into();
+        c.data.test_dataset = None;
+        let spec = c.data.spec().unwrap();
+        assert_eq!(spec.kind, deda_data::DataKind::AircraftTrain);
+        assert_eq!(spec.to_string(), c.data.dataset);
+        assert_eq!(c.data.test_spec().unwrap(), None);
     }
 
     #[test]
