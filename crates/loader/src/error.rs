@@ -35,6 +35,22 @@ pub enum SampleError {
     /// Composing the combination failed.
     #[error(transparent)]
     Compose(#[from] deda_combine::Error),
+    /// A single sample was asked for beyond the data set's end.
+    #[error("sample index {index} is out of range (the data set has {len} samples)")]
+    OutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// Number of samples.
+        len: usize,
+    },
+    /// The output buffer for a single sample has the wrong length.
+    #[error("output buffer holds {got} values, a sample needs {expected}")]
+    OutputSize {
+        /// `3·crop²`.
+        expected: usize,
+        /// The buffer's length.
+        got: usize,
+    },
 }
 
 /// What can go wrong while loading.

@@ -9,6 +9,8 @@
 //! - [`Loader`] / [`Epoch`]: ordered, deterministic batches whatever the thread count, built by
 //!   worker threads with bounded prefetch; failed samples are skipped, counted and, beyond
 //!   `max_bad_fraction`, turn into an error naming them;
+//! - [`SampleReader`]: one sample at a time (a map-style data set), bit-identical to its slot
+//!   in the loader's batch;
 //! - [`rand_augment`]: torchvision's RandAugment on the crop (optional, `[loader.rand_augment]`);
 //! - [`bench_combine`]: throughput of the combination path;
 //! - [`diversity`]: the PSNR diversity measure (paper Fig. 5b) of edits and combinations.
@@ -27,6 +29,7 @@ pub mod parts;
 pub mod pool;
 pub mod rand_augment;
 pub mod sample;
+pub mod single;
 pub mod source;
 pub mod transform;
 
@@ -40,4 +43,5 @@ pub use parts::{PartIndex, PartStore};
 pub use pool::{PoolSummary, TrainingSet};
 pub use rand_augment::RandAugmentConfig;
 pub use sample::{compose_parts, Combiner};
+pub use single::{SampleInfo, SampleReader};
 pub use source::{SampleEntry, SampleSource, VecSource};

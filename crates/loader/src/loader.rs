@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 
 /// Yields batches of a [`SampleSource`], optionally with De-DA combinations.
 pub struct Loader {
-    ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Context>,
     buffers: Arc<BufferPool>,
 }
 

@@ -58,6 +58,20 @@ impl Context {
         stats: &mut EpochStats,
         out: &mut [f32],
     ) -> Result<Produced, SampleError> {
+        let (crop, flip, produced) = self.produce_crop(i, epoch, scratch, stats)?;
+        self.normaliser.write_chw(&crop, flip, out);
+        Ok(produced)
+    }
+
+    /// Sample `i` of `epoch` as its `crop`² RGB crop before normalisation, with whether it is
+    /// still to be mirrored (the mirror is done while writing CHW, saving a copy).
+    pub(crate) fn produce_crop(
+        &self,
+        i: usize,
+        epoch: u64,
+        scratch: &mut Scratch,
+        stats: &mut EpochStats,
+    ) -> Result<(RgbImage, bool, Produced), SampleError> {
         let composed = self.maybe_combine(i, epoch, scratch, stats)?;
         let (img, target, combined) = match composed {
             Some((img, target)) => (img, target, true),
@@ -71,11 +85,12 @@ impl Context {
                 (img, self.source.target(i).to_vec(), false)
             }
         };
+        let produced = Produced { target, combined };
         let mut rng = rng_for(self.config.seed, Stream::Augment, &[epoch, i as u64]);
         let crop = sample_crop(&self.config, img.width(), img.height(), &mut rng);
         let cropped = apply_crop(&img, &crop, self.config.crop, &mut scratch.resizer);
         match &self.config.rand_augment {
-            None => self.normaliser.write_chw(&cropped, crop.flip, out),
+            None => Ok((cropped, crop.flip, produced)),
             Some(ra) => {
                 let flipped = if crop.flip {
                     image::imageops::flip_horizontal(&cropped)
@@ -84,11 +99,9 @@ impl Context {
                 };
                 let mut rng = rng_for(self.config.seed, Stream::Augment, &[epoch, i as u64, 1]);
                 let ops = sample_ops(ra, flipped.height(), flipped.width(), &mut rng);
-                self.normaliser
-                    .write_chw(&apply_ops(&flipped, &ops), false, out);
+                Ok((apply_ops(&flipped, &ops), false, produced))
             }
         }
-        Ok(Produced { target, combined })
     }
 
     fn maybe_combine(

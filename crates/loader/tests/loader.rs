@@ -275,3 +275,68 @@ fn recycled_buffers_give_byte_identical_batches() {
         assert!(reused > 0);
     }
 }
+
+#[test]
+fn single_samples_are_the_batches_slots_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, bank) = fixture(dir.path());
+    let cfg = LoaderConfig {
+        crop_padding: 4,
+        rand_augment: Some(deda_loader::RandAugmentConfig::default()),
+        ..config(2)
+    };
+    for cfg in [config(2), cfg] {
+        let l = loader(&source, &bank, cfg.clone());
+        let mut reader = l.sample_reader();
+        assert_eq!((reader.len(), reader.side()), (SAMPLES as usize, 24));
+        let norm = |b: u8, c: usize| (f32::from(b) / 255.0 - cfg.mean[c]) / cfg.std[c];
+        let (mut f, mut u) = (vec![0f32; 3 * 24 * 24], vec![0u8; 3 * 24 * 24]);
+        let mut combined = 0;
+        // Epoch 1 read in reverse order: only (seed, epoch, index) matters.
+        for b in epoch(&l, 1).iter().rev() {
+            for k in (0..b.n).rev() {
+                let i = b.indices[k];
+                let info = reader.read_f32(i, 1, &mut f).unwrap();
+                let slot = &b.images[k * f.len()..(k + 1) * f.len()];
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&f), bits(slot), "sample {i}");
+                assert_eq!(info.target, b.targets[k * 3..(k + 1) * 3], "sample {i}");
+                assert_eq!(info.combined, b.combined[k]);
+                combined += usize::from(info.combined);
+                let info_u8 = reader.read_u8(i, 1, &mut u).unwrap();
+                assert_eq!(info_u8, info);
+                let plane = 24 * 24;
+                assert!(u
+                    .iter()
+                    .enumerate()
+                    .all(|(j, &v)| norm(v, j / plane) == f[j]));
+            }
+        }
+        assert!(combined > 0, "some samples were combinations");
+        assert_eq!(reader.stats().samples, 2 * SAMPLES as usize);
+        let other_epoch = reader.read_f32(0, 2, &mut f).map(|_| f.clone()).unwrap();
+        reader.read_f32(0, 1, &mut f).unwrap();
+        assert_ne!(other_epoch, f, "another epoch draws another crop");
+    }
+}
+
+#[test]
+fn single_sample_errors_name_the_index_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut source, bank) = fixture(dir.path());
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"not an image").unwrap();
+    // The last sample has no parts, so it is always read from its file.
+    source.samples.last_mut().unwrap().path = broken;
+    let l = loader(&source, &bank, config(1));
+    let mut reader = l.sample_reader();
+    let mut out = vec![0u8; 3 * 24 * 24];
+    let e = reader.read_u8(SAMPLES as usize, 0, &mut out).unwrap_err();
+    assert!(e.to_string().contains("out of range"), "{e}");
+    let e = reader.read_u8(0, 0, &mut out[1..]).unwrap_err();
+    assert!(e.to_string().contains("1728"), "{e}");
+    let e = reader
+        .read_u8(SAMPLES as usize - 1, 0, &mut out)
+        .unwrap_err();
+    assert!(e.to_string().contains("broken.png"), "{e}");
+}
