@@ -36,12 +36,8 @@ def main():
     randomise_bn(model, gen)
     x, t = inputs(gen, 2, 64, 5)
     hooks = {f"denseblock{i}": getattr(model.features, f"denseblock{i}") for i in range(1, 5)}
-    grads = ["features.conv0.weight", "features.denseblock2.denselayer1.conv1.weight",
-             "features.denseblock4.denselayer2.norm2.weight", "features.transition3.conv.weight",
-             "classifier.weight", "classifier.bias"]
-    buffers = ["features.norm0.running_mean", "features.norm0.running_var",
-               "features.denseblock3.denselayer2.norm1.running_var",
-               "features.denseblock3.denselayer2.norm1.num_batches_tracked"]
+    grads = [k for k, _ in model.named_parameters()]  # every parameter
+    buffers = [k for k, _ in model.named_buffers()]  # every buffer
     write_fixture(args.out, "densenet_tiny", model, x, t, hooks, grads, buffers,
                   dict(cfg, block_config=list(cfg["block_config"])))
     write_names(os.path.join(args.out, "densenet121_names.json"), densenet121(weights=None))

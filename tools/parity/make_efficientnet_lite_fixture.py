@@ -31,6 +31,7 @@ Writes:
   <out>/efficientnet_lite0_names.json: name -> shape of EfficientNet.from_name('efficientnet-lite0').
 """
 import argparse
+import copy
 import json
 import os
 
@@ -41,6 +42,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torchvision.models import ResNet50_Weights
 
+from parity_spread import HOW, spread
 from nets_fixture_common import inputs, randomise_bn, setup, write_fixture, write_names
 
 PHOTOS = ["chelsea.png", "coffee.png", "dog.jpg"]
@@ -57,11 +59,8 @@ def tiny(out):
     x, t = inputs(gen, 2, 64, 5)
     hooks = {"bn0_out": model._bn0, "bn1_out": model._bn1}
     hooks.update({f"stage{s}": model._blocks[b] for s, b in enumerate(LAST_OF_STAGE)})
-    grads = ["_conv_stem.weight", "_blocks.0._depthwise_conv.weight",
-             "_blocks.5._expand_conv.weight", "_blocks.7._bn1.weight",
-             "_blocks.9._project_conv.weight", "_conv_head.weight", "_fc.weight", "_fc.bias"]
-    buffers = ["_bn0.running_mean", "_bn0.running_var", "_blocks.4._bn2.running_var",
-               "_blocks.4._bn2.num_batches_tracked"]
+    grads = [k for k, _ in model.named_parameters()]  # every parameter
+    buffers = [k for k, _ in model.named_buffers()]  # every buffer
     write_fixture(out, "efficientnet_lite_tiny", model, x, t, hooks, grads, buffers, TINY)
 
 
@@ -83,6 +82,7 @@ def imagenet(out, shared):
     pixels = torch.stack([crop_resize(os.path.join(shared, "assets/photos", p)) for p in PHOTOS])
     with torch.no_grad():
         logits = model((pixels.float() - 127.0) / 128.0)
+        logits64 = copy.deepcopy(model).double()((pixels.double() - 127.0) / 128.0)
     cats = ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
     top5 = {p: [[int(i), cats[i]] for i in logits[n].topk(5).indices] for n, p in enumerate(PHOTOS)}
     d = os.path.join(out, "efficientnet_lite0_imagenet")
@@ -90,7 +90,8 @@ def imagenet(out, shared):
     save_file({"pixels": pixels.contiguous(), "logits": logits.contiguous()},
               os.path.join(d, "photos.safetensors"))
     meta = {"photos": PHOTOS, "top5": top5, "crop_fraction": 224 / 256, "resize": "PIL bicubic",
-            "normalisation": "(x - 127) / 128", "torch": torch.__version__}
+            "normalisation": "(x - 127) / 128", "torch": torch.__version__,
+            "spread": spread({"logits": logits}, {"logits": logits64}), "how": HOW}
     with open(os.path.join(d, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(json.dumps(top5))

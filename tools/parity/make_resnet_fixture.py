@@ -18,11 +18,13 @@ it writes into <out>/<name>/:
                        every trainable parameter after one backward, after2.<name> for every
                        state_dict entry after 2 SGD steps (lr 0.01, momentum 0.9, nesterov,
                        weight decay 5e-4), loss2 (1,) the loss of the second step
-  meta.json            the configuration
+  meta.json            the configuration and "spread" (the reference's float64-vs-float32
+                       spread, parity_spread.py), from which the tests derive their tolerance
 It also writes torchvision_names.json: name -> shape for torchvision's full-size resnet18 and
 resnet50 (num_classes=1000), to check that full torchvision state_dicts load unchanged.
 """
 import argparse
+import copy
 import json
 import os
 
@@ -31,6 +33,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 from torchvision.models import resnet18, resnet50
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from parity_spread import HOW, spread
 from nets_fixture_common import inputs, randomise_bn, soft_ce, state
 
 
@@ -67,16 +70,8 @@ class TinyResNet(ResNet):
                 nn.init.constant_(m.bias, 0)
 
 
-def make(name, block, layers, out, n=4, size=64, num_classes=5, width=8):
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    model = TinyResNet(block, layers, num_classes, width)
-    randomise_bn(model, gen)
-    x, t = inputs(gen, n, size, num_classes)
-    d = os.path.join(out, name)
-    os.makedirs(d, exist_ok=True)
-    save_file(state(model), os.path.join(d, "weights.safetensors"))
-
+def compute(model, x, t):
+    """Eval logits, train-mode layers and logits, loss, gradients, then two SGD steps."""
     data = {"input": x, "targets": t}
     model.eval()
     with torch.no_grad():
@@ -107,10 +102,27 @@ def make(name, block, layers, out, n=4, size=64, num_classes=5, width=8):
     data["loss2"] = loss2.detach().reshape(1)
     for k, v in state(model).items():
         data[f"after2.{k}"] = v
+    return data
+
+
+def make(name, block, layers, out, n=4, size=64, num_classes=5, width=8):
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    model = TinyResNet(block, layers, num_classes, width)
+    randomise_bn(model, gen)
+    x, t = inputs(gen, n, size, num_classes)
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    save_file(state(model), os.path.join(d, "weights.safetensors"))
+    model64 = copy.deepcopy(model).double()
+    data = compute(model, x, t)
+    data64 = compute(model64, x.double(), t.double())
+    loss = data["loss"]
     save_file({k: v.contiguous() for k, v in data.items()}, os.path.join(d, "data.safetensors"))
     meta = {"block": block.__name__, "layers": layers, "num_classes": num_classes,
             "width": width, "batch": n, "size": size, "lr": 0.01, "momentum": 0.9,
-            "weight_decay": 5e-4, "nesterov": True, "torch": torch.__version__}
+            "weight_decay": 5e-4, "nesterov": True, "torch": torch.__version__,
+            "spread": spread(data, data64), "how": HOW}
     with open(os.path.join(d, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(name, "params", sum(p.numel() for p in model.parameters()), "loss", loss.item())

@@ -49,10 +49,7 @@ def main():
     x, t = inputs(gen, 2, 32, 5)
     layers = model.encoder.layers
     hooks = {f"encoder_layer_{i}": getattr(layers, f"encoder_layer_{i}") for i in range(2)}
-    grads = ["conv_proj.weight", "class_token", "encoder.pos_embedding",
-             "encoder.layers.encoder_layer_0.self_attention.in_proj_weight",
-             "encoder.layers.encoder_layer_1.mlp.0.weight", "encoder.ln.weight",
-             "heads.head.weight"]
+    grads = [k for k, _ in model.named_parameters()]  # every parameter
     extra = {}
     for mode in ["bicubic", "bilinear"]:
         sd = interpolate_embeddings(48, 8, state(model), interpolation_mode=mode)

@@ -9,14 +9,18 @@ Each script builds a TINY model with the reference implementation's own classes,
                        grad.<name> for the listed parameters after one backward of that loss,
                        after_train.<name> for the listed buffers after that train-mode forward
                        (batch norm running statistics), plus any extra tensors of the script
-  meta.json            the configuration
+  meta.json            the configuration, and "spread": the reference's own float64-vs-float32
+                       spread (parity_spread.py), from which the Rust tests derive their tolerance
 """
+import copy
 import json
 import os
 
 import torch
 import torch.nn as nn
 from safetensors.torch import save_file
+
+from parity_spread import HOW, spread
 
 
 def randomise_bn(model, gen):
@@ -44,20 +48,20 @@ def inputs(gen, n, size, num_classes):
     return x, t / t.sum(dim=1, keepdim=True)
 
 
-def write_fixture(out, name, model, x, t, hooks, grad_params, buffers, meta, extra=None):
-    """`hooks`: {key: module} whose train-mode outputs are saved under `key`."""
-    d = os.path.join(out, name)
-    os.makedirs(d, exist_ok=True)
-    save_file(state(model), os.path.join(d, "weights.safetensors"))
+def compute(model, x, t, hooks, grad_params, buffers):
+    """Eval logits, train-mode intermediates and logits, loss, gradients and buffers.
+
+    `hooks`: {key: module name} whose train-mode outputs are saved under `key`."""
     data = {"input": x, "targets": t}
     model.eval()
     with torch.no_grad():
         data["logits_eval"] = model(x)
     model.train()
     feats = {}
-    handles = [m.register_forward_hook(
+    modules = dict(model.named_modules())
+    handles = [modules[n].register_forward_hook(
         lambda _m, _i, o, k=k: feats.__setitem__(k, o.detach().clone()))
-        for k, m in hooks.items()]
+        for k, n in hooks.items()]
     logits = model(x)
     for h in handles:
         h.remove()
@@ -73,9 +77,32 @@ def write_fixture(out, name, model, x, t, hooks, grad_params, buffers, meta, ext
     sd = model.state_dict()
     for k in buffers:
         data[f"after_train.{k}"] = sd[k].detach().clone()
+    return data
+
+
+def module_names(model, hooks):
+    """{key: module} -> {key: module name in `model`}."""
+    names = {id(m): n for n, m in model.named_modules()}
+    return {k: names[id(m)] for k, m in hooks.items()}
+
+
+def write_fixture(out, name, model, x, t, hooks, grad_params, buffers, meta, extra=None):
+    """`hooks`: {key: module} whose train-mode outputs are saved under `key`.
+
+    Also runs everything in float64 from the same weights and inputs and records the spread
+    (parity_spread) in meta.json."""
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    save_file(state(model), os.path.join(d, "weights.safetensors"))
+    hooks = module_names(model, hooks)
+    model64 = copy.deepcopy(model).double()
+    data = compute(model, x, t, hooks, grad_params, buffers)
+    data64 = compute(model64, x.double(), t.double(), hooks, grad_params, buffers)
+    loss = data["loss"]
     data.update(extra or {})
     save_file({k: v.contiguous() for k, v in data.items()}, os.path.join(d, "data.safetensors"))
-    meta = dict(meta, batch=x.shape[0], size=x.shape[-1], torch=torch.__version__)
+    meta = dict(meta, batch=x.shape[0], size=x.shape[-1], torch=torch.__version__,
+                spread=spread(data, data64), how=HOW)
     with open(os.path.join(d, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(name, "params", sum(p.numel() for p in model.parameters()), "loss", loss.item())

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use deda_grounding_dino::detector::load_model;
 use deda_grounding_dino::msda::{DeformableInputs, MultiscaleDeformableAttention};
 use deda_grounding_dino::{DetectionInputs, DetectionOutputs};
-use nets_common::assert_close;
+use nets_common::assert_close_abs_rel;
 use tch::{Device, Kind, Tensor};
 
 const ATOL: f64 = 1e-4;
@@ -58,7 +58,7 @@ fn swin_backbone_matches() {
     let (out, d) = run();
     assert_eq!(out.backbone_features.len(), 3);
     for (i, f) in out.backbone_features.iter().enumerate() {
-        assert_close(
+        assert_close_abs_rel(
             &format!("backbone.{i}"),
             f,
             get(&d, &format!("backbone.{i}")),
@@ -69,7 +69,7 @@ fn swin_backbone_matches() {
     for (i, f) in out.input_proj.iter().enumerate() {
         let name = format!("input_proj.{i}");
         if let Some(want) = d.get(&name) {
-            assert_close(&name, f, want, ATOL, RTOL);
+            assert_close_abs_rel(&name, f, want, ATOL, RTOL);
         }
     }
 }
@@ -77,14 +77,14 @@ fn swin_backbone_matches() {
 #[test]
 fn bert_text_backbone_matches() {
     let (out, d) = run();
-    assert_close(
+    assert_close_abs_rel(
         "text_backbone",
         &out.text_backbone,
         get(&d, "text_backbone"),
         ATOL,
         RTOL,
     );
-    assert_close(
+    assert_close_abs_rel(
         "text_features",
         &out.text_features,
         get(&d, "text_features"),
@@ -124,35 +124,35 @@ fn deformable_attention_matches() {
     };
     let out =
         tch::no_grad(|| attn.forward(hidden, Some(get(&d, "msda.position_embeddings")), &inp));
-    assert_close("msda.output", &out, get(&d, "msda.output"), ATOL, RTOL);
+    assert_close_abs_rel("msda.output", &out, get(&d, "msda.output"), ATOL, RTOL);
 }
 
 #[test]
 fn encoder_matches() {
     let (out, d) = run();
     let t = out.encoder_first_layer.as_ref().unwrap();
-    assert_close(
+    assert_close_abs_rel(
         "encoder.0.fusion.vision",
         &t.fusion_vision,
         get(&d, "encoder.0.fusion.vision"),
         ATOL,
         RTOL,
     );
-    assert_close(
+    assert_close_abs_rel(
         "encoder.0.fusion.text",
         &t.fusion_text,
         get(&d, "encoder.0.fusion.text"),
         ATOL,
         RTOL,
     );
-    assert_close(
+    assert_close_abs_rel(
         "encoder.0.text_enhancer",
         &t.text_enhancer,
         get(&d, "encoder.0.text_enhancer"),
         ATOL,
         RTOL,
     );
-    assert_close(
+    assert_close_abs_rel(
         "encoder.0.deformable",
         &t.deformable,
         get(&d, "encoder.0.deformable"),
@@ -160,7 +160,7 @@ fn encoder_matches() {
         RTOL,
     );
     let v = &out.encoder_last_hidden_state_vision;
-    assert_close(
+    assert_close_abs_rel(
         "encoder_last_hidden_state_vision",
         v,
         get(&d, "encoder_last_hidden_state_vision"),
@@ -168,7 +168,7 @@ fn encoder_matches() {
         RTOL,
     );
     let t = &out.encoder_last_hidden_state_text;
-    assert_close(
+    assert_close_abs_rel(
         "encoder_last_hidden_state_text",
         t,
         get(&d, "encoder_last_hidden_state_text"),
@@ -188,7 +188,7 @@ fn assert_close_with_inf(what: &str, got: &Tensor, want: &Tensor) {
     let finite = wi.logical_not();
     let g = got.masked_select(&finite);
     let w = want.masked_select(&finite);
-    assert_close(what, &g, &w, ATOL, RTOL);
+    assert_close_abs_rel(what, &g, &w, ATOL, RTOL);
 }
 
 #[test]
@@ -204,7 +204,7 @@ fn query_selection_matches() {
         &out.enc_outputs_coord_logits,
         get(&d, "enc_outputs_coord_logits"),
     );
-    assert_close(
+    assert_close_abs_rel(
         "init_reference_points",
         &out.init_reference_points,
         get(&d, "init_reference_points"),
@@ -222,7 +222,7 @@ fn query_selection_matches() {
 fn decoder_and_heads_match() {
     let (out, d) = run();
     let h = &out.intermediate_hidden_states;
-    assert_close(
+    assert_close_abs_rel(
         "intermediate_hidden_states",
         h,
         get(&d, "intermediate_hidden_states"),
@@ -230,7 +230,7 @@ fn decoder_and_heads_match() {
         RTOL,
     );
     let r = &out.intermediate_reference_points;
-    assert_close(
+    assert_close_abs_rel(
         "intermediate_reference_points",
         r,
         get(&d, "intermediate_reference_points"),
@@ -238,7 +238,7 @@ fn decoder_and_heads_match() {
         RTOL,
     );
     assert_close_with_inf("logits", &out.logits, get(&d, "logits"));
-    assert_close(
+    assert_close_abs_rel(
         "pred_boxes",
         &out.pred_boxes,
         get(&d, "pred_boxes"),

@@ -3,9 +3,9 @@
 mod common;
 mod models;
 
-use common::{assert_close, fixture_data};
+use common::{assert_close, fixture_data, tol};
 use deda_nets::{DenseNet, DenseNetConfig, DenseNetModel, Model};
-use models::{assert_names_match, check_loss_grads_and_buffers, loaded, TOL};
+use models::{assert_names_match, check_loss_grads_and_buffers, loaded};
 use tch::Device;
 
 const FIXTURE: &str = "densenet_tiny";
@@ -26,7 +26,12 @@ fn eval_logits_match_torchvision() {
     let m = loaded::<DenseNet>(FIXTURE, tiny());
     let d = fixture_data(FIXTURE);
     let logits = tch::no_grad(|| m.forward_t(&d["input"], false));
-    assert_close("densenet logits_eval", &logits, &d["logits_eval"], TOL, TOL);
+    assert_close(
+        "densenet logits_eval",
+        &logits,
+        &d["logits_eval"],
+        tol(FIXTURE),
+    );
 }
 
 #[test]
@@ -37,10 +42,15 @@ fn train_mode_blocks_logits_grads_and_bn_stats_match_torchvision() {
     assert_eq!(s.blocks.len(), 4);
     for (i, b) in s.blocks.iter().enumerate() {
         let key = format!("denseblock{}", i + 1);
-        assert_close(&format!("densenet {key}"), b, &d[&key], TOL, TOL);
+        assert_close(&format!("densenet {key}"), b, &d[&key], tol(FIXTURE));
     }
-    assert_close("densenet logits (train)", &s.logits, &d["logits"], TOL, TOL);
-    check_loss_grads_and_buffers("densenet", &m, &s.logits, &d);
+    assert_close(
+        "densenet logits (train)",
+        &s.logits,
+        &d["logits"],
+        tol(FIXTURE),
+    );
+    check_loss_grads_and_buffers("densenet", &m, &s.logits, &d, tol(FIXTURE));
 }
 
 #[test]

@@ -8,12 +8,12 @@ mod models;
 
 use std::path::PathBuf;
 
-use common::{assert_close, fixture_data, fixture_dir};
+use common::{assert_close, fixture_data, fixture_dir, tol};
 use deda_nets::efficientnet_lite::{normalize_pixels, TF_BATCH_NORM};
 use deda_nets::{
     EfficientNetLite, EfficientNetLiteConfig, EfficientNetLiteModel, MbConvStage, Model,
 };
-use models::{assert_names_match, check_loss_grads_and_buffers, loaded, TOL};
+use models::{assert_names_match, check_loss_grads_and_buffers, loaded};
 use tch::{Device, Tensor};
 
 const FIXTURE: &str = "efficientnet_lite_tiny";
@@ -50,8 +50,7 @@ fn eval_logits_match_reference() {
         "efficientnet logits_eval",
         &logits,
         &d["logits_eval"],
-        TOL,
-        TOL,
+        tol(FIXTURE),
     );
 }
 
@@ -64,29 +63,26 @@ fn train_mode_stages_logits_grads_and_bn_stats_match_reference() {
         "efficientnet stem",
         &s.stem,
         &d["bn0_out"].relu6(),
-        TOL,
-        TOL,
+        tol(FIXTURE),
     );
     assert_eq!(s.stages.len(), 7);
     for (i, y) in s.stages.iter().enumerate() {
         let key = format!("stage{i}");
-        assert_close(&format!("efficientnet {key}"), y, &d[&key], TOL, TOL);
+        assert_close(&format!("efficientnet {key}"), y, &d[&key], tol(FIXTURE));
     }
     assert_close(
         "efficientnet features",
         &s.features,
         &d["bn1_out"].relu6(),
-        TOL,
-        TOL,
+        tol(FIXTURE),
     );
     assert_close(
         "efficientnet logits (train)",
         &s.logits,
         &d["logits"],
-        TOL,
-        TOL,
+        tol(FIXTURE),
     );
-    check_loss_grads_and_buffers("efficientnet", &m, &s.logits, &d);
+    check_loss_grads_and_buffers("efficientnet", &m, &s.logits, &d, tol(FIXTURE));
 }
 
 #[test]
@@ -146,8 +142,7 @@ fn imagenet_weights_give_the_reference_logits_and_sensible_classes() {
         "efficientnet_lite0 imagenet logits",
         &logits,
         &d["logits"],
-        TOL,
-        TOL,
+        tol("efficientnet_lite0_imagenet"),
     );
     // chelsea.png, coffee.png, dog.jpg: a domestic cat (281 tabby ..= 285 Egyptian cat),
     // 967 espresso, 249 malamute.

@@ -3,7 +3,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{assert_close, fixture_config, fixture_data, fixture_dir};
+use common::{assert_close, fixture_config, fixture_data, fixture_dir, tol};
 use deda_nets::{Error, Model, ResNetConfig, ResNetModel};
 use tch::Device;
 
@@ -28,8 +28,7 @@ fn eval_logits_match_torchvision() {
             &format!("{name} logits_eval"),
             &logits,
             &d["logits_eval"],
-            1e-4,
-            1e-4,
+            tol(name),
         );
     }
 }
@@ -42,14 +41,13 @@ fn train_mode_stages_match_torchvision() {
         let s = tch::no_grad(|| m.net().forward_stages_t(&d["input"], true));
         for (i, layer) in s.layers.iter().enumerate() {
             let key = format!("layer{}", i + 1);
-            assert_close(&format!("{name} {key}"), layer, &d[&key], 1e-4, 1e-4);
+            assert_close(&format!("{name} {key}"), layer, &d[&key], tol(name));
         }
         assert_close(
             &format!("{name} logits (train)"),
             &s.logits,
             &d["logits"],
-            1e-4,
-            1e-4,
+            tol(name),
         );
         // One training-mode forward updates every BN counter, like PyTorch.
         let counter = m.var_store().variables()["bn1.num_batches_tracked"].int64_value(&[]);

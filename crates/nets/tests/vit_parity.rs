@@ -4,12 +4,12 @@
 mod common;
 mod models;
 
-use common::{assert_close, fixture_data, fixture_dir};
+use common::{assert_close, fixture_data, fixture_dir, tol};
 use deda_nets::vit::{interpolate_pos_embedding, POS_EMBEDDING};
 use deda_nets::{
     Model, ModelSpec, PosEmbeddingInterpolation, VisionTransformer, VitConfig, VitModel,
 };
-use models::{assert_names_match, check_loss_grads_and_buffers, loaded, TOL};
+use models::{assert_names_match, check_loss_grads_and_buffers, loaded};
 use tch::Device;
 
 const FIXTURE: &str = "vit_tiny";
@@ -34,7 +34,7 @@ fn eval_logits_match_torchvision() {
     let m = loaded::<VisionTransformer>(FIXTURE, tiny(32));
     let d = fixture_data(FIXTURE);
     let logits = tch::no_grad(|| m.forward_t(&d["input"], false));
-    assert_close("vit logits_eval", &logits, &d["logits_eval"], TOL, TOL);
+    assert_close("vit logits_eval", &logits, &d["logits_eval"], tol(FIXTURE));
 }
 
 #[test]
@@ -44,10 +44,10 @@ fn train_mode_layers_logits_and_grads_match_torchvision() {
     let s = m.net().forward_stages_t(&d["input"], true);
     for (i, y) in s.layers.iter().enumerate() {
         let key = format!("encoder_layer_{i}");
-        assert_close(&format!("vit {key}"), y, &d[&key], TOL, TOL);
+        assert_close(&format!("vit {key}"), y, &d[&key], tol(FIXTURE));
     }
-    assert_close("vit logits (train)", &s.logits, &d["logits"], TOL, TOL);
-    check_loss_grads_and_buffers("vit", &m, &s.logits, &d);
+    assert_close("vit logits (train)", &s.logits, &d["logits"], tol(FIXTURE));
+    check_loss_grads_and_buffers("vit", &m, &s.logits, &d, tol(FIXTURE));
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn pos_embedding_interpolation_matches_torchvision() {
         ),
     ] {
         let got = interpolate_pos_embedding(&w[POS_EMBEDDING], 6, mode).unwrap();
-        assert_close(&format!("vit {key}"), &got, &d[key], TOL, TOL);
+        assert_close(&format!("vit {key}"), &got, &d[key], tol(FIXTURE));
     }
     let bad = interpolate_pos_embedding(
         &tch::Tensor::zeros([1, 6, 4], tch::kind::FLOAT_CPU),
@@ -91,8 +91,7 @@ fn weights_for_another_image_size_are_interpolated_on_load() {
         "vit logits_eval48 (interpolated)",
         &logits,
         &d["logits_eval48"],
-        TOL,
-        TOL,
+        tol(FIXTURE),
     );
 }
 

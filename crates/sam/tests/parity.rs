@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 #[path = "../../nets/tests/common/mod.rs"]
 mod nets_common;
-use nets_common::assert_close;
+use nets_common::assert_close_abs_rel;
 
 /// Boxes given to the processor by the fixture script, in original pixels.
 const BOXES: [[f64; 4]; 2] = [[10.0, 5.0, 100.0, 70.0], [40.5, 20.0, 80.0, 61.25]];
@@ -60,7 +60,7 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
 
     let pre = proc.preprocess(&image()).unwrap();
     assert_eq!(pre.sizes, sizes(&d));
-    assert_close(
+    assert_close_abs_rel(
         "pixel_values",
         &pre.pixel_values,
         &d["pixel_values"],
@@ -68,14 +68,14 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
         0.0,
     );
     let boxes = proc.boxes(&BOXES, &pre.sizes).unwrap();
-    assert_close("input_boxes", &boxes, &d["input_boxes"], 1e-12, 0.0);
+    assert_close_abs_rel("input_boxes", &boxes, &d["input_boxes"], 1e-12, 0.0);
 
     let mut hidden = Vec::new();
     let emb = model
         .image_embeddings_with(&pre.pixel_values, |_, h| hidden.push(h.shallow_clone()))
         .unwrap();
     for (i, h) in hidden.iter().enumerate() {
-        assert_close(
+        assert_close_abs_rel(
             &format!("vision_hidden.{i}"),
             h,
             &d[&format!("vision_hidden.{i}")],
@@ -83,8 +83,8 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
             TOL,
         );
     }
-    assert_close("image_embeddings", &emb, &d["image_embeddings"], TOL, TOL);
-    assert_close(
+    assert_close_abs_rel("image_embeddings", &emb, &d["image_embeddings"], TOL, TOL);
+    assert_close_abs_rel(
         "image_pe",
         &model.image_positional_embeddings(),
         &d["image_pe"],
@@ -99,24 +99,24 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
         ..Default::default()
     };
     let (sparse, dense) = model.prompt_embeddings(&prompts);
-    assert_close(
+    assert_close_abs_rel(
         "sparse_boxes",
         &sparse.unwrap(),
         &d["sparse_boxes"],
         TOL,
         TOL,
     );
-    assert_close("dense", &dense, &d["dense"], TOL, TOL);
+    assert_close_abs_rel("dense", &dense, &d["dense"], TOL, TOL);
     for (multi, tag) in [(true, "multi"), (false, "single")] {
         let out = model.decode(emb, &prompts, multi).unwrap();
-        assert_close(
+        assert_close_abs_rel(
             &format!("pred_masks_{tag}"),
             &out.masks,
             &d[&format!("pred_masks_{tag}")],
             TOL,
             TOL,
         );
-        assert_close(
+        assert_close_abs_rel(
             &format!("iou_{tag}"),
             &out.iou_scores,
             &d[&format!("iou_{tag}")],
@@ -126,7 +126,7 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
     }
 
     let logits = proc.upscale_masks(&d["pred_masks_single"].get(0), &pre.sizes);
-    assert_close(
+    assert_close_abs_rel(
         "post_logits",
         &logits.unsqueeze(0),
         &d["post_logits"],
@@ -135,7 +135,7 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
     );
 
     let pts = proc.points(&POINTS, &pre.sizes).unwrap();
-    assert_close("input_points", &pts, &d["input_points"], 1e-12, 0.0);
+    assert_close_abs_rel("input_points", &pts, &d["input_points"], 1e-12, 0.0);
     let points = PointPrompt {
         coords: &d["input_points"],
         labels: &d["input_labels"],
@@ -145,7 +145,7 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
         ..Default::default()
     };
     let (sparse, _) = model.prompt_embeddings(&prompts);
-    assert_close(
+    assert_close_abs_rel(
         "sparse_points",
         &sparse.unwrap(),
         &d["sparse_points"],
@@ -153,14 +153,14 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
         TOL,
     );
     let out = model.decode(emb, &prompts, true).unwrap();
-    assert_close(
+    assert_close_abs_rel(
         "pred_masks_points",
         &out.masks,
         &d["pred_masks_points"],
         TOL,
         TOL,
     );
-    assert_close("iou_points", &out.iou_scores, &d["iou_points"], TOL, TOL);
+    assert_close_abs_rel("iou_points", &out.iou_scores, &d["iou_points"], TOL, TOL);
 }
 
 /// Pixels where our binary mask differs from transformers' although the reference logit is

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use common::assert_close;
+use common::assert_close_abs_rel;
 use deda_sd::models::layer_diffuse::{
     OffsetEncoderConfig, RgbaTensor, TransparentDecoderConfig, TransparentVae,
 };
@@ -66,9 +66,9 @@ fn transparent_sdedit_matches_diffusers() {
         };
         let text = &sd.text_encoder.model;
         let cond = encode_prompt(text, &d["sd.cond_ids"], Some(&learned)).unwrap();
-        assert_close("sd.cond", &cond, &d["sd.cond"], 1e-5, 1e-4);
+        assert_close_abs_rel("sd.cond", &cond, &d["sd.cond"], 1e-5, 1e-4);
         let uncond = encode_prompt(text, &d["sd.uncond_ids"], None).unwrap();
-        assert_close("sd.uncond", &uncond, &d["sd.uncond"], 1e-5, 1e-4);
+        assert_close_abs_rel("sd.uncond", &uncond, &d["sd.uncond"], 1e-5, 1e-4);
 
         let input = RgbaTensor {
             rgb: d["sd.rgb"].shallow_clone(),
@@ -76,7 +76,7 @@ fn transparent_sdedit_matches_diffusers() {
             padded: d["sd.padded"].shallow_clone(),
         };
         let init = tvae.encode(&sd.vae.model, &input).unwrap();
-        assert_close("sd.init_latent", &init, &d["sd.init_latent"], 1e-5, 1e-4);
+        assert_close_abs_rel("sd.init_latent", &init, &d["sd.init_latent"], 1e-5, 1e-4);
 
         let cfg = Img2ImgConfig {
             strength: 0.12,
@@ -92,10 +92,10 @@ fn transparent_sdedit_matches_diffusers() {
             &cfg,
         )
         .unwrap();
-        assert_close("sd.latent_out", &out, &d["sd.latent_out"], 1e-4, 1e-4);
+        assert_close_abs_rel("sd.latent_out", &out, &d["sd.latent_out"], 1e-4, 1e-4);
 
         let decoded = tvae.decode(&sd.vae.model, &d["sd.latent_out"]).unwrap();
-        assert_close("sd.decoded", &decoded, &d["sd.decoded"], 1e-4, 1e-4);
+        assert_close_abs_rel("sd.decoded", &decoded, &d["sd.decoded"], 1e-4, 1e-4);
     });
 }
 

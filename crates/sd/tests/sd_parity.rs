@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use common::assert_close;
+use common::assert_close_abs_rel;
 use deda_sd::weights::{load_text_encoder, load_unet, load_vae, LoadOptions};
 use tch::Tensor;
 
@@ -42,7 +42,7 @@ fn check_traced(
     let mut n = 0;
     for (name, got) in traced {
         if let Some(w) = want.get(&format!("{prefix}.{name}")) {
-            assert_close(&format!("{prefix}.{name}"), got, w, ATOL, RTOL);
+            assert_close_abs_rel(&format!("{prefix}.{name}"), got, w, ATOL, RTOL);
             n += 1;
         }
     }
@@ -57,7 +57,7 @@ fn clip_text_encoder_matches_transformers() {
     let out = tch::no_grad(|| te.model.forward_embeds(&embeds)).unwrap();
     assert_eq!(out.hidden_states.len(), 3);
     for (i, h) in out.hidden_states.iter().enumerate() {
-        assert_close(
+        assert_close_abs_rel(
             &format!("clip.hidden_states.{i}"),
             h,
             &d[&format!("clip.hidden_states.{i}")],
@@ -65,7 +65,7 @@ fn clip_text_encoder_matches_transformers() {
             RTOL,
         );
     }
-    assert_close(
+    assert_close_abs_rel(
         "clip.last_hidden_state",
         &out.last_hidden_state,
         &d["clip.last_hidden_state"],
@@ -73,7 +73,7 @@ fn clip_text_encoder_matches_transformers() {
         RTOL,
     );
     let direct = tch::no_grad(|| te.model.forward(&d["clip.input_ids"])).unwrap();
-    assert_close(
+    assert_close_abs_rel(
         "clip.forward",
         &direct,
         &d["clip.last_hidden_state"],
@@ -126,7 +126,7 @@ fn unet_accepts_a_scalar_timestep_and_rejects_bad_shapes() {
     let sample = d["unet.sample"].narrow(0, 1, 1);
     let ehs = d["unet.encoder_hidden_states"].narrow(0, 1, 1);
     let out = tch::no_grad(|| unet.model.forward(&sample, &Tensor::from(1.0f32), &ehs)).unwrap();
-    assert_close(
+    assert_close_abs_rel(
         "unet.out[1] (scalar t)",
         &out,
         &d["unet.out"].narrow(0, 1, 1),
@@ -173,5 +173,5 @@ fn vae_matches_diffusers() {
     // 2 encoder down blocks, encoder mid, decoder mid, 2 decoder up blocks, mean, logvar,
     // sample, decoded
     assert_eq!(check_traced("vae", &traced, &d), 10);
-    assert_close("vae.mode", &dist.mode(), &d["vae.mean"], ATOL, RTOL);
+    assert_close_abs_rel("vae.mode", &dist.mode(), &d["vae.mean"], ATOL, RTOL);
 }

@@ -30,16 +30,14 @@ fn get<'a>(f: &'a HashMap<String, Tensor>, name: &str) -> &'a Tensor {
         .unwrap_or_else(|| panic!("fixture has no tensor {name}"))
 }
 
+/// Every element within `atol + rtol·|want|`, NaN/Inf anywhere fails (deda_parity).
+#[track_caller]
 fn assert_close(what: &str, got: &Tensor, want: &Tensor, atol: f64, rtol: f64) {
-    assert_eq!(got.size(), want.size(), "{what}: shape");
-    let got = got.to_kind(Kind::Double);
-    let want = want.to_kind(Kind::Double);
-    let diff = (&got - &want).abs();
-    let max_abs = diff.max().double_value(&[]);
-    let max_rel = (&diff / (want.abs() + 1e-12)).max().double_value(&[]);
-    let excess = (&diff - (want.abs() * rtol + atol)).max().double_value(&[]);
-    println!("{what:<24} max_abs {max_abs:.3e} max_rel {max_rel:.3e}");
-    assert!(excess <= 0.0, "{what}: max abs err {max_abs:.3e}");
+    let tol = deda_parity::Tolerance {
+        abs: atol,
+        rel: rtol,
+    };
+    deda_parity::tensor::assert_tensor_close(what, got, want, tol);
 }
 
 fn indices(t: &Tensor) -> Vec<usize> {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use deda_nets::{BlockKind, ResNetConfig};
+pub use deda_parity::Tolerance;
 use tch::Tensor;
 
 /// The fixture folder of one tiny configuration (made by tools/parity/make_resnet_fixture.py).
@@ -48,18 +49,21 @@ pub fn fixture_data(name: &str) -> HashMap<String, Tensor> {
         .collect()
 }
 
-/// Compares like `allclose(atol, rtol)`, prints max abs / rel errors, panics with the name.
-pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, atol: f64, rtol: f64) {
-    assert_eq!(got.size(), want.size(), "{what}: shape");
-    let got = got.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu);
-    let want = want.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu);
-    let diff = (&got - &want).abs();
-    let max_abs = diff.max().double_value(&[]);
-    let max_rel = (&diff / (want.abs() + 1e-12)).max().double_value(&[]);
-    let excess = (&diff - (want.abs() * rtol + atol)).max().double_value(&[]);
-    println!("{what:<48} max_abs {max_abs:.3e} max_rel {max_rel:.3e}");
-    assert!(
-        excess <= 0.0,
-        "{what}: max abs err {max_abs:.3e} exceeds atol {atol} + rtol {rtol}·|ref|"
-    );
+/// The tolerance of a fixture: 4x the reference's own float64-vs-float32 spread recorded in its
+/// meta.json by the fixture script (deda_parity::Tolerance::from_spread).
+pub fn tol(name: &str) -> Tolerance {
+    deda_parity::fixture_tolerance(&fixture_dir(name).join("meta.json"))
+}
+
+/// Every element within `tol`, NaN/Inf anywhere fails (deda_parity); prints the report.
+#[track_caller]
+pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: Tolerance) {
+    deda_parity::tensor::assert_tensor_close(what, got, want, tol);
+}
+
+/// [`assert_close`] with a tolerance given by the test (`abs`, `rel`) instead of a fixture's
+/// spread, for fixtures whose script records no spread.
+#[track_caller]
+pub fn assert_close_abs_rel(what: &str, got: &Tensor, want: &Tensor, abs: f64, rel: f64) {
+    assert_close(what, got, want, Tolerance { abs, rel });
 }

@@ -7,10 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use deda_nets::{Model, NetModel, Network};
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{assert_close, fixture_dir};
-
-/// Parity tolerance (absolute and relative), f32.
-pub const TOL: f64 = 1e-4;
+use crate::common::{assert_close, fixture_dir, Tolerance};
 
 /// Builds a tiny model and loads the fixture's weights, checking every variable was loaded.
 pub fn loaded<N: Network>(fixture: &str, config: N::Config) -> NetModel<N> {
@@ -38,15 +35,10 @@ pub fn check_loss_grads_and_buffers(
     m: &dyn Model,
     logits: &Tensor,
     d: &HashMap<String, Tensor>,
+    tol: Tolerance,
 ) {
     let loss = soft_ce(logits, &d["targets"]);
-    assert_close(
-        &format!("{what} loss"),
-        &loss.reshape([1]),
-        &d["loss"],
-        TOL,
-        TOL,
-    );
+    assert_close(&format!("{what} loss"), &loss.reshape([1]), &d["loss"], tol);
     loss.backward();
     let vars = m.var_store().variables();
     let mut checked = 0;
@@ -55,12 +47,12 @@ pub fn check_loss_grads_and_buffers(
             let var = vars
                 .get(name)
                 .unwrap_or_else(|| panic!("{what}: no variable {name}"));
-            assert_close(&format!("{what} {key}"), &var.grad(), want, TOL, TOL);
+            assert_close(&format!("{what} {key}"), &var.grad(), want, tol);
             checked += 1;
         }
         if let Some(name) = key.strip_prefix("after_train.") {
             let var = &vars[name];
-            assert_close(&format!("{what} {key}"), var, want, TOL, TOL);
+            assert_close(&format!("{what} {key}"), var, want, tol);
             checked += 1;
         }
     }
