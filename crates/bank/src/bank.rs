@@ -30,7 +30,8 @@ pub struct PartBank {
     cdp_by_source: HashMap<String, usize>,
     cip_by_source: HashMap<String, usize>,
     synthetic: HashMap<PartId, Vec<PartId>>,
-    per_class: Vec<[Vec<PartId>; 3]>,
+    per_class: Vec<[Vec<PartId>; 4]>,
+    generated_by_source: HashMap<String, Vec<PartId>>,
     manifest_hash: String,
     verified: VerifiedFiles,
     active_synthetic: Option<Producer>,
@@ -40,12 +41,14 @@ pub struct PartBank {
 const CDP: usize = 0;
 const CIP: usize = 1;
 const SYN: usize = 2;
+const GEN: usize = 3;
 
 fn slot(kind: PartKind) -> usize {
     match kind {
         PartKind::Cdp => CDP,
         PartKind::Cip => CIP,
         PartKind::SyntheticCdp => SYN,
+        PartKind::Generated => GEN,
     }
 }
 
@@ -110,6 +113,7 @@ impl PartBank {
             cdp_by_source: HashMap::new(),
             cip_by_source: HashMap::new(),
             synthetic: HashMap::new(),
+            generated_by_source: HashMap::new(),
             manifest_hash: hash,
             verified: VerifiedFiles::default(),
             records: Vec::new(),
@@ -133,6 +137,12 @@ impl PartBank {
                             .or_default()
                             .push(r.id.clone());
                     }
+                }
+                PartKind::Generated => {
+                    bank.generated_by_source
+                        .entry(r.source_image.clone())
+                        .or_default()
+                        .push(r.id.clone());
                 }
             }
         }
@@ -211,6 +221,37 @@ impl PartBank {
         self.of_class(c, SYN)
     }
 
+    /// The generated whole images of class `c` (their real image's class), every method,
+    /// sorted by id.
+    pub fn generated_of_class(&self, c: ClassId) -> &[PartId] {
+        self.of_class(c, GEN)
+    }
+
+    /// The generated whole images made from this sample, every method, sorted by id.
+    pub fn generated_of_source(&self, source_image: &str) -> &[PartId] {
+        self.generated_by_source
+            .get(source_image)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Decodes a generated whole image, its bytes checked against the record's sha256 like
+    /// every part.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPart`], [`Error::WrongKind`] (not a generated image),
+    /// [`Error::PartHash`], [`Error::PartImage`] or [`Error::SizeMismatch`], each naming the
+    /// part.
+    pub fn load_generated(&self, id: &PartId) -> Result<RgbImage> {
+        let r = self.record_of(id, |k| k == PartKind::Generated, "a generated image")?;
+        let checked = self.verified.open(&self.path_of(r), r, Vec::new())?;
+        let img = self.decode(r, |path| {
+            let bytes = checked.into_bytes(path)?;
+            Ok(deda_core::image_io::decode_bytes(&bytes, path)?.into_rgb8())
+        })?;
+        check_size(r, img.dimensions())?;
+        Ok(img)
+    }
+
     fn of_class(&self, c: ClassId, kind: usize) -> &[PartId] {
         self.per_class
             .get(c.index())
@@ -249,7 +290,11 @@ impl PartBank {
     /// changed or swapped), [`Error::PartImage`] (unreadable or corrupt file) or
     /// [`Error::SizeMismatch`], each naming the part.
     pub fn load_cdp(&self, id: &PartId) -> Result<RgbaImage> {
-        let r = self.record_of(id, |k| k != PartKind::Cip, "a CDP or synthetic CDP")?;
+        let r = self.record_of(
+            id,
+            |k| matches!(k, PartKind::Cdp | PartKind::SyntheticCdp),
+            "a CDP or synthetic CDP",
+        )?;
         let checked = self.verified.open(&self.path_of(r), r, Vec::new())?;
         let img = self.decode(r, |path| {
             let bytes = checked.into_bytes(path)?;
@@ -350,6 +395,7 @@ impl PartBank {
                 cdp: k[CDP].len(),
                 cip: k[CIP].len(),
                 syn: k[SYN].len(),
+                generated: k[GEN].len(),
             })
             .collect();
         BankSummary { classes }

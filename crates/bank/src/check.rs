@@ -1,5 +1,6 @@
 //! Consistency rules every manifest record must satisfy when a bank is opened.
 use crate::error::{Error, Result};
+use crate::generated::generated_part_id;
 use crate::layout::{part_id, resolve};
 use crate::meta::BankMeta;
 use crate::record::PartRecord;
@@ -36,9 +37,11 @@ pub(crate) fn check_record(dir: &Path, meta: &BankMeta, line: usize, r: &PartRec
 
 fn record_problem(meta: &BankMeta, r: &PartRecord) -> Option<String> {
     let is_syn = r.kind == PartKind::SyntheticCdp;
+    let is_gen = r.kind == PartKind::Generated;
     // Synthetic ids carry their producer's tag; untagged ones predate the tag and still read.
-    let expected_id = match r.variant.filter(|_| is_syn) {
-        Some(v) if r.id != part_id(r.kind, &r.source_image, r.variant) => {
+    let expected_id = match r.variant {
+        Some(v) if is_gen => generated_part_id(&r.source_image, v, &r.producer),
+        Some(v) if is_syn && r.id != part_id(r.kind, &r.source_image, r.variant) => {
             synthetic_part_id(&r.source_image, v, &r.producer)
         }
         _ => part_id(r.kind, &r.source_image, r.variant),
@@ -53,8 +56,20 @@ fn record_problem(meta: &BankMeta, r: &PartRecord) -> Option<String> {
         Some(format!(
             "id does not match its kind, sample, variant and producer (expected {expected_id})"
         ))
-    } else if is_syn != r.source_part.is_some() || is_syn != r.variant.is_some() {
-        Some("source_part and variant must be set exactly for synthetic CDPs".into())
+    } else if is_syn != r.source_part.is_some() || (is_syn || is_gen) != r.variant.is_some() {
+        Some(
+            "source_part must be set exactly for synthetic CDPs, variant exactly for synthetic \
+             CDPs and generated images"
+                .into(),
+        )
+    } else if is_gen != r.generated.is_some() {
+        Some("the generated-image description must be set exactly for generated images".into())
+    } else if let Some(problem) = r.generated.as_ref().and_then(|g| {
+        (g.target_class.index() >= meta.num_classes())
+            .then(|| format!("target {} is out of range", g.target_class))
+            .or_else(|| g.problem())
+    }) {
+        Some(problem)
     } else if r.width == 0 || r.height == 0 || r.pixel_area == 0 {
         Some(format!(
             "empty image ({}x{}, {} pixels)",

@@ -128,6 +128,14 @@ pub enum Error {
         /// Height.
         height: u32,
     },
+    /// A generated image's description is invalid (target class, strength, CLIP score).
+    #[error("generated image {part}: {reason}")]
+    BadGenerated {
+        /// The image's id.
+        part: PartId,
+        /// What is wrong.
+        reason: String,
+    },
     /// A part with this id is already stored with other content or another source.
     #[error("part {part} is already stored with different content ({reason}); use a new bank folder for a different configuration")]
     Conflict {

@@ -15,6 +15,8 @@
 //!                                               .png, .qoi or uncompressed .ppm per CipFormat)
 //! <bank>/parts/syn/<class:04>/<stem>-<tag>-v<k>.png  synthetic CDP k of a real CDP by the
 //!                                               producer tagged <tag> (see [`synthetic`])
+//! <bank>/parts/gen/<class:04>/<stem>-<tag>-v<k>.png  a whole image generated from a real image
+//!                                               by a peer method (see [`generated`])
 //! <bank>/synthetic.json                         the active synthetic producer (edit stage)
 //! ```
 //!
@@ -55,6 +57,7 @@ mod bank;
 mod check;
 pub mod encode;
 pub mod error;
+pub mod generated;
 pub mod layout;
 pub mod lock;
 mod manifest;
@@ -73,6 +76,9 @@ mod writer;
 pub use bank::PartBank;
 pub use encode::{CipFormat, WriterOptions};
 pub use error::{Error, Result};
+pub use generated::{
+    generated_part_id, select_generated, ClipFilter, GeneratedDraft, GeneratedInfo, Real, Selection,
+};
 pub use layout::{part_file, part_id, part_stem};
 pub use lock::{BankLock, LOCK_FILE};
 pub use merge::{merge_shards, repair, MergeReport, RepairReport};

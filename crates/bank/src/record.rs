@@ -1,4 +1,5 @@
 //! One line of the manifest: a [`PartRecord`], and what a stage supplies to make one.
+use crate::generated::GeneratedInfo;
 use deda_core::{BBox, ClassId, PartId, PartKind};
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,7 @@ pub struct Producer {
 pub struct PartRecord {
     /// Deterministic id, see [`crate::part_id`].
     pub id: PartId,
-    /// CDP, CIP or synthetic CDP.
+    /// CDP, CIP, synthetic CDP or generated image.
     pub kind: PartKind,
     /// Class of the source sample.
     pub class: ClassId,
@@ -30,7 +31,7 @@ pub struct PartRecord {
     pub source_image: String,
     /// For synthetic CDPs: the real CDP it was made from.
     pub source_part: Option<PartId>,
-    /// For synthetic CDPs: the variant number.
+    /// For synthetic CDPs and generated images: the variant number.
     pub variant: Option<u32>,
     /// The CDP's box in the source image (synthetic CDPs: the box of their source CDP).
     pub bbox: Option<BBox>,
@@ -46,6 +47,10 @@ pub struct PartRecord {
     pub sha256: String,
     /// Who produced it.
     pub producer: Producer,
+    /// For generated whole images ([`PartKind::Generated`]): method, target class, strength,
+    /// prompt and CLIP scores (see [`crate::generated`]); absent for every other kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<GeneratedInfo>,
 }
 
 /// What a stage supplies to store a real CDP or CIP; the writer derives the rest.

@@ -15,6 +15,8 @@ pub struct ClassCounts {
     pub cip: usize,
     /// Synthetic CDPs.
     pub syn: usize,
+    /// Generated whole images (every method).
+    pub generated: usize,
 }
 
 /// Result of [`crate::PartBank::summary`]: one row per class of the bank.
@@ -25,6 +27,11 @@ pub struct BankSummary {
 }
 
 impl BankSummary {
+    /// Generated whole images over all classes.
+    pub fn total_generated(&self) -> usize {
+        self.classes.iter().map(|r| r.generated).sum()
+    }
+
     /// Totals over all classes as `(cdp, cip, syn)`.
     pub fn totals(&self) -> (usize, usize, usize) {
         self.classes
@@ -48,6 +55,10 @@ impl fmt::Display for BankSummary {
             )?;
         }
         let (cdp, cip, syn) = self.totals();
-        write!(f, "{:>5}  {:<24} {cdp:>7} {cip:>7} {syn:>7}", "", "total")
+        write!(f, "{:>5}  {:<24} {cdp:>7} {cip:>7} {syn:>7}", "", "total")?;
+        match self.total_generated() {
+            0 => Ok(()),
+            n => write!(f, "\n{n} generated whole image(s) (kind gen)"),
+        }
     }
 }

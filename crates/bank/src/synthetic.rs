@@ -324,6 +324,7 @@ mod tests {
             file: "x.png".into(),
             sha256: format!("{:064}", variant.map_or(0, |v| v + 1)),
             producer: p.clone(),
+            generated: None,
         }
     }
 

@@ -4,9 +4,11 @@
 //! appended to the manifest and fsync'ed. A crash between the two leaves an orphan file that
 //! the rerun rewrites with the same bytes (ids and file names are deterministic).
 use crate::encode::{
-    cip_stored_size, downscale_cip, encode_rgb, encode_rgba_png, visible_pixels, WriterOptions,
+    cip_stored_size, downscale_cip, encode_rgb, encode_rgba_png, visible_pixels, CipFormat,
+    WriterOptions,
 };
 use crate::error::{Error, Result};
+use crate::generated::{generated_part_file, generated_part_id, GeneratedDraft};
 use crate::layout::{manifest_path, part_file, part_id, MANIFEST_FILE, META_FILE, SHARDS_DIR};
 use crate::lock::{canonical_root, ensure_inside, remove_stale_tmp_files, BankLock};
 use crate::manifest::{cut_torn_line, read_manifest, Appender, Manifest};
@@ -229,6 +231,7 @@ impl BankWriter {
             sha256: sha256_hex(&bytes),
             file,
             producer: draft.producer,
+            generated: None,
         };
         self.store(record, &bytes)
     }
@@ -297,6 +300,7 @@ impl BankWriter {
             sha256: sha256_hex(&bytes),
             file,
             producer: draft.producer,
+            generated: None,
         };
         self.store(record, &bytes)
     }
@@ -348,6 +352,60 @@ impl BankWriter {
             sha256: sha256_hex(&bytes),
             file,
             producer,
+            generated: None,
+        };
+        self.store(record, &bytes)
+    }
+
+    /// Whether variant `variant` of `producer`'s generated images of `source_image` is stored.
+    pub fn contains_generated(
+        &self,
+        source_image: &str,
+        variant: u32,
+        producer: &Producer,
+    ) -> bool {
+        self.contains_id(&generated_part_id(source_image, variant, producer))
+    }
+
+    /// Stores a generated whole image (RGB PNG) under [`generated_part_id`], linked to its
+    /// real image by sample id. Storing it again with the same bytes returns the existing
+    /// record (a resumed stage can also skip it with [`BankWriter::contains_generated`]).
+    ///
+    /// # Errors
+    /// [`Error::ClassOutOfRange`] (class or target class), [`Error::EmptyImage`],
+    /// [`Error::BadGenerated`] (strength outside [0, 1], a non-finite CLIP score),
+    /// [`Error::Conflict`], or a write error.
+    pub fn put_generated(&mut self, draft: GeneratedDraft, img: &RgbImage) -> Result<PartRecord> {
+        self.check_class(draft.class, &draft.source_image)?;
+        self.check_class(draft.info.target_class, &draft.source_image)?;
+        let kind = PartKind::Generated;
+        check_not_empty(kind, &draft.source_image, img.width(), img.height())?;
+        let id = generated_part_id(&draft.source_image, draft.variant, &draft.producer);
+        if let Some(reason) = draft.info.problem() {
+            return Err(Error::BadGenerated { part: id, reason });
+        }
+        let file = generated_part_file(
+            draft.class,
+            &draft.source_image,
+            draft.variant,
+            &draft.producer,
+        );
+        let bytes = encode_rgb(img, CipFormat::Png, &self.dir.join(&file))?;
+        let record = PartRecord {
+            id,
+            kind,
+            class: draft.class,
+            source_image: draft.source_image,
+            source_part: None,
+            variant: Some(draft.variant),
+            bbox: None,
+            width: img.width(),
+            height: img.height(),
+            pixel_area: u64::from(img.width()) * u64::from(img.height()),
+            sha256: sha256_hex(&bytes),
+            file,
+            producer: draft.producer,
+            generated: Some(draft.info),
         };
         self.store(record, &bytes)
     }

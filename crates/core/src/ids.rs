@@ -49,6 +49,9 @@ pub enum PartKind {
     Cip,
     /// A class-dependent part edited by a generative model, linked to its source CDP.
     SyntheticCdp,
+    /// A whole image made by a generative peer method (DA-Fusion, Diff-Mix, DiffuseMix,
+    /// Real-Guidance), linked to the real image it was made from.
+    Generated,
 }
 
 impl PartKind {
@@ -58,6 +61,7 @@ impl PartKind {
             PartKind::Cdp => "cdp",
             PartKind::Cip => "cip",
             PartKind::SyntheticCdp => "syn",
+            PartKind::Generated => "gen",
         }
     }
 }

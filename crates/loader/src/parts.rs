@@ -90,7 +90,8 @@ impl PartIndex {
                         class: r.class,
                     })
                 }
-                PartKind::SyntheticCdp => {}
+                // Synthetic CDPs are linked below; generated whole images are not De-DA parts.
+                PartKind::SyntheticCdp | PartKind::Generated => {}
             }
         }
         for r in records.iter().filter(|r| r.kind == PartKind::SyntheticCdp) {
