@@ -1,5 +1,6 @@
 //! The experiment recipe: one TOML file with `[data]`, `[model]`, `[loader]`, `[optim]`,
-//! `[method]` and `[train]` sections.
+//! `[method]` and `[train]` sections, and for De-DA the offline stages it needs (`[stages]`, see
+//! [`crate::stages`]).
 //!
 //! Every section rejects unknown keys, and [`TrainConfig::problems`] lists every problem of the
 //! whole file at once (including a data set or bank folder that does not exist), so a run never
@@ -35,6 +36,9 @@ pub struct TrainConfig {
     pub method: MethodConfig,
     /// Epochs, loss, evaluation and device.
     pub train: RunConfig,
+    /// The offline stages of a De-DA recipe (`[stages.decouple]`, `[stages.sd]`,
+    /// `[stages.invert]`, `[stages.edit]`), run by `deda run` before training.
+    pub stages: Option<crate::stages::StagesConfig>,
 }
 
 /// `[data]`: the data set as `KIND:PATH` (the CLI's `--dataset` syntax) and an optional k-shot
@@ -471,6 +475,20 @@ impl TrainConfig {
             }
         }
         self.method.problems(&mut p);
+        if let Some(stages) = &self.stages {
+            // The decouple stage creates the bank: it need not exist yet.
+            if let Some(bank) = &self.method.bank {
+                let missing = format!("method.bank {} does not exist", bank.display());
+                p.retain(|s| *s != missing);
+            }
+            if self.method.name != MethodName::Deda {
+                p.push(format!(
+                    "[stages] applies to deda, not {}",
+                    self.method.name
+                ));
+            }
+            stages.problems(&mut p);
+        }
         let t = &self.train;
         if t.epochs == 0 {
             p.push("train.epochs must be > 0".into());

@@ -42,6 +42,10 @@ struct Dataset {
     /// The part bank `deda decouple` writes for it (and `deda edit` extends); every training
     /// set has its own (see `banks_never_share_a_folder_across_training_sets`).
     bank: &'static str,
+    /// Lang-SAM's prompt (the paper's super-class word; VOC: each object's label name).
+    prompt: &'static str,
+    /// TTTI's initial word.
+    init_word: &'static str,
 }
 
 const CUB: Dataset = Dataset {
@@ -49,30 +53,40 @@ const CUB: Dataset = Dataset {
     title: "CUB-200-2011",
     spec: "cub:data/CUB_200_2011",
     bank: "banks/cub",
+    prompt: "bird",
+    init_word: "bird",
 };
 const AIRCRAFT: Dataset = Dataset {
     key: "aircraft",
     title: "FGVC-Aircraft (variants, trainval)",
     spec: "aircraft:data/fgvc-aircraft-2013b",
     bank: "banks/aircraft-trainval",
+    prompt: "aircraft",
+    init_word: "aircraft",
 };
 const AIRCRAFT_TRAIN: Dataset = Dataset {
     key: "aircraft",
     title: "FGVC-Aircraft (variants, the 3334-image train split)",
     spec: "aircraft-train:data/fgvc-aircraft-2013b",
     bank: "banks/aircraft-train",
+    prompt: "aircraft",
+    init_word: "aircraft",
 };
 const CARS: Dataset = Dataset {
     key: "cars",
     title: "Stanford Cars",
     spec: "cars:data/stanford_cars",
     bank: "banks/cars",
+    prompt: "car",
+    init_word: "car",
 };
 const VOC: Dataset = Dataset {
     key: "voc",
     title: "Pascal VOC 2007 (multi-label)",
     spec: "voc2007:data/VOCdevkit/VOC2007",
     bank: "banks/voc",
+    prompt: "{label}",
+    init_word: "object",
 };
 const WATERBIRDS_TEST: &str = "waterbirds-species:data/waterbird_complete95_forest2water2";
 
@@ -93,6 +107,10 @@ struct Recipe {
     combine: CombineLines,
     /// A different bank (the strength sweep).
     bank: Option<String>,
+    /// SDEdit and TTTI strength (the paper's 0.4 when None).
+    strength: Option<&'static str>,
+    /// Synthetic CDPs per real CDP (the paper's 3 when None).
+    k: Option<u32>,
     /// Extra header lines.
     notes: Vec<String>,
 }
@@ -117,6 +135,8 @@ impl Recipe {
             rand_augment: false,
             combine: Vec::new(),
             bank: None,
+            strength: None,
+            k: None,
             notes: Vec::new(),
         }
     }
@@ -200,9 +220,8 @@ fn recipes() -> Vec<Recipe> {
                  The bank may be decoupled from the whole CUB training split: the run draws CDPs, \
                  CIPs and synthetic CDPs only from the chosen images (the pool is filtered to the \
                  training set; its size and hash are in provenance.json). It has its own folder so \
-                 that its tokens and edits never mix with Table 2's; learn the tokens from the \
-                 chosen images only: deda invert --bank banks/cub-10shot-seed0 --dataset \
-                 cub:data/CUB_200_2011 --k-shot 10 --k-shot-seed 0 …"
+                 that its tokens and edits never mix with Table 2's; deda run decouples and learns \
+                 the tokens from the chosen images only."
                     .into(),
             );
             out.push(r);
@@ -270,12 +289,10 @@ fn recipes() -> Vec<Recipe> {
         r.path = format!("fig8/cub_resnet18_deda_strength_{s}");
         r.title = format!("{}, s = {s}", r.title);
         r.bank = Some(format!("banks/cub-s{s}"));
+        r.strength = Some(s);
         r.notes.push(format!(
-            "Needs a bank whose class tokens were learnt and whose synthetic CDPs were edited at \
-             strength {s} (TTTI's timesteps are truncated at the strength, so both stages are \
-             redone): copy banks/cub before `deda invert`, then `deda invert --bank \
-             banks/cub-s{s} --dataset cub:data/CUB_200_2011 --strength {s} …` and `deda edit \
-             --bank banks/cub-s{s} --editor sd --strength {s} …`."
+            "Its own bank: the class tokens are learnt and the synthetic CDPs edited at strength \
+             {s} (TTTI's timesteps are truncated at the strength, so both stages are redone)."
         ));
         out.push(r);
     }
@@ -303,11 +320,10 @@ fn expansion_multiplier() -> Vec<Recipe> {
             if k != 3 {
                 let bank = format!("{}-x{k}", d.bank);
                 r.notes.push(format!(
-                    "Needs a bank with {k} synthetic CDPs per real CDP: copy {} after `deda \
-                     invert`, then `deda edit --bank {bank} --editor sd --k {k} …`.",
-                    d.bank
+                    "Its own bank with {k} synthetic CDPs per real CDP ([stages.edit] k = {k})."
                 ));
                 r.bank = Some(bank);
+                r.k = Some(k);
             }
             out.push(r);
         }
@@ -416,19 +432,17 @@ fn render(r: &Recipe) -> String {
     }
     t.push_str("# Paths are relative to the working directory.\n");
     if r.method == "deda" {
-        let _ = writeln!(
-            t,
-            "# Needs the part bank: deda decouple --dataset {} --bank {} (then deda edit for\n\
-             # synthetic CDPs).",
-            r.data.spec,
-            r.bank.as_deref().unwrap_or(r.data.bank)
+        t.push_str(
+            "# Offline stages ([stages]): Lang-SAM decoupling (GroundingDINO-T + SAM ViT-B folders, transformers\n\
+             # names), TTTI and transparent SDEdit with SD-1.5 + LayerDiffuse (diffusers / LayerDiffuse files)\n\
+             # under weights/; deda run runs those whose outputs are missing or were made with other settings.\n",
         );
     }
     let run = r.path.replace('/', "_");
     let _ = writeln!(
         t,
-        "# Run: deda train --config configs/paper/{}.toml --run-dir runs/{run}\n\
-         #      (continue after an interruption: add --resume)\n",
+        "# Run: deda run configs/paper/{}.toml --run-dir runs/{run}\n\
+         #      (what it would run and its cost: add --plan; after an interruption rerun it: it continues)\n",
         r.path
     );
     let _ = writeln!(t, "[data]\ndataset = \"{}\"", r.data.spec);
@@ -484,6 +498,9 @@ fn render(r: &Recipe) -> String {
             }
         }
     }
+    if r.method == "deda" {
+        t.push_str(&stages(r));
+    }
     let (epochs, smoothing, every) = if r.vit {
         (120, "0.1", 4)
     } else {
@@ -494,6 +511,32 @@ fn render(r: &Recipe) -> String {
         "\n[train]\nepochs = {epochs}\nlabel_smoothing = {smoothing}\neval_every = {every}\nseed = 1\ndevice = \"auto\"\n"
     );
     t
+}
+
+/// The `[stages]` of a De-DA recipe: Lang-SAM with the data set's prompt, TTTI from its
+/// super-class word, transparent SDEdit at strength 0.4 with K = 3 (the paper's defaults).
+fn stages(r: &Recipe) -> String {
+    let strength = r.strength.unwrap_or("0.4");
+    format!(
+        "\n[stages.decouple]\n\
+         segmenter = \"langsam:weights/grounding-dino-tiny,weights/sam-vit-base\"\n\
+         prompt = \"{}\"\n\
+         max_nothing_found = 0.5\n\n\
+         [stages.sd]\n\
+         weights = \"weights/stable-diffusion-v1-5\"\n\
+         layer_diffuse = \"weights/LayerDiffuse\"\n\
+         transparent_attn = \"weights/LayerDiffuse/layer_sd15_transparent_attn.safetensors\"\n\n\
+         [stages.invert]\n\
+         init_word = \"{}\"\n\
+         strength = {strength}\n\n\
+         [stages.edit]\n\
+         editor = \"sd\"\n\
+         k = {}\n\
+         strength = {strength}\n",
+        r.data.prompt,
+        r.data.init_word,
+        r.k.unwrap_or(3)
+    )
 }
 
 fn paper_dir() -> PathBuf {
@@ -720,9 +763,70 @@ fn expansion_multiplier_recipes_differ_only_in_their_bank() {
             Some(Path::new(d.bank)),
             "×3 is the default bank"
         );
+        let ks: Vec<u32> = configs
+            .iter()
+            .map(|c| c.stages.as_ref().and_then(|s| s.edit.as_ref()).unwrap().k)
+            .collect();
+        assert_eq!(ks, [1, 3, 6, 9], "{}: [stages.edit] k", d.key);
         for c in &mut configs {
             c.method.bank = None;
+            if let Some(e) = c.stages.as_mut().and_then(|s| s.edit.as_mut()) {
+                e.k = 3;
+            }
         }
         assert!(configs.windows(2).all(|w| w[0] == w[1]), "{}", d.key);
     }
+}
+
+#[test]
+fn every_deda_recipe_declares_its_stages_and_a_shared_bank_means_the_same_stages() {
+    let mut by_bank: BTreeMap<PathBuf, (String, deda_train::stages::StagesConfig)> =
+        BTreeMap::new();
+    for r in recipes() {
+        let cfg = TrainConfig::from_toml(&render(&r)).unwrap();
+        let Some(stages) = cfg.stages.clone() else {
+            assert_ne!(r.method, "deda", "{}: De-DA without [stages]", r.path);
+            continue;
+        };
+        assert_eq!(r.method, "deda", "{}: [stages] only for De-DA", r.path);
+        let d = &stages.decouple;
+        assert!(d.segmenter.starts_with("langsam:"), "{}", r.path);
+        assert_eq!(d.prompt.as_deref(), Some(r.data.prompt), "{}", r.path);
+        let (inv, edit) = (
+            stages.invert.as_ref().unwrap(),
+            stages.edit.as_ref().unwrap(),
+        );
+        assert_eq!(edit.editor, "sd", "{}", r.path);
+        assert_eq!(inv.strength, edit.strength, "{}", r.path);
+        let want: f64 = r.strength.unwrap_or("0.4").parse().unwrap();
+        assert_eq!(edit.strength, want, "{}", r.path);
+        assert!(
+            stages.sd.as_ref().unwrap().transparent_attn.is_some(),
+            "{}",
+            r.path
+        );
+        let bank = cfg.method.bank.clone().unwrap();
+        match by_bank.get(&bank) {
+            Some((other, s)) => assert_eq!(
+                s,
+                &stages,
+                "{} and {other} share {} with other [stages]: each deda run would redo the other's",
+                r.path,
+                bank.display()
+            ),
+            None => {
+                by_bank.insert(bank, (r.path.clone(), stages));
+            }
+        }
+    }
+    let voc = recipes()
+        .into_iter()
+        .find(|r| r.path == "fig5a/voc_resnet18_deda")
+        .unwrap();
+    let cfg = TrainConfig::from_toml(&render(&voc)).unwrap();
+    assert_eq!(
+        cfg.stages.unwrap().decouple.prompt.as_deref(),
+        Some(deda_train::stages::LABEL_PROMPT),
+        "VOC prompts each object's own label"
+    );
 }

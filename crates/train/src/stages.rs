@@ -1,0 +1,519 @@
+//! `[stages]`: the offline stages a De-DA recipe needs before it trains, so that one recipe is
+//! a whole experiment (`deda run RECIPE`).
+//!
+//! ```toml
+//! [stages.decouple]            # CDP/CIP split of the run's training images
+//! segmenter = "langsam:weights/grounding-dino-tiny,weights/sam-vit-base"
+//! prompt = "bird"              # "{label}": each object's own label name (VOC)
+//! max_nothing_found = 0.5      # stop when the prompt finds nothing in more images than this
+//!
+//! [stages.sd]                  # the models of invert and edit
+//! weights = "weights/stable-diffusion-v1-5"
+//! layer_diffuse = "weights/LayerDiffuse"
+//! transparent_attn = "weights/LayerDiffuse/layer_sd15_transparent_attn.safetensors"  # LoRA on
+//!
+//! [stages.invert]              # TTTI: one token per class, from the training images only
+//! init_word = "bird"
+//! strength = 0.4
+//!
+//! [stages.edit]                # synthetic CDPs
+//! editor = "sd"                # or "identity" (copies; a stand-in without weights)
+//! k = 3
+//! strength = 0.4
+//! ```
+//!
+//! Every field is validated with the rest of the recipe ([`crate::TrainConfig::problems`]): a
+//! weight file or folder that does not exist is named before any work. Each section has a
+//! settings hash ([`StagesConfig::settings_hash`]); `deda run` records it beside the bank
+//! ([`crate::plan`]) and redoes a stage whose recorded settings differ.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The prompt value that stands for each object's own label name.
+pub const LABEL_PROMPT: &str = "{label}";
+
+/// `[stages]`: the offline stages of a De-DA recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagesConfig {
+    /// `[stages.decouple]` (required).
+    pub decouple: DecoupleStage,
+    /// `[stages.sd]`: SD-1.5 + LayerDiffuse, for `invert` and the `sd` editor.
+    pub sd: Option<SdModelsConfig>,
+    /// `[stages.invert]`: TTTI (absent: the editor prompts with the class name).
+    pub invert: Option<InvertStage>,
+    /// `[stages.edit]`: synthetic CDPs (absent: none; then `p_syn` draws nothing).
+    pub edit: Option<EditStage>,
+}
+
+/// `[stages.decouple]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoupleStage {
+    /// `ground-truth` (the data set's masks), `isnet:<model.onnx>`,
+    /// `gated:<isnet.onnx>,<nanodet.onnx>` or `langsam:<grounding-dino dir>,<sam dir>`.
+    pub segmenter: String,
+    /// The text prompt: a word for every image (`bird`, `aircraft`, `car`, the paper's), or
+    /// [`LABEL_PROMPT`] for each object's label name (VOC). Absent: the class name as stored.
+    pub prompt: Option<String>,
+    /// Stop when the segmenter finds nothing in more than this fraction of the images (0.5).
+    pub max_nothing_found: f64,
+    /// CIP file format: `jpeg` (q95), `png`, `qoi` or `ppm`.
+    pub cip_format: String,
+    /// CIPs stored with their shorter side at most this (None: as photographed).
+    pub cip_short_side: Option<u32>,
+}
+
+impl Default for DecoupleStage {
+    fn default() -> Self {
+        DecoupleStage {
+            segmenter: "ground-truth".into(),
+            prompt: None,
+            max_nothing_found: 0.5,
+            cip_format: "jpeg".into(),
+            cip_short_side: None,
+        }
+    }
+}
+
+/// `[stages.sd]`: where the generative models are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdModelsConfig {
+    /// A diffusers SD-1.5 folder, or `hf:ORG/NAME[@REV]` from the local Hugging Face cache.
+    pub weights: PathBuf,
+    /// The folder with LayerDiffuse's transparent VAE files (or `hf:…`).
+    pub layer_diffuse: PathBuf,
+    /// LayerDiffuse's transparent attention LoRA (file, folder or `hf:…`); absent: off.
+    #[serde(default)]
+    pub transparent_attn: Option<PathBuf>,
+    /// CLIP BPE merges (default `<weights>/tokenizer/merges.txt`).
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "auto")]
+    pub device: String,
+    /// `fp16` or `fp32`.
+    #[serde(default = "fp32")]
+    pub dtype: String,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn fp32() -> String {
+    "fp32".into()
+}
+
+/// `[stages.invert]`: TTTI settings (the `deda invert` defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvertStage {
+    /// The super-class word each token starts from (`bird`, `aircraft`, `car`).
+    pub init_word: String,
+    /// SDEdit strength the timesteps are truncated at (the edit's strength).
+    pub strength: f64,
+    /// Optimisation steps per class.
+    pub steps: u32,
+    /// Samples per step.
+    pub batch: usize,
+    /// Samples per forward/backward pass.
+    pub micro_batch: usize,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// Side of the square CDPs are encoded at.
+    pub size: u32,
+    /// Seed of the draws.
+    pub seed: u64,
+    /// Embeddings folder (default `<bank>/embeddings`).
+    pub out: Option<PathBuf>,
+}
+
+impl Default for InvertStage {
+    fn default() -> Self {
+        InvertStage {
+            init_word: "object".into(),
+            strength: 0.4,
+            steps: 400,
+            batch: 32,
+            micro_batch: 4,
+            lr: 1e-4,
+            size: 512,
+            seed: 0,
+            out: None,
+        }
+    }
+}
+
+/// `[stages.edit]`: the editor and its settings (the `deda edit` defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EditStage {
+    /// `sd` (transparent SDEdit, De-DA's) or `identity` (copies; no weights). Required.
+    pub editor: String,
+    /// Synthetic CDPs per real CDP (the expansion multiplier).
+    pub k: u32,
+    /// SDEdit strength.
+    pub strength: f64,
+    /// Inference steps of the full DDIM schedule (strength × steps are run).
+    pub steps: u32,
+    /// Classifier-free guidance scale.
+    pub guidance: f64,
+    /// Long side CDPs are edited at.
+    pub size: u32,
+    /// Seed of the edits.
+    pub seed: u64,
+}
+
+impl Default for EditStage {
+    fn default() -> Self {
+        EditStage {
+            editor: String::new(),
+            k: 3,
+            strength: 0.4,
+            steps: 25,
+            guidance: 7.0,
+            size: 512,
+            seed: 0,
+        }
+    }
+}
+
+/// The editors `[stages.edit] editor` accepts.
+pub const EDITORS: [&str; 2] = ["sd", "identity"];
+
+impl InvertStage {
+    /// The embeddings folder of `bank`.
+    pub fn out_dir(&self, bank: &Path) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| bank.join("embeddings"))
+    }
+}
+
+impl StagesConfig {
+    /// Every problem of the section; `bank` is the recipe's bank (its folder is made by the
+    /// decouple stage, so it need not exist).
+    pub fn problems(&self, p: &mut Vec<String>) {
+        self.decouple_problems(p);
+        if let Some(sd) = &self.sd {
+            sd.problems(p);
+        }
+        if let Some(inv) = &self.invert {
+            if self.sd.is_none() {
+                p.push("[stages.invert] needs [stages.sd] (weights, layer_diffuse)".into());
+            }
+            invert_problems(inv, p);
+        }
+        if let Some(edit) = &self.edit {
+            self.edit_problems(edit, p);
+        }
+    }
+
+    fn decouple_problems(&self, p: &mut Vec<String>) {
+        let d = &self.decouple;
+        segmenter_problems(&d.segmenter, p);
+        if d.prompt.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            p.push("stages.decouple.prompt must not be empty (absent: the class name)".into());
+        }
+        if !(0.0..=1.0).contains(&d.max_nothing_found) {
+            p.push(format!(
+                "stages.decouple.max_nothing_found must be in [0, 1], got {}",
+                d.max_nothing_found
+            ));
+        }
+        if !["jpeg", "png", "qoi", "ppm"].contains(&d.cip_format.as_str()) {
+            p.push(format!(
+                "stages.decouple.cip_format {:?}: expected jpeg, png, qoi or ppm",
+                d.cip_format
+            ));
+        }
+        if d.cip_short_side == Some(0) {
+            p.push("stages.decouple.cip_short_side must be > 0".into());
+        }
+    }
+
+    fn edit_problems(&self, e: &EditStage, p: &mut Vec<String>) {
+        if !EDITORS.contains(&e.editor.as_str()) {
+            p.push(format!(
+                "stages.edit.editor {:?}: expected `sd` (transparent SDEdit, De-DA's editor) or \
+                 `identity` (copies, a stand-in without weights); it has no default",
+                e.editor
+            ));
+        }
+        if e.editor == "sd" && self.sd.is_none() {
+            p.push("stages.edit.editor = \"sd\" needs [stages.sd] (weights, layer_diffuse)".into());
+        }
+        if e.k == 0 {
+            p.push("stages.edit.k must be > 0".into());
+        }
+        strength_problem("stages.edit.strength", e.strength, p);
+        if e.steps == 0 || e.size == 0 {
+            p.push("stages.edit.steps and stages.edit.size must be > 0".into());
+        }
+        if !(e.guidance.is_finite() && e.guidance >= 0.0) {
+            p.push(format!(
+                "stages.edit.guidance must be >= 0, got {}",
+                e.guidance
+            ));
+        }
+        if let (Some(inv), "sd") = (&self.invert, e.editor.as_str()) {
+            if inv.strength != e.strength {
+                p.push(format!(
+                    "stages.invert.strength {} differs from stages.edit.strength {}: TTTI \
+                     truncates its timesteps at the strength the edits are made with",
+                    inv.strength, e.strength
+                ));
+            }
+        }
+    }
+
+    /// The settings hash of each stage: what its outputs depend on besides the training set.
+    /// The decouple hash covers `[stages.decouple]`; invert's covers `[stages.sd]` and
+    /// `[stages.invert]`; edit's covers `[stages.sd]` (sd editor only), `[stages.invert]` (its
+    /// tokens) and `[stages.edit]`.
+    pub fn settings_hash(&self, stage: StageName) -> String {
+        let json = |v: &dyn erased::Json| v.json();
+        let text = match stage {
+            StageName::Decouple => json(&self.decouple),
+            StageName::Invert => format!("{}|{}", json(&self.sd), json(&self.invert)),
+            StageName::Edit => {
+                let sd = match self.edit.as_ref().map(|e| e.editor.as_str()) {
+                    Some("sd") => format!("{}|{}", json(&self.sd), json(&self.invert)),
+                    _ => String::new(),
+                };
+                format!("{sd}|{}", json(&self.edit))
+            }
+            StageName::Train => String::new(),
+        };
+        deda_core::hash::config_hash(&text)
+    }
+}
+
+/// A stage of `deda run`, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageName {
+    /// CDP/CIP split.
+    Decouple,
+    /// TTTI tokens.
+    Invert,
+    /// Synthetic CDPs.
+    Edit,
+    /// The training run.
+    Train,
+}
+
+impl StageName {
+    /// The name as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageName::Decouple => "decouple",
+            StageName::Invert => "invert",
+            StageName::Edit => "edit",
+            StageName::Train => "train",
+        }
+    }
+}
+
+impl std::fmt::Display for StageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+mod erased {
+    /// Canonical JSON of a serialisable value (field order is the struct's).
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+fn invert_problems(inv: &InvertStage, p: &mut Vec<String>) {
+    if inv.init_word.trim().is_empty() || inv.init_word.contains(char::is_whitespace) {
+        p.push(format!(
+            "stages.invert.init_word must be one word (e.g. bird), got {:?}",
+            inv.init_word
+        ));
+    }
+    strength_problem("stages.invert.strength", inv.strength, p);
+    if inv.steps == 0 || inv.batch == 0 || inv.micro_batch == 0 || inv.size == 0 {
+        p.push("stages.invert.steps, batch, micro_batch and size must be > 0".into());
+    }
+    if inv.micro_batch > inv.batch {
+        p.push(format!(
+            "stages.invert.micro_batch {} exceeds batch {}",
+            inv.micro_batch, inv.batch
+        ));
+    }
+    if !(inv.lr.is_finite() && inv.lr > 0.0) {
+        p.push(format!("stages.invert.lr must be > 0, got {}", inv.lr));
+    }
+}
+
+fn strength_problem(key: &str, s: f64, p: &mut Vec<String>) {
+    if !(s > 0.0 && s <= 1.0) {
+        p.push(format!("{key} must be in (0, 1], got {s}"));
+    }
+}
+
+impl SdModelsConfig {
+    fn problems(&self, p: &mut Vec<String>) {
+        weight_path_problem("stages.sd.weights", &self.weights, p);
+        weight_path_problem("stages.sd.layer_diffuse", &self.layer_diffuse, p);
+        for (key, path) in [
+            ("stages.sd.transparent_attn", &self.transparent_attn),
+            ("stages.sd.tokenizer", &self.tokenizer),
+        ] {
+            if let Some(path) = path {
+                weight_path_problem(key, path, p);
+            }
+        }
+        if self.device.parse::<deda_nets::DeviceChoice>().is_err() {
+            p.push(format!(
+                "stages.sd.device {:?}: expected auto, cpu, cuda or cuda:N",
+                self.device
+            ));
+        }
+        if !["fp16", "fp32"].contains(&self.dtype.as_str()) {
+            p.push(format!(
+                "stages.sd.dtype {:?}: expected fp16 or fp32",
+                self.dtype
+            ));
+        }
+    }
+}
+
+/// A weight file or folder that must exist (an `hf:` spec is resolved when the stage runs).
+fn weight_path_problem(key: &str, path: &Path, p: &mut Vec<String>) {
+    let hf = path.to_str().is_some_and(|s| s.starts_with("hf:"));
+    if !hf && !path.exists() {
+        p.push(format!(
+            "{key}: weight file or folder {} does not exist",
+            path.display()
+        ));
+    }
+}
+
+/// The problems of a segmenter spec, including model files that do not exist.
+fn segmenter_problems(spec: &str, p: &mut Vec<String>) {
+    let key = "stages.decouple.segmenter";
+    let files: Vec<&str> = match spec.split_once(':') {
+        None if spec == "ground-truth" => Vec::new(),
+        Some(("isnet", model)) => vec![model],
+        Some(("gated", models)) | Some(("langsam", models)) => match models.split_once(',') {
+            Some((a, b)) => vec![a, b],
+            None => {
+                p.push(format!(
+                    "{key} {spec:?}: expected two paths separated by a comma"
+                ));
+                return;
+            }
+        },
+        _ => {
+            p.push(format!(
+                "{key} {spec:?}: expected ground-truth, isnet:<model.onnx>, \
+                 gated:<isnet.onnx>,<nanodet.onnx> or langsam:<grounding-dino dir>,<sam dir>"
+            ));
+            return;
+        }
+    };
+    for f in files {
+        weight_path_problem(key, Path::new(f), p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stages(text: &str) -> StagesConfig {
+        toml::from_str(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn missing_weights_and_bad_values_are_listed() {
+        let s = stages(
+            r#"
+            [decouple]
+            segmenter = "langsam:/no/gd,/no/sam"
+            max_nothing_found = 1.5
+            [sd]
+            weights = "/no/sd15"
+            layer_diffuse = "hf:LayerDiffusion/layerdiffusion-v1"
+            [invert]
+            init_word = "two words"
+            strength = 0.2
+            [edit]
+            editor = "sdxl"
+            k = 0
+            "#,
+        );
+        let mut p = Vec::new();
+        s.problems(&mut p);
+        for needle in [
+            "/no/gd does not exist",
+            "/no/sam does not exist",
+            "max_nothing_found",
+            "/no/sd15 does not exist",
+            "init_word",
+            "editor \"sdxl\"",
+            "k must be > 0",
+        ] {
+            assert!(p.iter().any(|s| s.contains(needle)), "{needle}: {p:#?}");
+        }
+        assert!(
+            !p.iter().any(|s| s.contains("layer_diffuse")),
+            "hf: specs resolve later: {p:#?}"
+        );
+    }
+
+    #[test]
+    fn invert_and_edit_strengths_must_agree() {
+        let s = stages(
+            "[decouple]\n[sd]\nweights = \"hf:a/b\"\nlayer_diffuse = \"hf:c/d\"\n\
+             [invert]\ninit_word = \"bird\"\nstrength = 0.2\n[edit]\neditor = \"sd\"\n",
+        );
+        let mut p = Vec::new();
+        s.problems(&mut p);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(p[0].contains("differs"), "{p:#?}");
+    }
+
+    #[test]
+    fn settings_hashes_follow_what_each_stage_depends_on() {
+        let base = stages(
+            "[decouple]\nprompt = \"bird\"\n[sd]\nweights = \"hf:a/b\"\nlayer_diffuse = \"hf:c/d\"\n\
+             [invert]\ninit_word = \"bird\"\n[edit]\neditor = \"sd\"\n",
+        );
+        let mut other = base.clone();
+        if let Some(i) = other.invert.as_mut() {
+            i.steps = 10;
+        }
+        let h = |s: &StagesConfig, n| s.settings_hash(n);
+        assert_eq!(
+            h(&base, StageName::Decouple),
+            h(&other, StageName::Decouple)
+        );
+        assert_ne!(h(&base, StageName::Invert), h(&other, StageName::Invert));
+        assert_ne!(h(&base, StageName::Edit), h(&other, StageName::Edit));
+        let mut identity = base.clone();
+        if let Some(e) = identity.edit.as_mut() {
+            e.editor = "identity".into();
+        }
+        let mut identity2 = identity.clone();
+        if let Some(i) = identity2.invert.as_mut() {
+            i.steps = 10;
+        }
+        assert_eq!(
+            h(&identity, StageName::Edit),
+            h(&identity2, StageName::Edit),
+            "identity copies do not depend on the tokens"
+        );
+    }
+}
