@@ -14,10 +14,7 @@
 //! - [`stages`]: `[stages]`, the offline stages a De-DA recipe declares (decouple, invert,
 //!   edit); [`plan`]: which of them `deda run` must run, what it reuses, what it costs;
 //! - [`data`]: [`prepare_data`], a recipe's splits to [`TrainData`] (k-shot, the part bank checked
-//!   against the data set, a pool of only the training images' parts); [`prepare_data_for`] reads
-//!   the splits from a [`deda_data::DataSpec`] first;
-//! - [`inference`]: a trained model used: [`inference::Checkpoint`] (a run folder or a weight file
-//!   carrying its recipe and class names), evaluation on any set, top-k prediction;
+//!   against the data set, a pool of only the training images' parts);
 //! - [`trainer`]: [`fit`], the loop (train, evaluate, log, checkpoint, resume);
 //! - [`error`]: [`Error`] (a step) and [`RunError`] (a run);
 //! - [`bench`](mod@bench): timing of the training step (see `examples/bench_train_step.rs`).
@@ -28,7 +25,6 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod evaluation;
-pub mod inference;
 pub mod mixing;
 pub mod optim;
 pub mod plan;
@@ -38,7 +34,7 @@ pub mod trainer;
 
 pub use bench::{bench_train_step, BenchResult};
 pub use config::{MethodName, TrainConfig};
-pub use data::{prepare_data, prepare_data_for, DataError, PreparedData};
+pub use data::{prepare_data, DataError, PreparedData};
 pub use error::{Error, Result, RunError, RunResult};
 pub use optim::momentum_sgd::MomentumSgd;
 pub use optim::step::{BatchRef, Mixing, StepOutcome, TrainStep};
