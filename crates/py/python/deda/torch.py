@@ -1,0 +1,179 @@
+"""deda for PyTorch: :class:`DedaDataset`, De-DA samples from deda's Rust loader.
+
+``DedaDataset(dataset_spec, bank, combine=..., transform=..., seed=...)`` is a map-style
+``torch.utils.data.Dataset``. ``ds[i]`` is ``(image, target)``:
+
+- ``image``: a CPU tensor of shape ``(3, size, size)``, either ``torch.uint8`` RGB before
+  normalisation (``output="uint8"``, the default) or ``torch.float32`` normalised with the loader's
+  ``mean``/``std`` (``output="float"``; ImageNet's by default). With a ``transform`` the image is
+  whatever the transform returns.
+- ``target``: the soft label, a ``torch.float32`` tensor of ``len(ds.classes)`` weights summing to
+  1 (a combination's weights follow each pasted CDP's visible area).
+
+Sample ``i`` of epoch ``e`` is made by deda's own per-sample loader code (combination decision,
+composing or decoding, crop, flip, normalisation) from ``(seed, e, i)`` alone: it is the same
+bytes as deda's Rust loader yields for that seed, epoch and index, whatever the worker count,
+start method, batch size or order. Call :meth:`DedaDataset.set_epoch` before each epoch (before
+the ``DataLoader`` iterator is created: workers receive the data set when they start, so use
+``persistent_workers=False``, the default).
+
+The data set pickles without its native reader, which each process (DataLoader worker, fork or
+spawn) re-opens on its first sample; nothing here touches CUDA. Errors are :class:`deda.DedaError`
+subclasses naming the file, part or sample.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Mapping, Optional
+
+import torch
+from torch.utils.data import Dataset
+
+from . import SampleReader, TransformError
+
+__all__ = ["DedaDataset"]
+
+_OUTPUTS = ("uint8", "float")
+
+
+class DedaDataset(Dataset):
+    """De-DA samples of a deda data set (see the module docs).
+
+    Args:
+        dataset_spec: the data set as ``KIND:PATH`` (``scarce:data/scarce``, ``cub:CUB_200_2011``, ...).
+        bank: the part bank folder written by ``deda decouple`` (and ``deda edit``); ``None``:
+            no combination, only the classic crop/flip path.
+        combine: De-DA settings (``p_aug``, ``p_syn``, ``p_mix``, ``scale_range``,
+            ``center_range``, ``max_rotation_deg``, ``p_flip``, ``cip_source``, ``placement``);
+            missing keys keep deda's defaults (the paper's).
+        transform: called on each image tensor; an exception in it is raised as
+            :class:`deda.TransformError` naming the sample.
+        seed: seed of every random choice (the Rust loader's ``seed``).
+        split: ``"train"`` or ``"test"``.
+        train: random crop, flip and combination; ``False``: centre crop, no flip, no combination.
+        output: ``"uint8"`` or ``"float"`` (see the module docs).
+        size: side of the square crop (``crop``); ``resize``: the shorter side before cropping
+            (``resize_short``, also the combination canvas). Defaults 448 and 512.
+        loader: further loader settings (``mean``, ``std``, ``hflip``, ``crop_padding``,
+            ``resize_mode``, ``rand_augment``, ...), as in a recipe's ``[loader]``.
+        k_shot, k_shot_seed: train on the seeded ``k``-shot subset (as a recipe's ``[data]``).
+    """
+
+    def __init__(
+        self,
+        dataset_spec: str,
+        bank: Optional[str | os.PathLike] = None,
+        *,
+        combine: Optional[Mapping[str, Any]] = None,
+        transform: Optional[Callable[[torch.Tensor], Any]] = None,
+        seed: int = 0,
+        split: str = "train",
+        train: bool = True,
+        output: str = "uint8",
+        size: Optional[int] = None,
+        resize: Optional[int] = None,
+        loader: Optional[Mapping[str, Any]] = None,
+        k_shot: Optional[int] = None,
+        k_shot_seed: int = 0,
+    ) -> None:
+        if output not in _OUTPUTS:
+            raise ValueError(f"output {output!r}: expected one of {_OUTPUTS}")
+        settings = dict(loader or {})
+        settings["seed"] = int(seed)
+        if size is not None:
+            settings["crop"] = int(size)
+        if resize is not None:
+            settings["resize_short"] = int(resize)
+        elif size is not None and "resize_short" not in settings:
+            settings["resize_short"] = max(int(size), int(size) * 8 // 7)
+        self.dataset_spec = str(dataset_spec)
+        self.bank = None if bank is None else os.fspath(bank)
+        self.transform = transform
+        self.output = output
+        self.epoch = 0
+        self._args = dict(
+            dataset=self.dataset_spec,
+            bank=self.bank,
+            split=split,
+            combine=None if combine is None else json.dumps(dict(combine)),
+            loader=json.dumps(settings),
+            train=bool(train),
+            k_shot=k_shot,
+            k_shot_seed=int(k_shot_seed),
+        )
+        self._reader: Optional[SampleReader] = None
+        self._pid: Optional[int] = None
+        reader = self._open()  # in the main process: bad inputs fail here, not in a worker
+        self.classes: list[str] = reader.classes
+        self.size: int = reader.side
+        self._len = len(reader)
+
+    def _open(self) -> SampleReader:
+        # A forked worker gets a copy of the parent's reader; it opens its own all the same.
+        if self._reader is None or self._pid != os.getpid():
+            self._reader = SampleReader(**self._args)
+            self._pid = os.getpid()
+        return self._reader
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_reader"] = None
+        state["_pid"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def set_epoch(self, epoch: int) -> None:
+        """Samples are drawn for ``epoch`` from now on (call it before each epoch's iterator)."""
+        self.epoch = int(epoch)
+
+    def sample_id(self, i: int) -> str:
+        """The stable id (path relative to the data-set root) of sample ``i``."""
+        return self._open().id(self._index(i))
+
+    def _index(self, i: int) -> int:
+        i = int(i)
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError(f"sample index {i} out of range (the data set has {self._len} samples)")
+        return i
+
+    def read(self, i: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """``(image, target, combined)`` of sample ``i`` before any transform."""
+        i = self._index(i)
+        image, target, combined = self._open().read(i, self.epoch, self.output)
+        return torch.from_numpy(image), torch.from_numpy(target), combined
+
+    def __getitem__(self, i: int) -> tuple[Any, torch.Tensor]:
+        image, target, _ = self.read(i)
+        if self.transform is not None:
+            try:
+                image = self.transform(image)
+            except Exception as e:
+                raise TransformError(
+                    f"transform {self.transform!r} raised on sample {int(i)} "
+                    f"({self.sample_id(i)}) of {self.dataset_spec}: {type(e).__name__}: {e}"
+                ) from e
+        return image, target
+
+    def stats(self) -> dict:
+        """Counts over the samples this process produced (``combined``, ``no_cdp``, ...)."""
+        return self._open().stats()
+
+    def rust_loader_epoch(self, epoch: int, batch_size: int = 16, threads: int = 2, shuffle: bool = False):
+        """One epoch of deda's Rust loader itself with the same settings: a list of
+        ``(indices, images, targets)`` per batch (float32 numpy arrays, normalised)."""
+        return self._open().loader_epoch(epoch, batch_size, threads, shuffle)
+
+    def __repr__(self) -> str:
+        return (
+            f"DedaDataset({self.dataset_spec!r}, bank={self.bank!r}, {self._len} samples, "
+            f"{len(self.classes)} classes, size {self.size}, output {self.output!r}, epoch {self.epoch})"
+        )
