@@ -5,7 +5,8 @@
 # `sbatch --array` jobs, requeues decouple task 0 while it runs (what a preemption does: Slurm
 # kills it and starts it again; the shard must resume), waits, and compares the bank with a
 # single-process run: the same records and the same bytes of every part.
-# Prints the job ids and their final states. Exit 0 only if everything matches.
+# Prints the job ids and their final states. Exit 0 only if everything matches. A cluster it
+# started is stopped at the end (munged keeps running).
 #   deploy/slurm/test_on_cluster.sh        (DEDA_BIN=path/to/deda to pick the binary)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,6 +34,10 @@ fi
 export DEDA_BIN
 say "binary $DEDA_BIN"
 
+# A cluster this script starts is stopped again when it ends; one already running is left alone.
+if ! { command -v sinfo >/dev/null && sinfo -h >/dev/null 2>&1; }; then
+  trap 'bash "$here/one_node_cluster.sh" stop' EXIT
+fi
 bash "$here/one_node_cluster.sh"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/deda-slurm.XXXXXX")"
@@ -79,7 +84,7 @@ done
 scontrol requeue "${decouple_id}_0"
 at_requeue="$(wc -l <"$task0")"
 owned=$(((n_train + shards - 1) / shards))
-say "requeued ${decouple_id}_0 while running, with $at_requeue of its $owned records written"
+say "requeued ${decouple_id}_0 while running, with $at_requeue records written (its shard: $owned samples, 2 records each)"
 
 deadline=$((SECONDS + 300))
 while [ -n "$(squeue -h -j "$all_ids" 2>/dev/null)" ]; do
