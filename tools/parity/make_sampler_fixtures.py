@@ -27,10 +27,11 @@ Every step() is diffusers' own, called in float32 on 1-D tensors of N values wit
 drawn here; Euler-ancestral's noise is read from the fixture by replacing the module's
 `randn_tensor` with a function that hands out the recorded draws in order.
 
-Tolerance: each case also records `f64_spread`, the largest difference between diffusers' f32
-result and the same recurrence evaluated in float64 with numpy (schedule from float64 betas).
-That is the precision the reference itself has; the Rust test requires its own error against
-diffusers to stay below it (and below a small floor), and NaN anywhere to fail.
+Tolerance: each run also records `spread` (with `how`), the reference's own float32 error as
+deda-parity defines it (tools/parity/parity_spread.py): max |f32 - f64| / (1 + |f64|) between
+diffusers' f32 samples and the same recurrence evaluated in float64 with numpy (schedule from
+float64 betas). The Rust tests compare every element with deda_parity::Tolerance::from_spread
+(max(4 x spread, 2 f32 ulps), absolute and relative); NaN or Inf anywhere fails.
 
 Output JSON (floats are float32 values printed to parse back exactly):
   dpm_solver_multistep.json
@@ -38,12 +39,12 @@ Output JSON (floats are float32 values printed to parse back exactly):
     timesteps {"10": [...], "25": [...]}, sigmas {"10": [...], "25": [...]}
     runs[]: {name, steps, begin_index (null = full run), strength, x0, noise (add_noise input,
              img2img only), noisy, sample, model_outputs [k x N], prev_samples [k x N],
-             f64_spread}
+             spread, how}
   euler_ancestral.json
     versions, config, timesteps {"10", "100"} (float32), sigmas {"10", "100"},
     init_noise_sigma {"10", "100"}
     runs[]: {name, steps, sample, model_outputs, noises, scaled_inputs, prev_samples,
-             pred_original_samples, f64_spread}
+             pred_original_samples, spread, how}
 """
 import argparse
 import importlib.metadata as md
@@ -80,6 +81,7 @@ PIX2PIX_FILE = {
     "trained_betas": None,
 }
 N = 16
+HOW = "diffusers step() in float32 vs the same recurrence in float64 (numpy), max |f32 - f64| / (1 + |f64|) over every sample of the run"
 
 
 def f32list(t):
@@ -164,13 +166,14 @@ def dpm_run(name, steps, strength, g):
         x = s.step(eps, t, x).prev_sample
         prevs.append(x)
     ref = dpm_f64(ts, sample.numpy(), [o.numpy() for o in outputs], begin)
-    spread = max(float(np.max(np.abs(p.numpy().astype(np.float64) - r))) for p, r in zip(prevs, ref))
+    spread = max(float(np.max(np.abs(p.numpy().astype(np.float64) - r) / (1 + np.abs(r)))) for p, r in zip(prevs, ref))
     run.update(
         timesteps=ts[begin:],
         sample=f32list(sample),
         model_outputs=[f32list(o) for o in outputs],
         prev_samples=[f32list(p) for p in prevs],
-        f64_spread=spread,
+        spread=spread,
+        how=HOW,
     )
     return run
 
@@ -250,7 +253,7 @@ def ea_run(name, steps, g):
         ea_mod.randn_tensor = original
     assert not queue.items
     ref = ea_f64(ts, sample.numpy(), [o.numpy() for o in outputs], [z.numpy() for z in noises])
-    spread = max(float(np.max(np.abs(p.numpy().astype(np.float64) - r))) for p, r in zip(prevs, ref))
+    spread = max(float(np.max(np.abs(p.numpy().astype(np.float64) - r) / (1 + np.abs(r)))) for p, r in zip(prevs, ref))
     return {
         "name": name,
         "steps": steps,
@@ -260,7 +263,8 @@ def ea_run(name, steps, g):
         "scaled_inputs": [f32list(v) for v in scaled],
         "prev_samples": [f32list(p) for p in prevs],
         "pred_original_samples": [f32list(p) for p in preds],
-        "f64_spread": spread,
+        "spread": spread,
+        "how": HOW,
     }
 
 
@@ -288,7 +292,7 @@ def main():
         with open(path, "w", encoding="utf-8") as f:
             json.dump(fx, f, allow_nan=False)
             f.write("\n")
-        spreads = {r["name"]: f"{r['f64_spread']:.3e}" for r in fx["runs"]}
+        spreads = {r["name"]: f"{r['spread']:.3e}" for r in fx["runs"]}
         print(f"wrote {path}; f32-vs-f64 spread per run: {spreads}")
 
 

@@ -3,14 +3,15 @@
 //!
 //! Fixture: `tests/fixtures/dpm_solver_multistep.json`, made by
 //! `tools/parity/make_sampler_fixtures.py` (every `step()` output of full and img2img runs, the
-//! model outputs read from the fixture). Timesteps must be equal; σ within 1e-6 relative; each
-//! run's samples within that run's f32-vs-f64 spread of the reference (`f64_spread`, the
-//! reference's own precision). NaN or ∞ anywhere fails. Worst errors are printed
+//! model outputs read from the fixture). Timesteps must be equal; σ within 1e-6 relative; every
+//! element of every step's sample within `deda_parity::Tolerance::from_spread` of the run's
+//! recorded f32-vs-f64 spread; NaN or ∞ anywhere fails. Reports are printed
 //! (`cargo test -p deda-edit --test dpm_solver_parity -- --nocapture`).
 mod common;
 
-use common::{fixture, floats, max_abs_strict, rows};
+use common::{fixture, floats, rows, run_tolerance, SIGMA_TOLERANCE};
 use deda_edit::DpmSolverMultistep;
+use deda_parity::{assert_close, Tolerance};
 
 fn uints(v: &serde_json::Value) -> Vec<u32> {
     v.as_array()
@@ -39,17 +40,27 @@ fn config_is_diff_mix_s() {
 fn timesteps_and_sigmas_match_diffusers() {
     let f = fixture("dpm_solver_multistep.json");
     let mut s = DpmSolverMultistep::sd15();
-    let mut worst = 0f32;
     for (n, ts) in f["timesteps"].as_object().unwrap() {
         s.set_timesteps(n.parse().unwrap()).unwrap();
-        assert_eq!(s.timesteps(), uints(ts), "timesteps for n = {n}");
-        let reference = floats(&f["sigmas"][n.as_str()]);
-        let e = max_abs_strict(&format!("sigmas n = {n}"), s.sigmas(), &reference);
-        let rel = e / reference.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
-        worst = worst.max(rel);
+        let want = uints(ts);
+        let shape = [want.len()];
+        assert_close(
+            &format!("DPM timesteps n={n}"),
+            s.timesteps(),
+            &want,
+            &shape,
+            Tolerance::EXACT,
+        );
+        let sigmas = floats(&f["sigmas"][n.as_str()]);
+        let shape = [sigmas.len()];
+        assert_close(
+            &format!("DPM sigmas n={n}"),
+            s.sigmas(),
+            &sigmas,
+            &shape,
+            SIGMA_TOLERANCE,
+        );
     }
-    println!("DPM-Solver++ sigmas: worst relative error {worst:e}");
-    assert!(worst <= 1e-6, "{worst}");
 }
 
 #[test]
@@ -60,10 +71,9 @@ fn every_step_matches_diffusers() {
     for run in runs {
         let name = run["name"].as_str().unwrap();
         let steps = run["steps"].as_u64().unwrap() as u32;
-        let tol = run["f64_spread"].as_f64().unwrap() as f32;
+        let tol = run_tolerance(run);
         let mut s = DpmSolverMultistep::sd15();
         let mut x = floats(&run["sample"]);
-        let mut worst = 0f32;
         let timesteps = uints(&run["timesteps"]);
         if let Some(strength) = run["strength"].as_f64() {
             let (ts, t_start) = s.img2img_timesteps(steps, strength).unwrap();
@@ -72,7 +82,13 @@ fn every_step_matches_diffusers() {
             let noisy = s
                 .add_noise(&floats(&run["x0"]), &floats(&run["noise"]), ts[0])
                 .unwrap();
-            worst = worst.max(max_abs_strict(name, &noisy, &floats(&run["noisy"])));
+            assert_close(
+                &format!("DPM {name} add_noise"),
+                &noisy,
+                &floats(&run["noisy"]),
+                &[noisy.len()],
+                tol,
+            );
             x = noisy;
         } else {
             s.set_timesteps(steps).unwrap();
@@ -81,12 +97,19 @@ fn every_step_matches_diffusers() {
         let outputs = rows(&run["model_outputs"]);
         let expected = rows(&run["prev_samples"]);
         assert_eq!(outputs.len(), timesteps.len());
+        let mut got = Vec::new();
         for (k, &t) in timesteps.iter().enumerate() {
             x = s.step(&outputs[k], t, &x).unwrap();
-            let e = max_abs_strict(&format!("{name} step {k} (t = {t})"), &x, &expected[k]);
-            worst = worst.max(e);
+            got.extend_from_slice(&x);
         }
-        println!("DPM-Solver++ {name}: max abs err {worst:e} (f32-vs-f64 spread {tol:e})");
-        assert!(worst <= tol, "{name}: {worst} > {tol}");
+        let want: Vec<f32> = expected.concat();
+        let shape = [expected.len(), x.len()];
+        assert_close(
+            &format!("DPM {name} [step, value]"),
+            &got,
+            &want,
+            &shape,
+            tol,
+        );
     }
 }

@@ -4,12 +4,13 @@
 //! Fixture: `tests/fixtures/euler_ancestral.json`, made by
 //! `tools/parity/make_sampler_fixtures.py`: every `scale_model_input` and `step()` of 100- and
 //! 10-step runs, with the model outputs and the ancestral noise read from the fixture.
-//! Timesteps must be equal; σ within 1e-6 relative; samples within each run's f32-vs-f64 spread
-//! of the reference (`f64_spread`). NaN or ∞ anywhere fails. Worst errors are printed.
+//! Timesteps must be equal; σ within 1e-6 relative; every element of every step within
+//! `deda_parity::Tolerance::from_spread` of the run's f32-vs-f64 spread; NaN or ∞ fails.
 mod common;
 
-use common::{fixture, floats, max_abs_strict, rows};
+use common::{fixture, floats, rows, run_tolerance, SIGMA_TOLERANCE};
 use deda_edit::EulerAncestral;
+use deda_parity::{assert_close, assert_scalar_close, Tolerance};
 
 #[test]
 fn config_is_instruct_pix2pix_s() {
@@ -24,23 +25,34 @@ fn config_is_instruct_pix2pix_s() {
 fn timesteps_sigmas_and_init_noise_match_diffusers() {
     let f = fixture("euler_ancestral.json");
     let mut s = EulerAncestral::sd15();
-    let mut worst = 0f32;
     for (n, ts) in f["timesteps"].as_object().unwrap() {
         s.set_timesteps(n.parse().unwrap()).unwrap();
-        assert_eq!(
+        let want = floats(ts);
+        let shape = [want.len()];
+        assert_close(
+            &format!("Euler-a timesteps n={n}"),
             s.timesteps(),
-            floats(ts).as_slice(),
-            "timesteps for n = {n}"
+            &want,
+            &shape,
+            Tolerance::EXACT,
         );
-        let reference = floats(&f["sigmas"][n.as_str()]);
-        let e = max_abs_strict(&format!("sigmas n = {n}"), s.sigmas(), &reference);
-        let scale = reference.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
-        worst = worst.max(e / scale);
-        let init = f["init_noise_sigma"][n.as_str()].as_f64().unwrap() as f32;
-        assert_eq!(s.init_noise_sigma(), init, "init_noise_sigma for n = {n}");
+        let sigmas = floats(&f["sigmas"][n.as_str()]);
+        let shape = [sigmas.len()];
+        assert_close(
+            &format!("Euler-a sigmas n={n}"),
+            s.sigmas(),
+            &sigmas,
+            &shape,
+            SIGMA_TOLERANCE,
+        );
+        let init = f["init_noise_sigma"][n.as_str()].as_f64().unwrap();
+        assert_scalar_close(
+            &format!("Euler-a init_noise_sigma n={n}"),
+            f64::from(s.init_noise_sigma()),
+            init,
+            SIGMA_TOLERANCE,
+        );
     }
-    println!("Euler ancestral sigmas: worst relative error {worst:e}");
-    assert!(worst <= 1e-6, "{worst}");
 }
 
 #[test]
@@ -50,36 +62,36 @@ fn every_step_matches_diffusers() {
     assert!(runs.len() >= 2);
     for run in runs {
         let name = run["name"].as_str().unwrap();
-        let tol = run["f64_spread"].as_f64().unwrap() as f32;
+        let tol = run_tolerance(run);
         let mut s = EulerAncestral::sd15();
         s.set_timesteps(run["steps"].as_u64().unwrap() as u32)
             .unwrap();
         let ts = s.timesteps().to_vec();
         let (outputs, noises) = (rows(&run["model_outputs"]), rows(&run["noises"]));
-        let (scaled, prevs, preds) = (
-            rows(&run["scaled_inputs"]),
-            rows(&run["prev_samples"]),
-            rows(&run["pred_original_samples"]),
-        );
         assert_eq!(outputs.len(), ts.len());
         let mut x = floats(&run["sample"]);
-        let (mut worst, mut worst_scaled) = (0f32, 0f32);
+        let (mut scaled, mut prevs, mut preds) = (Vec::new(), Vec::new(), Vec::new());
         for (k, &t) in ts.iter().enumerate() {
-            let input = s.scale_model_input(&x, t).unwrap();
-            worst_scaled = worst_scaled.max(max_abs_strict(name, &input, &scaled[k]));
+            scaled.extend(s.scale_model_input(&x, t).unwrap());
             let out = s.step(&outputs[k], t, &x, &noises[k]).unwrap();
-            let what = format!("{name} step {k} (t = {t})");
-            worst = worst.max(max_abs_strict(&what, &out.prev_sample, &prevs[k]));
-            worst = worst.max(max_abs_strict(&what, &out.pred_original_sample, &preds[k]));
+            preds.extend_from_slice(&out.pred_original_sample);
             x = out.prev_sample;
+            prevs.extend_from_slice(&x);
         }
-        println!(
-            "Euler ancestral {name}: max abs err {worst:e}, scaled inputs {worst_scaled:e} \
-             (f32-vs-f64 spread {tol:e})"
-        );
-        assert!(
-            worst <= tol && worst_scaled <= tol,
-            "{name}: {worst} / {worst_scaled} > {tol}"
-        );
+        let shape = [ts.len(), x.len()];
+        for (what, got, key) in [
+            ("scaled inputs", &scaled, "scaled_inputs"),
+            ("prev samples", &prevs, "prev_samples"),
+            ("pred original samples", &preds, "pred_original_samples"),
+        ] {
+            let want = rows(&run[key]).concat();
+            assert_close(
+                &format!("Euler-a {name} {what} [step, value]"),
+                got,
+                &want,
+                &shape,
+                tol,
+            );
+        }
     }
 }

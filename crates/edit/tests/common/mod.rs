@@ -1,6 +1,6 @@
-//! Strict comparison helpers shared by the scheduler parity tests: NaN or ∞ on either side,
-//! or a length difference, fails; otherwise the largest absolute difference is returned.
+//! Fixture reading shared by the scheduler parity tests; comparisons go through deda-parity.
 #![allow(dead_code)]
+use deda_parity::Tolerance;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -31,14 +31,15 @@ pub fn rows(v: &Value) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Largest |a − b|; panics (naming `what`) on a length difference or a non-finite value.
-pub fn max_abs_strict(what: &str, ours: &[f32], reference: &[f32]) -> f32 {
-    assert_eq!(ours.len(), reference.len(), "{what}: lengths differ");
-    let mut worst = 0f32;
-    for (k, (a, b)) in ours.iter().zip(reference).enumerate() {
-        assert!(a.is_finite(), "{what}[{k}]: ours is {a}");
-        assert!(b.is_finite(), "{what}[{k}]: reference is {b}");
-        worst = worst.max((a - b).abs());
-    }
-    worst
+/// The tolerance of one run: [`Tolerance::from_spread`] of its recorded `spread`.
+pub fn run_tolerance(run: &Value) -> Tolerance {
+    let spread =
+        deda_parity::Spread::from_json(run).unwrap_or_else(|e| panic!("run {}: {e}", run["name"]));
+    Tolerance::from_spread(spread.spread)
 }
+
+/// σ: one f32 rounding apart at most (torch's vectorised sqrt is not correctly rounded).
+pub const SIGMA_TOLERANCE: Tolerance = Tolerance {
+    abs: 0.0,
+    rel: 1e-6,
+};
