@@ -164,7 +164,7 @@ pub fn run(c: BenchCommand) -> Result<()> {
             device,
             dtype,
         } => {
-            let opts = crate::cmd_invert::load_options(&device, &dtype)?;
+            let opts = crate::args::load_options(&device, &dtype)?;
             let cfg = deda_sd::pipelines::img2img::Img2ImgConfig {
                 strength,
                 steps,
@@ -182,7 +182,7 @@ pub fn run(c: BenchCommand) -> Result<()> {
             device,
             dtype,
         } => {
-            let opts = crate::cmd_invert::load_options(&device, &dtype)?;
+            let opts = crate::args::load_options(&device, &dtype)?;
             let r = deda_sd::stages::bench::bench_ttti_step(opts, size, batch, micro_batch, steps)
                 .context("benchmarking the TTTI step")?;
             println!("{}", serde_json::to_string(&r)?);
@@ -210,7 +210,7 @@ fn bench_loader(
         return Err(crate::UsageError(format!("{}: {e}", path.display())).into());
     }
     let spec = crate::data_spec::parse(&config.data.dataset)?;
-    let data = crate::cmd_train::prepare_data(&config, &spec)?;
+    let data = crate::pipeline::prepare_data(&config, &spec)?.data;
     let config = deda_train::trainer::resolve(&config);
     Ok(deda_loader::bench::bench_loader(
         config.loader,

@@ -6,7 +6,6 @@
 //!    and add synthetic CDPs with the identity editor.
 //! 4. Look at CDP/CIP pairs and at the online combinations the loader draws.
 //! 5. Write `report.md` with the pictures, and `provenance.json`.
-use crate::cmd_decouple::decouple_split;
 use crate::provenance::Provenance;
 use crate::report::contact_sheet::grid;
 use crate::report::save_png;
@@ -72,14 +71,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let masks = spec
         .ground_truth_masks()
         .context("the demo data set has no masks")?;
-    let mut segmenter = crate::cmd_decouple::ground_truth_segmenter(masks);
-    let dec = decouple_split(
+    let mut segmenter = deda_decouple::ground_truth_segmenter(masks);
+    let dec = crate::stages::decouple_split(
         &split.train,
         &mut segmenter,
         None,
-        &crate::cmd_decouple::BankTarget::new(&bank_dir),
+        &deda_decouple::BankTarget::new(&bank_dir),
     )?;
-    crate::cmd_decouple::print_report(&dec);
+    crate::stages::print_decouple_report(&dec);
     // No diffusion weights ship with deda: the identity editor stands in for SDEdit so that
     // synthetic CDPs (p_syn) flow through the pipeline.
     let edits = crate::cmd_edit::edit_bank(
@@ -165,12 +164,14 @@ fn combination_section(
     out: &Path,
     report: &mut String,
 ) -> Result<()> {
-    let source = crate::pipeline::source_of(train);
+    let source = deda_train::data::source_of(train);
     let combine = deda_combine::CombineConfig {
         p_aug: 1.0,
         ..Default::default()
     };
-    let combiner = crate::pipeline::combiner_for(bank, combine.clone(), &source)?;
+    let dir = bank.dir().to_path_buf();
+    let (combiner, _) = deda_loader::Combiner::from_bank(bank, combine.clone(), &source)
+        .with_context(|| format!("building the De-DA combiner over {}", dir.display()))?;
     let cfg = deda_loader::LoaderConfig {
         batch_size: 16,
         resize_short: 192,
@@ -185,7 +186,7 @@ fn combination_section(
         .next()
         .context("the loader yielded no batch")??;
     let tiles: Vec<RgbImage> = (0..batch.n)
-        .map(|k| crate::pipeline::batch_image(&batch, k, cfg.mean, cfg.std))
+        .map(|k| batch.image_rgb(k, cfg.mean, cfg.std))
         .collect();
     save_png(&grid(&tiles, 4, 160), &out.join("combinations.png"))?;
     let _ = writeln!(
@@ -204,7 +205,7 @@ fn combination_section(
             report,
             "| {} | {} |",
             k + 1,
-            crate::pipeline::describe_target(&batch, k, &train.class_names)
+            batch.describe_target(k, &train.class_names)
         );
     }
     report.push('\n');

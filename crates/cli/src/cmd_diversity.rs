@@ -1,7 +1,6 @@
 //! `deda diversity`: the PSNR diversity measure (paper Fig. 5b) of a part bank's synthetic
 //! edits and of De-DA's combinations for a data set's training images.
 use crate::data_spec;
-use crate::pipeline::{combiner_for, source_of};
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::PartBank;
@@ -69,7 +68,7 @@ pub fn run(a: DiversityArgs) -> Result<()> {
         return Err(crate::UsageError("--size and --draws must be > 0".into()).into());
     }
     let spec = data_spec::parse(&a.dataset)?;
-    let train = source_of(&data_spec::read(&spec)?.train);
+    let train = deda_train::data::source_of(&data_spec::read(&spec)?.train);
     let bank = PartBank::open(&a.bank).with_context(|| format!("opening {}", a.bank.display()))?;
     let combine = CombineConfig {
         p_aug: 1.0,
@@ -78,7 +77,9 @@ pub fn run(a: DiversityArgs) -> Result<()> {
         ..CombineConfig::default()
     };
     let manifest = bank.manifest_hash();
-    let combiner = combiner_for(Arc::new(bank), combine.clone(), &train)?;
+    let (combiner, _) =
+        deda_loader::Combiner::from_bank(Arc::new(bank), combine.clone(), &train)
+            .with_context(|| format!("building the De-DA combiner over {}", a.bank.display()))?;
     let edits = edit_psnrs(combiner.store.as_ref(), combiner.sampler.pool())
         .context("comparing CDPs with their edits")?;
     let combos = combination_psnrs(&train, &combiner, a.size, a.draws, a.seed)

@@ -51,7 +51,7 @@ pub struct EditArgs {
     pub sheet_rows: usize,
     /// Models of the `sd` editor.
     #[command(flatten)]
-    pub model: crate::cmd_invert::SdModelArgs,
+    pub model: crate::args::SdModelArgs,
 }
 
 /// The editors `--editor` accepts, with what each does.
@@ -167,7 +167,7 @@ fn sd_editor(args: &EditArgs) -> Result<deda_sd::pipelines::sdedit::SdEditor> {
 
 /// The fingerprint of the `sd` editor's weights: SD-1.5, LayerDiffuse, the attention LoRA and
 /// the tokenizer as given (`hf:` specs resolved in the local cache).
-fn weights_fingerprint(model: &crate::cmd_invert::SdModelArgs) -> Result<String> {
+fn weights_fingerprint(model: &crate::args::SdModelArgs) -> Result<String> {
     let given = [
         &model.weights,
         &model.layer_diffuse,

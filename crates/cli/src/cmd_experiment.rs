@@ -9,12 +9,11 @@
 //!
 //! Every step resumes: a finished run is read back, an interrupted one continues from its
 //! checkpoint, and the bank only gains the images it lacks.
-use crate::cmd_decouple::{decouple_split, ground_truth_segmenter, print_report, BankTarget};
-use crate::cmd_train::train_and_report;
 use crate::data_spec;
 use crate::experiment::results::{bar_chart_svg, csv, markdown_table};
 use crate::experiment::{ExperimentSpec, RunRow, SetRecipe};
 use crate::pipeline::prepare_data;
+use crate::stages::{decouple_split, print_decouple_report, write_decouple_report};
 use crate::UsageError;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -196,20 +195,20 @@ fn decouple_with_masks(spec: &ExperimentSpec, data_dir: &Path, bank_dir: &Path) 
         .context("the benchmark set has no masks")?;
     let split = data_spec::read(&ds)?;
     // CIPs uncompressed at the training size: the cheapest to read on every step.
-    let target = BankTarget {
+    let target = deda_decouple::BankTarget {
         cip_format: CipFormat::Ppm,
         cip_short_side: Some(spec.recipe.loader.resize_short),
-        ..BankTarget::new(bank_dir)
+        ..deda_decouple::BankTarget::new(bank_dir)
     };
     let report = decouple_split(
         &split.train,
-        &mut ground_truth_segmenter(masks),
+        &mut deda_decouple::ground_truth_segmenter(masks),
         None,
         &target,
     )?;
-    print_report(&report);
+    print_decouple_report(&report);
     if report.processed > 0 {
-        crate::cmd_decouple::write_report(bank_dir, &report)?;
+        write_decouple_report(bank_dir, &report)?;
     }
     if !report.failed.is_empty() {
         bail!(
@@ -233,7 +232,7 @@ fn train_once(config: &TrainConfig, dir: &Path) -> Result<RunSummary> {
     let spec = data_spec::parse(&config.data.dataset)?;
     let data = prepare_data(config, &spec)?;
     let resume = deda_train::RunDir::new(dir).state().is_file();
-    let summary = train_and_report(
+    let summary = crate::training::train_and_report(
         config,
         data,
         dir,

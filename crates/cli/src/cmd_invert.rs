@@ -3,116 +3,17 @@
 //! with an embedding file is skipped) and shardable over classes (`--shard i/n`). With
 //! `--dataset KIND:PATH [--k-shot K --k-shot-seed S]` only the CDPs of that training set are
 //! used, and its hash is recorded in `<out>/training_set.json`.
+pub use crate::args::SdModelArgs;
+use crate::args::SdModels;
 use crate::{progress, UsageError};
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::Shard;
-use deda_edit::ClipTokenizer;
-use deda_nets::DeviceChoice;
-use deda_sd::models::layer_diffuse::TransparentVae;
 use deda_sd::stages::ttti::stage::{
     default_embeddings_dir, run_invert_on, InvertOptions, TrainingImages,
 };
 use deda_sd::stages::ttti::{AdamWConfig, TttiConfig};
-use deda_sd::weights::{LoadOptions, StableDiffusion};
 use std::path::{Path, PathBuf};
-
-/// Where the SD-1.5 + LayerDiffuse weights are and how to run them.
-#[derive(Args, Debug, Clone)]
-pub struct SdModelArgs {
-    /// A diffusers SD-1.5 folder (text_encoder/, unet/, vae/, tokenizer/merges.txt), or
-    /// hf:ORG/NAME[@REV] from the local Hugging Face cache (no download).
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
-    /// Folder with layer_sd15_vae_transparent_{encoder,decoder}.safetensors (or hf:ORG/NAME[@REV]).
-    #[arg(long)]
-    pub layer_diffuse: Option<PathBuf>,
-    /// CLIP BPE merges (bpe_simple_vocab_16e6.txt[.gz] or merges.txt); default
-    /// <weights>/tokenizer/merges.txt.
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
-    /// LayerDiffuse's transparent attention LoRA (layer_sd15_transparent_attn.safetensors, or a
-    /// folder / hf:ORG/NAME[@REV] holding it), applied to the UNet.
-    #[arg(long)]
-    pub transparent_attn: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// fp16 or fp32 (fp16 is meant for CUDA).
-    #[arg(long, default_value = "fp32")]
-    pub dtype: String,
-}
-
-/// The loaded models.
-pub struct SdModels {
-    pub sd: StableDiffusion,
-    pub vae: TransparentVae,
-    pub tokenizer: ClipTokenizer,
-}
-
-/// `--device` and `--dtype` as load options.
-pub fn load_options(device: &str, dtype: &str) -> Result<LoadOptions> {
-    let choice: DeviceChoice = device
-        .parse()
-        .map_err(|e: deda_nets::Error| UsageError(format!("--device: {e}")))?;
-    let device = choice
-        .resolve()
-        .map_err(|e| UsageError(format!("--device: {e}")))?;
-    let kind = deda_sd::pipelines::sdedit::dtype_kind(dtype)
-        .map_err(|e| UsageError(format!("--dtype: {e}")))?;
-    Ok(LoadOptions { device, kind })
-}
-
-impl SdModelArgs {
-    /// Loads SD-1.5, the transparent VAE and the tokenizer.
-    pub fn load(&self) -> Result<SdModels> {
-        let weights = self
-            .weights
-            .as_deref()
-            .ok_or_else(|| UsageError("--weights <diffusers SD-1.5 folder> is required".into()))?;
-        let weights = &resolve_hf(weights)?;
-        let ld = self.layer_diffuse.as_deref().ok_or_else(|| {
-            UsageError("--layer-diffuse <folder with the transparent VAE files> is required".into())
-        })?;
-        let ld = &resolve_hf(ld)?;
-        let opts = load_options(&self.device, &self.dtype)?;
-        let mut sd = StableDiffusion::load(weights, opts)
-            .with_context(|| format!("loading SD-1.5 from {}", weights.display()))?;
-        if let Some(lora) = &self.transparent_attn {
-            let mut lora = resolve_hf(lora)?;
-            if lora.is_dir() {
-                lora = lora.join(deda_sd::models::transparent_attn::TRANSPARENT_ATTN_FILE);
-            }
-            deda_sd::models::transparent_attn::apply_transparent_attn(&mut sd.unet.model, &lora)
-                .with_context(|| {
-                    format!("applying the transparent attention LoRA {}", lora.display())
-                })?;
-        }
-        let vae = TransparentVae::load(ld, opts).with_context(|| {
-            format!(
-                "loading the LayerDiffuse transparent VAE from {}",
-                ld.display()
-            )
-        })?;
-        let bpe = self
-            .tokenizer
-            .clone()
-            .unwrap_or_else(|| weights.join("tokenizer").join("merges.txt"));
-        let tokenizer = ClipTokenizer::from_bpe_gz(&bpe)
-            .with_context(|| format!("loading the CLIP tokenizer from {}", bpe.display()))?;
-        Ok(SdModels { sd, vae, tokenizer })
-    }
-}
-
-/// A weight path as given, or an `hf:ORG/NAME[@REV]` spec resolved in the local Hugging Face
-/// cache.
-fn resolve_hf(path: &Path) -> Result<PathBuf> {
-    match path.to_str() {
-        Some(spec) => deda_sd::weights::hf_cache::resolve(spec)
-            .with_context(|| format!("resolving {spec} in the Hugging Face cache")),
-        None => Ok(path.to_path_buf()),
-    }
-}
 
 /// Arguments of `deda invert`.
 #[derive(Args, Debug)]

@@ -1,7 +1,7 @@
 //! `deda reproduce TABLE`: trains every cell of a paper table that is not done yet (each cell's
 //! recipe under `configs/paper/<table>/`, one run folder per seed), rewriting the table after
 //! each run so it can be watched while it fills in, with the paper's number beside ours.
-use crate::cmd_train::{self, TrainArgs};
+use crate::args::TrainArgs;
 use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -169,7 +169,7 @@ fn train_cell(a: &ReproduceArgs, c: &CellRun, overrides: &[Override]) -> Result<
             path
         }
     };
-    cmd_train::run(TrainArgs {
+    crate::training::train_recipe(TrainArgs {
         config,
         run_dir: Some(c.dir.to_path_buf()),
         resume,

@@ -3,7 +3,7 @@
 use crate::UsageError;
 use anyhow::{Context, Result};
 use deda_data::Split;
-pub use deda_data::{stage_samples, DataSpec};
+pub use deda_data::DataSpec;
 
 /// `text` as a [`DataSpec`]; a malformed one is a usage error.
 pub fn parse(text: &str) -> Result<DataSpec> {

@@ -10,6 +10,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod args;
 mod cmd_bank;
 mod cmd_bench;
 mod cmd_build_set;
@@ -27,6 +28,8 @@ mod pipeline;
 mod progress;
 mod provenance;
 mod report;
+mod stages;
+mod training;
 
 /// Decoupled Data Augmentation (De-DA) for image classification.
 #[derive(Parser)]

@@ -60,6 +60,15 @@ impl Label {
         t
     }
 
+    /// The soft target as `(class, weight)` pairs summing to 1: a multi label weighs its
+    /// classes equally (the loader's and every front end's view of a sample); empty for a label
+    /// without classes.
+    pub fn soft_target(&self) -> Vec<(ClassId, f32)> {
+        let classes = self.classes();
+        let w = 1.0 / classes.len().max(1) as f32;
+        classes.iter().map(|&c| (c, w)).collect()
+    }
+
     /// The classes of this label.
     pub fn classes(&self) -> &[ClassId] {
         match self {
@@ -272,6 +281,20 @@ mod tests {
         );
         let multi = Label::Multi(vec![ClassId(0), ClassId(3)]);
         assert_eq!(multi.target(4), vec![1.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn soft_targets_weigh_classes_equally() {
+        assert_eq!(
+            Label::Single(ClassId(2)).soft_target(),
+            vec![(ClassId(2), 1.0)]
+        );
+        let multi = Label::Multi(vec![ClassId(0), ClassId(3), ClassId(5), ClassId(6)]);
+        assert_eq!(
+            multi.soft_target(),
+            [0, 3, 5, 6].map(|c| (ClassId(c), 0.25)).to_vec()
+        );
+        assert!(Label::Multi(vec![]).soft_target().is_empty());
     }
 
     #[test]

@@ -89,6 +89,15 @@ pub enum Error {
     },
 
     // === Bank ===
+    /// The part bank cannot be opened for writing (or was started with other CIP settings).
+    #[error("opening part bank {}: {source}", dir.display())]
+    OpenBank {
+        /// The bank folder.
+        dir: PathBuf,
+        /// The bank's error.
+        #[source]
+        source: Box<deda_bank::Error>,
+    },
     /// The part bank could not store a part of this sample.
     #[error("storing the parts of sample {sample}: {source}")]
     Bank {

@@ -9,6 +9,9 @@
 //! - [`segmenter`]: the [`Segmenter`] interface and mask-file / in-memory implementations;
 //! - [`options`] holds [`DecoupleOptions`];
 //! - [`stage`] holds [`run_decouple`], the resumable stage that fills the part bank;
+//! - [`split`]: the stage over a data set's split ([`decouple_split`] into a [`BankTarget`],
+//!   sharded, prompts from class names), [`ground_truth_segmenter`] from the masks a data set
+//!   ships, the stage's report as text ([`DecoupleReport::summary`], [`report_markdown`]);
 //! - [`working`]: very large images are segmented and filled at a bounded working
 //!   resolution, their CDP cut and their CIP composited at full resolution.
 //!
@@ -30,6 +33,7 @@ pub mod error;
 pub mod options;
 mod resample;
 pub mod segmenter;
+pub mod split;
 pub mod stage;
 pub mod working;
 
@@ -38,4 +42,8 @@ pub use cutout::{decouple_image, Decoupled, Outcome};
 pub use error::{Error, Result};
 pub use options::DecoupleOptions;
 pub use segmenter::{or_masks, AlphaSegmenter, MaskFileSegmenter, Segmentation, Segmenter};
+pub use split::{
+    decouple_split, ground_truth_mask_path, ground_truth_segmenter, report_markdown, BankTarget,
+    CoverageStats,
+};
 pub use stage::{run_decouple, shard_filter, DecoupleReport};

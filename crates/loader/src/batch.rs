@@ -23,6 +23,50 @@ pub struct Batch {
     pub num_classes: usize,
 }
 
+impl Batch {
+    /// Image `k` as 8-bit RGB: the loader's normalisation with `mean` and `std` (the
+    /// [`crate::LoaderConfig`]'s) undone, rounded and clamped to 0..=255.
+    ///
+    /// # Panics
+    /// If `k >= self.n`.
+    pub fn image_rgb(&self, k: usize, mean: [f32; 3], std: [f32; 3]) -> image::RgbImage {
+        assert!(k < self.n, "image {k} of a batch of {}", self.n);
+        let (h, w) = (self.h, self.w);
+        let plane = h * w;
+        let base = k * 3 * plane;
+        image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let i = y as usize * w + x as usize;
+            let c = |ch: usize| {
+                let v = self.images[base + ch * plane + i] * std[ch] + mean[ch];
+                (v * 255.0).round().clamp(0.0, 255.0) as u8
+            };
+            image::Rgb([c(0), c(1), c(2)])
+        })
+    }
+
+    /// Sample `k`'s soft label as `"name weight"` pairs (weights with two decimals), largest
+    /// first, classes with weight at most 1e-4 left out; a class without a name is `?`.
+    ///
+    /// # Panics
+    /// If `k >= self.n`.
+    pub fn describe_target(&self, k: usize, names: &[String]) -> String {
+        assert!(k < self.n, "sample {k} of a batch of {}", self.n);
+        let row = &self.targets[k * self.num_classes..(k + 1) * self.num_classes];
+        let mut parts: Vec<(usize, f32)> = row
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, v)| *v > 1e-4)
+            .collect();
+        parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+        parts
+            .iter()
+            .map(|(c, v)| format!("{} {v:.2}", names.get(*c).map_or("?", String::as_str)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Counts over the batches yielded so far in an epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EpochStats {
@@ -68,5 +112,55 @@ impl EpochStats {
         self.last_bad.extend(o.last_bad.iter().cloned());
         let extra = self.last_bad.len().saturating_sub(10);
         self.last_bad.drain(..extra);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_pixel_batch() -> Batch {
+        // Two 1×2 images, 3 classes; image 1's red channel is 1.0 and -1.0 after normalisation.
+        let mut images = vec![0.0; 2 * 3 * 2];
+        images[6] = 1.0;
+        images[7] = -1.0;
+        Batch {
+            images,
+            targets: vec![1.0, 0.0, 0.0, 0.25, 0.0, 0.75],
+            indices: vec![0, 1],
+            combined: vec![false, true],
+            n: 2,
+            h: 1,
+            w: 2,
+            num_classes: 3,
+        }
+    }
+
+    #[test]
+    fn images_are_denormalised_and_clamped() {
+        let b = two_pixel_batch();
+        let mean = [0.5, 0.25, 0.0];
+        let std = [0.25, 0.5, 1.0];
+        let img = b.image_rgb(1, mean, std);
+        assert_eq!(img.dimensions(), (2, 1));
+        // 1.0 * 0.25 + 0.5 = 0.75 -> 191; -1.0 * 0.25 + 0.5 = 0.25 -> 64; green 0.25 -> 64.
+        assert_eq!(img.get_pixel(0, 0).0, [191, 64, 0]);
+        assert_eq!(img.get_pixel(1, 0).0, [64, 64, 0]);
+        let clamped = Batch {
+            images: vec![10.0; 6],
+            ..two_pixel_batch()
+        };
+        assert_eq!(
+            clamped.image_rgb(0, mean, std).get_pixel(0, 0).0,
+            [255, 255, 255]
+        );
+    }
+
+    #[test]
+    fn targets_are_named_largest_first() {
+        let b = two_pixel_batch();
+        let names = vec!["cat".to_string(), "dog".to_string()];
+        assert_eq!(b.describe_target(0, &names), "cat 1.00");
+        assert_eq!(b.describe_target(1, &names), "? 0.75, cat 0.25");
     }
 }

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use deda_bank::{summarize_synthetic, PartBank, SyntheticSummary};
-use deda_core::ClassId;
-use deda_data::{DataSet, Label, Split};
+use deda_data::{DataSet, DataSpec, Split};
 use deda_loader::{check_bank, Combiner, PoolSummary, SampleEntry, TrainingSet, VecSource};
 
 use crate::config::{MethodName, TrainConfig};
@@ -17,6 +16,24 @@ use crate::trainer::TrainData;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
+    /// `data.dataset` or `data.test_dataset` is no `KIND:PATH` data set.
+    #[error("{key}: {source}")]
+    Spec {
+        /// The config key (`data.dataset` or `data.test_dataset`).
+        key: &'static str,
+        /// Why the string is no spec.
+        #[source]
+        source: deda_data::SpecError,
+    },
+    /// A data set cannot be read.
+    #[error("reading data set {spec}: {source}")]
+    Read {
+        /// The data set.
+        spec: DataSpec,
+        /// The reader's error (it names the file concerned).
+        #[source]
+        source: Box<deda_data::Error>,
+    },
     /// The k-shot subset cannot be drawn (e.g. a class has fewer than k images).
     #[error("data set {dataset}: taking {k} images per class: {source}")]
     KShot {
@@ -107,17 +124,11 @@ pub fn source_of(ds: &DataSet) -> VecSource {
             .map(|s| SampleEntry {
                 path: s.path.clone(),
                 id: s.id.clone(),
-                target: label_pairs(&s.label),
+                target: s.label.soft_target(),
             })
             .collect(),
         num_classes: ds.num_classes(),
     }
-}
-
-fn label_pairs(label: &Label) -> Vec<(ClassId, f32)> {
-    let classes = label.classes();
-    let w = 1.0 / classes.len().max(1) as f32;
-    classes.iter().map(|&c| (c, w)).collect()
 }
 
 /// The training set of a run: `train`, or its `k`-shot subset drawn with `seed` (the recipe's
@@ -242,6 +253,34 @@ pub fn prepare_data(
         pool,
         synthetic,
         warnings,
+    })
+}
+
+/// Reads the data set `spec` (a recipe's `data.dataset`, or another one given by the caller)
+/// and, if set, `config.data.test_dataset`, then [`prepare_data`].
+///
+/// # Errors
+/// [`DataError::Spec`] / [`DataError::Read`] for a test data set or data set that cannot be
+/// read, and those of [`prepare_data`].
+pub fn prepare_data_for(config: &TrainConfig, spec: &DataSpec) -> Result<PreparedData, DataError> {
+    let split = read_split(spec)?;
+    let other_test = config
+        .data
+        .test_spec()
+        .map_err(|source| DataError::Spec {
+            key: "data.test_dataset",
+            source,
+        })?
+        .map(|other| read_split(&other))
+        .transpose()?;
+    prepare_data(config, split, other_test)
+}
+
+/// The splits of `spec`.
+fn read_split(spec: &DataSpec) -> Result<Split, DataError> {
+    spec.read().map_err(|source| DataError::Read {
+        spec: spec.clone(),
+        source: Box::new(source),
     })
 }
 

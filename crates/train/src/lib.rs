@@ -14,7 +14,8 @@
 //! - [`stages`]: `[stages]`, the offline stages a De-DA recipe declares (decouple, invert,
 //!   edit); [`plan`]: which of them `deda run` must run, what it reuses, what it costs;
 //! - [`data`]: [`prepare_data`], a recipe's splits to [`TrainData`] (k-shot, the part bank checked
-//!   against the data set, a pool of only the training images' parts);
+//!   against the data set, a pool of only the training images' parts); [`prepare_data_for`] reads
+//!   the splits from a [`deda_data::DataSpec`] first;
 //! - [`trainer`]: [`fit`], the loop (train, evaluate, log, checkpoint, resume);
 //! - [`error`]: [`Error`] (a step) and [`RunError`] (a run);
 //! - [`bench`](mod@bench): timing of the training step (see `examples/bench_train_step.rs`).
@@ -34,7 +35,7 @@ pub mod trainer;
 
 pub use bench::{bench_train_step, BenchResult};
 pub use config::{MethodName, TrainConfig};
-pub use data::{prepare_data, DataError, PreparedData};
+pub use data::{prepare_data, prepare_data_for, DataError, PreparedData};
 pub use error::{Error, Result, RunError, RunResult};
 pub use optim::momentum_sgd::MomentumSgd;
 pub use optim::step::{BatchRef, Mixing, StepOutcome, TrainStep};
