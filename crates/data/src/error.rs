@@ -101,6 +101,17 @@ pub enum Error {
         /// Every problem found.
         problems: Vec<String>,
     },
+    /// A folder is not in the layout its kind expects; the message shows the layout once,
+    /// with an example.
+    #[error("{}: {found}; {expected}", root.display())]
+    Layout {
+        /// The data set's root folder.
+        root: PathBuf,
+        /// What was found there.
+        found: String,
+        /// The layouts accepted, with an example.
+        expected: String,
+    },
     /// Image decoding or encoding failed (the inner error names the file).
     #[error(transparent)]
     Image(#[from] deda_core::Error),

@@ -1,6 +1,11 @@
 //! ImageFolder layout (torchvision's `ImageFolder`): `<root>/<class>/<image>`, or the split
 //! variant `<root>/train/<class>/<image>` + `<root>/test/<class>/<image>`.
 //!
+//! [`read_image_folder_with`] takes either layout ([`detect_layout`]): a root holding `train/`
+//! and `test/` is the split layout; otherwise its sub-folders are the classes, and a test split
+//! is held out per class ([`HoldOut`], seeded and stratified). Anything else is an
+//! [`Error::Layout`] that shows both layouts once, with an example ([`EXPECTED_LAYOUT`]).
+//!
 //! Classes are the sub-folders, sorted by name (byte order), so class `i` is the `i`-th folder.
 //! Images are found recursively under each class folder; accepted extensions are
 //! [`IMAGE_EXTENSIONS`] (case-insensitive). Files and folders whose name starts with `.` are
@@ -12,6 +17,7 @@
 //! skipped. Sample ids are unique.
 use crate::data_set::{DataSet, Label, Sample, Split};
 use crate::error::{Error, Result};
+use crate::holdout::HoldOut;
 use deda_core::ClassId;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +30,91 @@ pub fn is_image_file(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// The two layouts `imagefolder:DIR` accepts, shown once in layout errors.
+pub const EXPECTED_LAYOUT: &str = "expected one folder per class, DIR/<class>/<image> (e.g. \
+    DIR/cat/001.jpg, DIR/dog/002.jpg; a seeded, stratified test split is held out), or \
+    DIR/train/<class>/<image> with DIR/test/<class>/<image>";
+
+/// Which of the two ImageFolder layouts a folder is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFolderLayout {
+    /// `<root>/train/<class>/<image>` + `<root>/test/<class>/<image>`.
+    TrainTest,
+    /// `<root>/<class>/<image>` (torchvision's layout): the test split is held out.
+    ClassFolders,
+}
+
+/// The layout of `root`: [`ImageFolderLayout::TrainTest`] when it holds both `train/` and
+/// `test/`, [`ImageFolderLayout::ClassFolders`] when it holds other sub-folders.
+///
+/// # Errors
+/// [`Error::Layout`] (showing [`EXPECTED_LAYOUT`]) when `root` is not a folder, holds only one of
+/// `train/` and `test/`, or has no sub-folder.
+pub fn detect_layout(root: &Path) -> Result<ImageFolderLayout> {
+    let layout = |found: String| Error::Layout {
+        root: root.to_path_buf(),
+        found,
+        expected: EXPECTED_LAYOUT.to_string(),
+    };
+    if !root.exists() {
+        return Err(layout("no such folder".into()));
+    }
+    if !root.is_dir() {
+        return Err(layout("not a folder".into()));
+    }
+    let entries = list_dir(root)?;
+    let visible = |p: &&PathBuf| {
+        p.file_name()
+            .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+    };
+    let dirs: Vec<String> = entries
+        .iter()
+        .filter(visible)
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let has = |n: &str| dirs.iter().any(|d| d == n);
+    match (has("train"), has("test")) {
+        (true, true) => return Ok(ImageFolderLayout::TrainTest),
+        (true, false) => return Err(layout("a train/ folder but no test/ folder".into())),
+        (false, true) => return Err(layout("a test/ folder but no train/ folder".into())),
+        (false, false) => {}
+    }
+    if dirs.is_empty() {
+        let images = entries
+            .iter()
+            .filter(visible)
+            .filter(|p| is_image_file(p))
+            .count();
+        let found = match images {
+            0 => "no class folders".to_string(),
+            n => format!("{n} images but no class folders"),
+        };
+        return Err(layout(found));
+    }
+    Ok(ImageFolderLayout::ClassFolders)
+}
+
+/// Reads `root` in either layout ([`detect_layout`]); for class folders the test split is held
+/// out with `hold_out` ([`HoldOut::split`]). Sample ids are relative to `root` in both cases
+/// (`<class>/<image>` for class folders, whatever the split), so one part bank serves any
+/// fraction and seed. Returns the layout found with the split.
+///
+/// # Errors
+/// [`Error::Layout`] as [`detect_layout`]; then the errors of [`read_image_folder_split`],
+/// [`read_image_folder`] and [`HoldOut::split`].
+pub fn read_image_folder_with(
+    root: &Path,
+    hold_out: &HoldOut,
+) -> Result<(Split, ImageFolderLayout)> {
+    let layout = detect_layout(root)?;
+    let split = match layout {
+        ImageFolderLayout::TrainTest => read_image_folder_split(root)?,
+        ImageFolderLayout::ClassFolders => hold_out.split(&read_image_folder(root)?)?,
+    };
+    Ok((split, layout))
 }
 
 /// Reads `<root>/<class>/<image>` as one data set; sample ids are `<class>/<image>`.

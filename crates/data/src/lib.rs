@@ -6,6 +6,8 @@
 //! root, used by the part bank as `source_image`; every reader checks that the image files
 //! exist and that no split is empty, and parse errors name the file and line):
 //! - [`read_image_folder`] / [`read_image_folder_split`]: `<root>/<class>/<img>`, sorted classes;
+//!   [`read_image_folder_with`] takes either layout and holds out a seeded, stratified test
+//!   split ([`HoldOut`]) from class folders;
 //! - [`read_cub`]: CUB-200-2011 official split, label = class id − 1, GT masks via
 //!   [`GroundTruthMasks::cub`];
 //! - [`read_aircraft`]: FGVC-Aircraft variants (100), class order = first appearance in the
@@ -50,6 +52,7 @@ pub mod cub;
 pub mod cub_layout;
 pub mod data_set;
 pub mod error;
+pub mod holdout;
 pub mod imagefolder;
 pub mod kshot;
 pub mod masks;
@@ -65,7 +68,11 @@ pub use cub::read_cub;
 pub use cub_layout::{write_cub_layout, CubLayoutReport};
 pub use data_set::{DataSet, Label, Sample, Split};
 pub use error::{Error, Result};
-pub use imagefolder::{read_image_folder, read_image_folder_split};
+pub use holdout::HoldOut;
+pub use imagefolder::{
+    detect_layout, read_image_folder, read_image_folder_split, read_image_folder_with,
+    ImageFolderLayout,
+};
 pub use kshot::{k_shot, KShot};
 pub use masks::GroundTruthMasks;
 pub use spec::{stage_samples, DataKind, DataSpec, SpecError};

@@ -12,8 +12,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    read_aircraft, read_cars, read_cub, read_image_folder_split, read_voc2007, read_waterbirds,
-    AircraftTrain, GroundTruthMasks, Result, Sample, Split, WaterbirdsLabels,
+    detect_layout, read_aircraft, read_cars, read_cub, read_image_folder, read_image_folder_split,
+    read_image_folder_with, read_voc2007, read_waterbirds, AircraftTrain, DataSet,
+    GroundTruthMasks, HoldOut, ImageFolderLayout, Result, Sample, Split, WaterbirdsLabels,
 };
 
 /// A data set's layout ([`DataKind`]) and root folder.
@@ -29,7 +30,8 @@ pub struct DataSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DataKind {
-    /// `imagefolder`: `<root>/{train,test}/<class>/<image>`.
+    /// `imagefolder`: `<root>/{train,test}/<class>/<image>`, or torchvision's
+    /// `<root>/<class>/<image>` with a held-out test split ([`HoldOut`]).
     ImageFolder,
     /// `cub`: CUB-200-2011 with `train_test_split.txt`.
     Cub,
@@ -185,14 +187,49 @@ impl DataSpec {
         &self.root
     }
 
-    /// Reads the train and test splits with the kind's reader.
+    /// Reads the train and test splits with the kind's reader; class folders at the root of
+    /// an `imagefolder` hold out the default test split ([`HoldOut::default`]).
     ///
     /// # Errors
     /// The reader's [`crate::Error`] (it names the file, line or data set concerned).
     pub fn read(&self) -> Result<Split> {
+        self.read_with(&HoldOut::default())
+    }
+
+    /// Whether the data set is an `imagefolder` with one folder per class at its root, so
+    /// that its test split is held out ([`DataSpec::read_with`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::Layout`] when an `imagefolder` root is in neither layout.
+    pub fn holds_out(&self) -> Result<bool> {
+        Ok(self.kind == DataKind::ImageFolder
+            && detect_layout(self.root())? == ImageFolderLayout::ClassFolders)
+    }
+
+    /// Every image a training split may take: the whole folder for an `imagefolder` of class
+    /// folders (whatever [`HoldOut`] a run picks later, its training images are among them;
+    /// a run's De-DA pool keeps only its own), the training split otherwise. What
+    /// `deda decouple` decouples.
+    ///
+    /// # Errors
+    /// As [`DataSpec::read`].
+    pub fn training_candidates(&self) -> Result<DataSet> {
+        if self.holds_out()? {
+            return read_image_folder(self.root());
+        }
+        Ok(self.read()?.train)
+    }
+
+    /// Reads the train and test splits; class folders at the root of an `imagefolder` hold
+    /// out `hold_out` as the test split (ignored by every other layout).
+    ///
+    /// # Errors
+    /// As [`DataSpec::read`]; [`crate::Error::Layout`] naming both `imagefolder` layouts.
+    pub fn read_with(&self, hold_out: &HoldOut) -> Result<Split> {
         let root = self.root();
         match self.kind {
-            DataKind::ImageFolder | DataKind::Scarce => read_image_folder_split(root),
+            DataKind::ImageFolder => read_image_folder_with(root, hold_out).map(|(s, _)| s),
+            DataKind::Scarce => read_image_folder_split(root),
             DataKind::Cub => read_cub(root),
             DataKind::Aircraft => read_aircraft(root, AircraftTrain::Trainval),
             DataKind::AircraftTrain => read_aircraft(root, AircraftTrain::Train),
