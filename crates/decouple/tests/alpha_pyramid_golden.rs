@@ -62,17 +62,15 @@ fn float_output_matches_the_opencv_reference() {
         let (input, expected) = load_case(case);
         let (rgb, a) = split_f32(&input);
         let out = pad_rgb_f32(&rgb, &a).unwrap();
-        let max_err = out
-            .as_raw()
-            .iter()
-            .zip(&expected)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        println!("{case}: max abs error {max_err:e}");
-        assert!(
-            max_err < TOLERANCE,
-            "{case}: max abs error {max_err} >= {TOLERANCE}"
+        let shape = [out.height() as usize, out.width() as usize, 3];
+        let report = deda_parity::assert_close(
+            case,
+            out.as_raw(),
+            &expected,
+            &shape,
+            deda_parity::Tolerance::abs(f64::from(TOLERANCE)),
         );
+        let max_err = report.max_abs as f32;
         worst = worst.max(max_err);
     }
     println!("alpha pyramid golden: worst max abs error {worst:e}");

@@ -4,6 +4,7 @@
 //! `tools/parity/make_scheduler_fixture.py`. Tolerances: 1e-6 for coefficients and schedules,
 //! 1e-5 for arrays; the worst errors are printed (`cargo test -- --nocapture`).
 use deda_edit::{ttti_max_timestep, DdimScheduler};
+use deda_parity::Tolerance;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -29,20 +30,24 @@ fn uints(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+/// Every element within `abs` (deda_parity: NaN/Inf anywhere fails); returns the max abs error.
+#[track_caller]
+fn max_abs(what: &str, got: &[f32], want: &[f32], abs: f64) -> f32 {
+    let r = deda_parity::assert_close(what, got, want, &[want.len()], Tolerance::abs(abs));
+    r.max_abs as f32
 }
 
 #[test]
 fn schedule_matches_diffusers() {
     let f = fixture();
     let s = DdimScheduler::sd15();
-    let e_betas = max_abs(s.betas(), &floats(&f["betas"]));
-    let e_ac = max_abs(s.alphas_cumprod(), &floats(&f["alphas_cumprod"]));
+    let e_betas = max_abs("betas", s.betas(), &floats(&f["betas"]), 1e-6);
+    let e_ac = max_abs(
+        "alphas_cumprod",
+        s.alphas_cumprod(),
+        &floats(&f["alphas_cumprod"]),
+        1e-6,
+    );
     println!("betas max abs err {e_betas:e}; alphas_cumprod max abs err {e_ac:e}");
     assert!(e_betas <= 1e-6 && e_ac <= 1e-6, "{e_betas} {e_ac}");
 }
@@ -84,12 +89,24 @@ fn add_noise_matches_diffusers() {
     for c in a["cases"].as_array().unwrap() {
         let t = c["t"].as_u64().unwrap() as u32;
         let (sa, sb) = s.add_noise_coefficients(t).unwrap();
-        let e = (sa - c["sqrt_ab"].as_f64().unwrap() as f32)
-            .abs()
-            .max((sb - c["sqrt_1mab"].as_f64().unwrap() as f32).abs());
+        let want = [
+            c["sqrt_ab"].as_f64().unwrap(),
+            c["sqrt_1mab"].as_f64().unwrap(),
+        ];
+        let e = max_abs(
+            &format!("coefficients t={t}"),
+            &[sa, sb],
+            &want.map(|v| v as f32),
+            1e-6,
+        );
         worst_coef = worst_coef.max(e);
         let noisy = s.add_noise(&x0, &noise, t).unwrap();
-        worst_arr = worst_arr.max(max_abs(&noisy, &floats(&c["noisy"])));
+        worst_arr = worst_arr.max(max_abs(
+            &format!("add_noise t={t}"),
+            &noisy,
+            &floats(&c["noisy"]),
+            1e-5,
+        ));
     }
     println!("add_noise: coefficients max abs err {worst_coef:e}, arrays {worst_arr:e}");
     assert!(worst_coef <= 1e-6, "{worst_coef}");
@@ -115,10 +132,20 @@ fn consecutive_steps_match_diffusers() {
         let t = c["t"].as_u64().unwrap() as u32;
         assert_eq!(s.prev_timestep(t), c["prev_t"].as_i64().unwrap());
         x = s.step(&outputs[k], t, &x).unwrap();
-        worst = worst.max(max_abs(&x, &floats(&c["prev_sample"])));
+        worst = worst.max(max_abs(
+            &format!("step {k} t={t}"),
+            &x,
+            &floats(&c["prev_sample"]),
+            1e-5,
+        ));
     }
     let last = s.step(&outputs[0], 1, &floats(&st["sample"])).unwrap();
-    let e_final = max_abs(&last, &floats(&st["final"]["prev_sample"]));
+    let e_final = max_abs(
+        "final step",
+        &last,
+        &floats(&st["final"]["prev_sample"]),
+        1e-5,
+    );
     println!("step: 3 consecutive steps max abs err {worst:e}; final step (t=1) {e_final:e}");
     assert!(worst <= 1e-5 && e_final <= 1e-5, "{worst} {e_final}");
 }

@@ -3,6 +3,7 @@ mod common;
 
 use common::{input_file, photos, session};
 use deda_onnx::{NanoDet, NanoDetOptions};
+use deda_parity::Tolerance;
 
 /// Tolerances (score, box px) for JPEG photos, whose decoded pixels differ from Pillow's.
 const JPEG_TOL: (f32, f32) = (5e-3, 2.0);
@@ -38,7 +39,6 @@ fn detections_match_the_reference_on_every_photo() {
         let want_names: Vec<&str> = want.iter().map(|w| w["label"].as_str().unwrap()).collect();
         assert_eq!(got_names, want_names, "{name}: classes/count differ");
         for (g, w) in got.iter().zip(want) {
-            let score_err = (g.score - w["score"].as_f64().unwrap() as f32).abs();
             let wb: Vec<f32> = w["box_xyxy"]
                 .as_array()
                 .unwrap()
@@ -46,15 +46,6 @@ fn detections_match_the_reference_on_every_photo() {
                 .map(|v| v.as_f64().unwrap() as f32)
                 .collect();
             let gb = [g.bbox.x1, g.bbox.y1, g.bbox.x2, g.bbox.y2];
-            let box_err = gb
-                .iter()
-                .zip(&wb)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            println!(
-                "{name}: {} {:.4} (ref {}) box err {box_err:.3}",
-                g.name, g.score, w["score"]
-            );
             // PNGs decode to the reference's exact pixels; JPEGs decode with zune-jpeg here
             // and libjpeg-turbo (Pillow) there, up to 4 levels apart on a few % of pixels.
             let (score_tol, box_tol) = if is_jpeg(&name) {
@@ -62,16 +53,23 @@ fn detections_match_the_reference_on_every_photo() {
             } else {
                 (1e-3, 1.0)
             };
-            assert!(
-                score_err <= score_tol,
-                "{name} {}: score off by {score_err}",
-                g.name
-            );
-            assert!(
-                box_err <= box_tol,
-                "{name} {}: box off by {box_err} px",
-                g.name
-            );
+            let what = format!("{name} {}", g.name);
+            let score_err = deda_parity::assert_close(
+                &format!("{what} score"),
+                &[g.score],
+                &[w["score"].as_f64().unwrap()],
+                &[1],
+                Tolerance::abs(f64::from(score_tol)),
+            )
+            .max_abs as f32;
+            let box_err = deda_parity::assert_close(
+                &format!("{what} box (px)"),
+                &gb,
+                &wb,
+                &[4],
+                Tolerance::abs(f64::from(box_tol)),
+            )
+            .max_abs as f32;
             worst_score = worst_score.max(score_err);
             worst_box = worst_box.max(box_err);
             dets_seen += 1;
