@@ -117,3 +117,20 @@ mod tests {
         assert!(err.to_string().contains("CUDA device"), "{err}");
     }
 }
+
+/// What libtorch sees of CUDA (for `deda doctor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CudaStatus {
+    /// CUDA devices visible to libtorch.
+    pub devices: usize,
+    /// Whether cuDNN is available.
+    pub cudnn: bool,
+}
+
+/// The CUDA devices libtorch sees, and cuDNN.
+pub fn cuda_status() -> CudaStatus {
+    CudaStatus {
+        devices: usize::try_from(tch::Cuda::device_count()).unwrap_or(0),
+        cudnn: tch::Cuda::cudnn_is_available(),
+    }
+}

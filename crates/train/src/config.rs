@@ -58,6 +58,12 @@ pub struct DataConfig {
     /// per-group accuracy (the Diff-Mix robustness protocol). Its labels must be classes of the
     /// training set.
     pub test_dataset: Option<String>,
+    /// `[data.hold_out]` (`test_fraction`, `seed`): for an `imagefolder` with one folder per
+    /// class at its root, the share of each class held out for testing and the seed of the
+    /// choice (absent: 0.2 and 0; `deda train` writes the values used into
+    /// `config.resolved.toml`). Refused for every other data set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_out: Option<deda_data::HoldOut>,
 }
 
 impl DataConfig {
@@ -445,6 +451,19 @@ impl TrainConfig {
         dataset_problems("data.dataset", &self.data.dataset, &mut p);
         if let Some(test) = &self.data.test_dataset {
             dataset_problems("data.test_dataset", test, &mut p);
+        }
+        if let Some(h) = &self.data.hold_out {
+            if let Some(problem) = h.problem() {
+                p.push(format!("data.hold_out.{problem}"));
+            }
+            if let Ok(spec) = self.data.spec() {
+                if !matches!(spec.holds_out(), Ok(true)) {
+                    p.push(format!(
+                        "[data.hold_out] applies to an imagefolder with one folder per class at \
+                         its root, not {spec}"
+                    ));
+                }
+            }
         }
         if self.data.k_shot == Some(0) {
             p.push("data.k_shot must be > 0 (or absent for the whole split)".into());

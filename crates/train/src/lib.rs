@@ -16,6 +16,8 @@
 //! - [`data`]: [`prepare_data`], a recipe's splits to [`TrainData`] (k-shot, the part bank checked
 //!   against the data set, a pool of only the training images' parts); [`prepare_data_for`] reads
 //!   the splits from a [`deda_data::DataSpec`] first;
+//! - [`inference`]: a trained model used: [`inference::Checkpoint`] (a run folder or a weight file
+//!   carrying its recipe and class names), evaluation on any set, top-k prediction;
 //! - [`trainer`]: [`fit`], the loop (train, evaluate, log, checkpoint, resume);
 //! - [`error`]: [`Error`] (a step) and [`RunError`] (a run);
 //! - [`bench`](mod@bench): timing of the training step (see `examples/bench_train_step.rs`).
@@ -26,6 +28,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod evaluation;
+pub mod inference;
 pub mod mixing;
 pub mod optim;
 pub mod plan;

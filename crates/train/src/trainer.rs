@@ -117,10 +117,15 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
-/// The config with the run seed applied everywhere: the loader's seed is the run's seed.
+/// The config with the run seed applied everywhere (the loader's seed is the run's seed), and
+/// for an `imagefolder` of class folders the test split it holds out written out
+/// (`[data.hold_out]`, default 0.2 and seed 0 when absent), so `config.resolved.toml` records it.
 pub fn resolve(config: &TrainConfig) -> TrainConfig {
     let mut c = config.clone();
     c.loader.seed = c.train.seed;
+    if c.data.hold_out.is_none() && c.data.spec().is_ok_and(|s| s.holds_out().unwrap_or(false)) {
+        c.data.hold_out = Some(deda_data::HoldOut::default());
+    }
     c
 }
 
@@ -250,6 +255,7 @@ pub fn fit(
             }
         }
     };
+    let meta = checkpoint::checkpoint_metadata(&config.to_toml()?, &data.class_names)?;
     let mut prov = collect_provenance(config.train.seed, device, hash, options.resume);
     prov.inputs = data.inputs.clone();
     let prov_path = match options.resume {
@@ -294,7 +300,7 @@ pub fn fit(
             if state.best_top1.is_none_or(|b| e.top1 > b) {
                 state.best_top1 = Some(e.top1);
                 state.best_epoch = Some(epoch);
-                checkpoint::save_weights(loop_.trainer.model(), &dir.best_weights())?;
+                checkpoint::save_weights(loop_.trainer.model(), &dir.best_weights(), &meta)?;
             }
         }
         state.epochs_done = epoch + 1;
@@ -316,7 +322,7 @@ pub fn fit(
             bad_samples: pass.bad,
         };
         log.append(&record)?;
-        checkpoint::save(&dir, loop_.trainer, &state)?;
+        checkpoint::save(&dir, loop_.trainer, &state, &meta)?;
         if eval.is_some() {
             last_eval = eval;
         }
