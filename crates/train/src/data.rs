@@ -263,7 +263,8 @@ pub fn prepare_data(
 /// [`DataError::Spec`] / [`DataError::Read`] for a test data set or data set that cannot be
 /// read, and those of [`prepare_data`].
 pub fn prepare_data_for(config: &TrainConfig, spec: &DataSpec) -> Result<PreparedData, DataError> {
-    let split = read_split(spec)?;
+    let hold_out = config.data.hold_out.unwrap_or_default();
+    let split = read_split(spec, &hold_out)?;
     let other_test = config
         .data
         .test_spec()
@@ -271,14 +272,15 @@ pub fn prepare_data_for(config: &TrainConfig, spec: &DataSpec) -> Result<Prepare
             key: "data.test_dataset",
             source,
         })?
-        .map(|other| read_split(&other))
+        .map(|other| read_split(&other, &hold_out))
         .transpose()?;
     prepare_data(config, split, other_test)
 }
 
-/// The splits of `spec`.
-fn read_split(spec: &DataSpec) -> Result<Split, DataError> {
-    spec.read().map_err(|source| DataError::Read {
+/// The splits of `spec`; class folders at an `imagefolder` root hold out `hold_out`
+/// (`[data.hold_out]`).
+fn read_split(spec: &DataSpec, hold_out: &deda_data::HoldOut) -> Result<Split, DataError> {
+    spec.read_with(hold_out).map_err(|source| DataError::Read {
         spec: spec.clone(),
         source: Box::new(source),
     })
