@@ -10,12 +10,16 @@
 //! Sampling is separated from applying:
 //! - [`CombineSampler::sample`] draws a [`Decision`] (the only randomness, in a fixed order);
 //! - [`compose()`] applies [`CombineParams`] to decoded images: pure and deterministic.
+//!
+//! [`peers`] holds the training-time rules of the generative peer methods (DA-Fusion,
+//! Diff-Mix, DiffuseMix with its procedural fractals, Real-Guidance) as pure, seeded functions.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod compose;
 pub mod config;
 pub mod error;
 pub mod params;
+pub mod peers;
 pub mod pool;
 pub mod resize;
 pub mod sampler;

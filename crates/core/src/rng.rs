@@ -28,6 +28,8 @@ pub enum Stream {
     Init = 7,
     /// Generative editing, indexed by (part, variant).
     Edit = 8,
+    /// Procedural fractal images (DiffuseMix's blend partners), indexed by (fractal index).
+    Fractal = 9,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mix.
