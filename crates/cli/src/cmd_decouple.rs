@@ -9,7 +9,7 @@ pub use crate::stages::{
     write_decouple_report as write_report,
 };
 use crate::UsageError;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::{CipFormat, Shard};
 pub use deda_decouple::BankTarget;
@@ -65,7 +65,11 @@ pub fn run(args: DecoupleArgs) -> Result<()> {
         ..DecoupleOptions::default()
     };
     options.validate().map_err(|e| UsageError(e.to_string()))?;
-    let train = crate::data_spec::read(&args.dataset)?.train;
+    // class folders at an imagefolder root: every image, so any later hold-out finds its parts
+    let train = args
+        .dataset
+        .training_candidates()
+        .with_context(|| format!("reading data set {}", args.dataset))?;
     let mut segmenter = make_segmenter(&args.segmenter, &args.dataset)?;
     let target = BankTarget {
         dir: &args.bank,

@@ -17,9 +17,12 @@ mod cmd_build_set;
 mod cmd_decouple;
 mod cmd_demo;
 mod cmd_diversity;
+mod cmd_doctor;
 mod cmd_edit;
+mod cmd_eval;
 mod cmd_experiment;
 mod cmd_invert;
+mod cmd_predict;
 mod cmd_reproduce;
 mod cmd_train;
 mod data_spec;
@@ -56,6 +59,14 @@ enum Command {
     Bank(cmd_bank::BankCommand),
     /// Train and evaluate a classifier from a TOML recipe (see configs/).
     Train(cmd_train::TrainArgs),
+    /// Evaluate a trained model (run folder or weight file) on a data set: top-1, per class,
+    /// per group; writes eval.json and eval.md.
+    Eval(cmd_eval::EvalArgs),
+    /// Classify images with a trained model: top-k classes with probabilities.
+    Predict(cmd_predict::PredictArgs),
+    /// Check the environment (libtorch, CUDA, ONNX Runtime, Hugging Face cache, disk) and say
+    /// what to do about each problem.
+    Doctor(cmd_doctor::DoctorArgs),
     /// Train every cell of a paper table that is not done yet and write the table with the
     /// paper's numbers beside ours (works on partial results).
     Reproduce(cmd_reproduce::ReproduceArgs),
@@ -90,6 +101,9 @@ fn main() -> ExitCode {
         Command::Invert(a) => cmd_invert::run(a),
         Command::Bank(c) => cmd_bank::run(c),
         Command::Train(a) => cmd_train::run(a),
+        Command::Eval(a) => cmd_eval::run(a),
+        Command::Predict(a) => cmd_predict::run(a),
+        Command::Doctor(a) => cmd_doctor::run(a),
         Command::Reproduce(a) => cmd_reproduce::run(a),
         Command::Bench(c) => cmd_bench::run(c),
         Command::Experiment(a) => cmd_experiment::run(a),
