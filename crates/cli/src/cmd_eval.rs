@@ -2,12 +2,12 @@
 //! where the set has groups (Waterbirds), per-group accuracy, written as `eval.json` and
 //! `eval.md`. The checkpoint brings its recipe and class names (see
 //! [`deda_train::inference`]); the method logic lives there.
+use crate::checkpoint::{checkpoint_error, open};
 use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use deda_data::{DataSet, DataSpec, HoldOut};
-use deda_nets::DeviceChoice;
-use deda_train::inference::{evaluate_checkpoint, Checkpoint, CheckpointError};
+use deda_train::inference::evaluate_checkpoint;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `deda eval`.
@@ -49,28 +49,6 @@ pub enum SplitChoice {
     Train,
     /// Both.
     All,
-}
-
-/// A checkpoint problem found from the inputs alone is a usage error (exit code 2).
-pub fn checkpoint_error(e: CheckpointError) -> anyhow::Error {
-    match e {
-        CheckpointError::Run(run) => anyhow::Error::new(run),
-        other => anyhow::Error::new(UsageError(other.to_string())),
-    }
-}
-
-/// Opens the checkpoint and builds its model on `device`.
-pub fn open(path: &Path, device: &str) -> Result<(Checkpoint, Box<dyn deda_nets::Model>)> {
-    let ckpt = Checkpoint::open(path).map_err(checkpoint_error)?;
-    let device = device
-        .parse::<DeviceChoice>()
-        .map_err(|e| UsageError(format!("--device: {e}")))?
-        .resolve()?;
-    let model = ckpt
-        .model(device)
-        .map_err(checkpoint_error)
-        .with_context(|| format!("loading {}", ckpt.weights.display()))?;
-    Ok((ckpt, model))
 }
 
 /// Runs `deda eval`.

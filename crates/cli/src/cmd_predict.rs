@@ -1,6 +1,6 @@
 //! `deda predict`: the top-k classes of single images, with names and probabilities, after the
 //! checkpoint's own evaluation transforms (logic in [`deda_train::inference::predict`]).
-use crate::cmd_eval::{checkpoint_error, open};
+use crate::checkpoint::{checkpoint_error, open};
 use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
