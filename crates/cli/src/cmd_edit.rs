@@ -1,9 +1,10 @@
 //! `deda edit`: synthetic CDPs for every real CDP of a part bank.
-use crate::{progress, UsageError};
+pub use crate::stages::{edit_bank, print_edit_report as print_report};
+use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::Shard;
-use deda_edit::{run_edit, CutoutEditor, EditReport, IdentityEditor};
+use deda_edit::{CutoutEditor, IdentityEditor};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `deda edit`.
@@ -83,30 +84,6 @@ pub fn run(args: EditArgs) -> Result<()> {
     Ok(())
 }
 
-/// Prints what the stage did, and the stale variants of other producers it found.
-pub fn print_report(report: &EditReport) {
-    println!(
-        "edit: {} real CDP(s), {} owned by this shard, {} variant(s) written, {} already there, {} empty",
-        report.cdps,
-        report.owned,
-        report.written,
-        report.skipped_existing,
-        report.empty_outputs.len()
-    );
-    if let Some(p) = &report.producer {
-        println!("edit: variants by {}", p.describe());
-    }
-    if !report.stale.is_empty() {
-        println!(
-            "edit: {} stale variant(s) of another editor or other settings found, superseded (kept on disk, no longer served):",
-            report.stale_variants()
-        );
-        for s in &report.stale {
-            println!("  {} variant(s) by {}", s.variants, s.producer.describe());
-        }
-    }
-}
-
 /// The contact sheet of the edits: one row per real CDP that has synthetic CDPs, the real CDP
 /// then its variants in order, over a checkerboard.
 fn write_sheet(bank: &Path, path: &Path, k: u32, rows: usize) -> Result<()> {
@@ -184,22 +161,4 @@ fn weights_fingerprint(model: &crate::args::SdModelArgs) -> Result<String> {
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
     deda_sd::pipelines::sdedit::weights_fingerprint(&refs)
         .context("fingerprinting the sd editor's weights")
-}
-
-/// Runs the edit stage on `bank` with a progress bar.
-pub fn edit_bank(
-    bank: &Path,
-    editor: &mut dyn CutoutEditor,
-    k: u32,
-    seed: u64,
-    shard: Option<Shard>,
-) -> Result<EditReport> {
-    let pb = progress::bar(0, "edit");
-    let report = run_edit(bank, editor, k, seed, shard, &mut |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    })
-    .with_context(|| format!("editing the CDPs of {}", bank.display()))?;
-    pb.finish_and_clear();
-    Ok(report)
 }

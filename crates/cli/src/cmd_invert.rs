@@ -4,16 +4,14 @@
 //! `--dataset KIND:PATH [--k-shot K --k-shot-seed S]` only the CDPs of that training set are
 //! used, and its hash is recorded in `<out>/training_set.json`.
 pub use crate::args::SdModelArgs;
-use crate::args::SdModels;
-use crate::{progress, UsageError};
-use anyhow::{Context, Result};
+pub use crate::stages::invert_bank;
+use crate::UsageError;
+use anyhow::Result;
 use clap::Args;
 use deda_bank::Shard;
-use deda_sd::stages::ttti::stage::{
-    default_embeddings_dir, run_invert_on, InvertOptions, TrainingImages,
-};
+use deda_sd::stages::ttti::stage::{default_embeddings_dir, InvertOptions, TrainingImages};
 use deda_sd::stages::ttti::{AdamWConfig, TttiConfig};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `deda invert`.
 #[derive(Args, Debug)]
@@ -117,44 +115,4 @@ pub fn run(args: InvertArgs) -> Result<()> {
         shard: args.shard,
     };
     invert_bank(&args.bank, &out, images.as_ref(), &mut models, &opts)
-}
-
-/// Runs the invert stage with a progress bar and prints a summary line.
-pub fn invert_bank(
-    bank: &Path,
-    out: &Path,
-    images: Option<&TrainingImages>,
-    models: &mut SdModels,
-    opts: &InvertOptions,
-) -> Result<()> {
-    let pb = progress::bar(u64::from(opts.ttti.steps), "invert");
-    let report = run_invert_on(
-        bank,
-        out,
-        images,
-        &models.sd,
-        &models.vae,
-        &mut models.tokenizer,
-        opts,
-        &mut |class, done, total, loss| {
-            pb.set_length(u64::from(total));
-            pb.set_position(u64::from(done));
-            pb.set_message(format!("{class} {loss:.4}"));
-        },
-    )
-    .with_context(|| format!("textual inversion of the classes of {}", bank.display()))?;
-    pb.finish_and_clear();
-    let learnt_from = match images {
-        Some(t) => format!("the {} training images of {}", t.ids.len(), t.description),
-        None => "every CDP of the bank".to_string(),
-    };
-    println!(
-        "invert: {} class(es), {} owned by this shard, {} inverted, {} already there, learnt from {learnt_from}; embeddings in {}",
-        report.classes,
-        report.owned,
-        report.inverted.len(),
-        report.skipped_existing.len(),
-        out.display()
-    );
-    Ok(())
 }

@@ -1,12 +1,17 @@
-//! The binary's side of the offline stages that several commands run (`deda decouple`, `demo`,
-//! `experiment`, `run`): segmenters built from a `--segmenter` string (they need the model
-//! crates, which the tch-free `deda-decouple` must not depend on), the decouple stage with a
-//! progress bar, and its report printed and written. The stage itself is
-//! [`deda_decouple::decouple_split`].
+//! The binary's side of the offline stages that several commands run (`deda decouple`, `edit`,
+//! `invert`, `demo`, `experiment`, `run`): segmenters built from a `--segmenter` string (they
+//! need the model crates, which the tch-free `deda-decouple` must not depend on), and each stage
+//! with a progress bar and its report printed (and, for decouple, written). The stages
+//! themselves are [`deda_decouple::decouple_split`], [`deda_edit::run_edit`] and
+//! [`deda_sd::stages::ttti::stage::run_invert_on`].
+use crate::args::SdModels;
 use crate::data_spec::DataSpec;
 use crate::{progress, UsageError};
 use anyhow::{Context, Result};
+use deda_bank::Shard;
 use deda_decouple::{BankTarget, DecoupleReport, Segmenter};
+use deda_edit::{run_edit, CutoutEditor, EditReport};
+use deda_sd::stages::ttti::stage::{run_invert_on, InvertOptions, TrainingImages};
 use std::path::Path;
 
 /// The segmenter named by `spec` (`--segmenter`, `[stages.decouple] segmenter`) for `dataset`:
@@ -109,4 +114,86 @@ pub fn write_decouple_report(bank_dir: &Path, r: &DecoupleReport) -> Result<()> 
     )?;
     let md = deda_decouple::report_markdown(r, &bank.summary().to_string(), "decouple-parts.png");
     crate::report::write_markdown(&bank_dir.join("decouple-report.md"), &md)
+}
+
+/// Prints what the stage did, and the stale variants of other producers it found.
+pub fn print_edit_report(report: &EditReport) {
+    println!(
+        "edit: {} real CDP(s), {} owned by this shard, {} variant(s) written, {} already there, {} empty",
+        report.cdps,
+        report.owned,
+        report.written,
+        report.skipped_existing,
+        report.empty_outputs.len()
+    );
+    if let Some(p) = &report.producer {
+        println!("edit: variants by {}", p.describe());
+    }
+    if !report.stale.is_empty() {
+        println!(
+            "edit: {} stale variant(s) of another editor or other settings found, superseded (kept on disk, no longer served):",
+            report.stale_variants()
+        );
+        for s in &report.stale {
+            println!("  {} variant(s) by {}", s.variants, s.producer.describe());
+        }
+    }
+}
+
+/// Runs the edit stage on `bank` with a progress bar.
+pub fn edit_bank(
+    bank: &Path,
+    editor: &mut dyn CutoutEditor,
+    k: u32,
+    seed: u64,
+    shard: Option<Shard>,
+) -> Result<EditReport> {
+    let pb = progress::bar(0, "edit");
+    let report = run_edit(bank, editor, k, seed, shard, &mut |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })
+    .with_context(|| format!("editing the CDPs of {}", bank.display()))?;
+    pb.finish_and_clear();
+    Ok(report)
+}
+
+/// Runs the invert stage with a progress bar and prints a summary line.
+pub fn invert_bank(
+    bank: &Path,
+    out: &Path,
+    images: Option<&TrainingImages>,
+    models: &mut SdModels,
+    opts: &InvertOptions,
+) -> Result<()> {
+    let pb = progress::bar(u64::from(opts.ttti.steps), "invert");
+    let report = run_invert_on(
+        bank,
+        out,
+        images,
+        &models.sd,
+        &models.vae,
+        &mut models.tokenizer,
+        opts,
+        &mut |class, done, total, loss| {
+            pb.set_length(u64::from(total));
+            pb.set_position(u64::from(done));
+            pb.set_message(format!("{class} {loss:.4}"));
+        },
+    )
+    .with_context(|| format!("textual inversion of the classes of {}", bank.display()))?;
+    pb.finish_and_clear();
+    let learnt_from = match images {
+        Some(t) => format!("the {} training images of {}", t.ids.len(), t.description),
+        None => "every CDP of the bank".to_string(),
+    };
+    println!(
+        "invert: {} class(es), {} owned by this shard, {} inverted, {} already there, learnt from {learnt_from}; embeddings in {}",
+        report.classes,
+        report.owned,
+        report.inverted.len(),
+        report.skipped_existing.len(),
+        out.display()
+    );
+    Ok(())
 }
