@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
 """Parity fixture for deda-train's saliency-guided mixing (SaliencyMix, Guided-SR, Guided-AP).
 
-Re-expresses, with torch/torchvision only, the GuidedMixup FGVC code base
-(3neutronstar/GuidedMixup: FGVC/Utils/spectral_residual.py `SpectralResidual(blur=7, sigma=3)`,
-FGVC/Implementor/guidedmixup.py with --condition greedy --distance_metric l2
---label_mixing saliency_label --blur 7 --blur_sigma 3 and m_part = batch size,
-FGVC/Mixup/utils.py `saliency_bbox` arithmetic) on fixed inputs, a fixed λ and a fixed permutation.
+The reference is GuidedMixup's own FGVC code (3neutronstar/GuidedMixup at commit
+73494e18899ff67b43746a17a3da5d40a4c11dd5, GPL-3.0, hence not vendored: pass a checkout with
+--guidedmixup, see guidedmixup_original.py), run with --train_mode guided-sr / guided-ap
+--condition greedy --distance_metric l2 --label_mixing saliency_label
+--saliency_normalization sumto1 --blur 7 --blur_sigma 3 and m_part = batch size:
+- `SpectralResidual(7, 3)` (Utils/spectral_residual.py), `distance_function` (Utils/distance.py),
+  `GuidedMixupLearner._saliency_normalization` and `.pairing` (Implementor/guidedmixup.py):
+  the original code, unchanged;
+- the learner's blur `GaussianBlur((7, 7), sigma=(3, 3))` as its __init__ builds it, and the
+  mixing statements of `GuidedMixupLearner._train` (element-wise normalisation, saliency label
+  weights, mixed images), which are inline in its training loop and cannot be called: restated
+  here line for line;
+- SaliencyMix: the box arithmetic of Mixup/utils.py `saliency_bbox` (restated: the original
+  calls OpenCV's fine-grained saliency, deda uses the spectral residual's argmax).
+Inputs, a fixed lambda and a fixed permutation; everything is computed in float32 (stored) and
+in float64 (the spread: max |f32 - f64| / (1 + |f64|) over the float outputs, stored as
+`spread`; the integer outputs (pairings, box) must agree).
 
-Pinned versions: python 3.x, torch==2.11.0, torchvision==0.26.0, safetensors, numpy 2.x.
+Pinned versions: python 3.11, torch==2.11.0, torchvision==0.26.0, safetensors 0.8.0, numpy 2.4.6.
 
-Usage (from the repository root, with the project venv):
-    .venv/bin/python tools/parity/make_mix_fixture.py [--out crates/train/tests/fixtures/mix]
+Regenerate (from the repository root, with the project venv):
+    .venv/bin/python tools/parity/make_mix_fixture.py --guidedmixup GUIDEDMIXUP_CHECKOUT \
+        [--out crates/train/tests/fixtures/mix]
 
 Writes <out>/data.safetensors with
   images (5,3,24,28), targets (5,4) one-hot       small batch (no 128-px resize)
@@ -25,6 +38,9 @@ Writes <out>/data.safetensors with
   ap_raw (4,24,28)          sqrt(mean_c grad^2) of the soft CE of the tiny ResNet of
                             crates/nets/tests/fixtures/resnet_tiny (train mode) on ap_images
   ap_images (4,3,24,28), ap_targets (4,5), ap_norm, ap_partner, ap_mixed, ap_targets_mixed
+  spread.sr, spread.ap (1,) f64  the reference's own float32 error (see above) over the
+                            Guided-SR and SaliencyMix outputs and over the Guided-AP outputs;
+                            spread (1,) f64 the larger of the two
 The big images are not stored: `big_images()` is reproduced by the Rust test with the same
 libtorch ops.
 """
@@ -35,95 +51,51 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torchvision.transforms as transforms
-import torchvision.transforms.functional as TF
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import guidedmixup_original  # noqa: E402
 from make_resnet_fixture import TinyResNet  # noqa: E402
+from parity_spread import spread  # noqa: E402
 from torchvision.models.resnet import BasicBlock  # noqa: E402
 
 
-class SpectralResidual:
-    """GuidedMixup's SpectralResidual(blur=7, sigma=3, kernel_size=3), step by step."""
+class Reference:
+    """GuidedMixup's original pieces in one precision."""
 
-    def __init__(self):
-        self.boxfilter = nn.Conv2d(1, 1, 3, bias=False, padding=1, padding_mode="replicate")
-        self.boxfilter.weight = nn.Parameter(torch.ones((1, 1, 3, 3)) / 9.0, requires_grad=False)
-        self.to_gray = transforms.Grayscale(num_output_channels=1)
-        self.blur = transforms.GaussianBlur((7, 7), (3, 3))
-        self.eps = 1e-10
-        self.resize = transforms.Resize((128, 128))
+    def __init__(self, root, batch, dtype):
+        configs = {"condition": "greedy", "distance_metric": "l2", "m_part": batch,
+                   "batch_size": batch}
+        sr_cls, self.distance_function, self.learner = guidedmixup_original.load(root, configs)
+        self.sr = sr_cls(7, 3, device="cpu")
+        self.sr.boxfilter = self.sr.boxfilter.to(dtype)
+        # GuidedMixupLearner.__init__ with --blur 7 --blur_sigma 3:
+        self.blur = transforms.GaussianBlur((7, 7), sigma=(3, 3))
 
-    def saliency_map(self, values):
-        values = self.to_gray(values)
-        if values.shape[2] > 128:
-            values = self.resize(values)
-        freq = torch.fft.fft2(values)
-        mag = (freq.real ** 2 + freq.imag ** 2 + self.eps).sqrt()
-        residual = (mag.log() - self.boxfilter(mag.log())).exp()
-        freq.real = freq.real * residual / mag
-        freq.imag = freq.imag * residual / mag
-        out = torch.fft.ifft2(freq)
-        out.squeeze_(1)
-        return out
+    def spectral_residual(self, images):
+        return self.sr.transform_spectral_residual(images)
 
-    def __call__(self, values):
-        with torch.no_grad():
-            m = self.saliency_map(values)
-            sr = (m.real ** 2 + m.imag ** 2).sqrt()
-            sr = self.blur(sr)
-            if values.shape[2] > 128:
-                sr = TF.resize(sr, size=(values.shape[2], values.shape[3]))
-            sr.squeeze_(1)
-        return sr
-
-
-def normalise(sc):
-    """The learner's blur (7, 3) and 'sumto1'."""
-    sc = transforms.GaussianBlur((7, 7), sigma=(3, 3))(sc)
-    return sc / sc.sum(dim=[-1, -2], keepdim=True)
-
-
-def l2(a):
-    ra = a.view(a.shape[0], -1).unsqueeze(1)
-    rb = a.view(a.shape[0], -1).unsqueeze(0)
-    return (ra - rb).norm(dim=-1).view(a.shape[0], a.shape[0])
-
-
-def greedy(X):
-    """GuidedMixupLearner.pairing, condition 'greedy', m_part >= batch size."""
-    X = X.copy()
-    sorted_indices = -1 * np.ones(X.shape[0], dtype=int)
-    max_idx = np.argmax(X)
-    row, col = max_idx // X.shape[0], max_idx % X.shape[0]
-    first_row = copy.deepcopy(row)
-    idx = 0
-    sorted_indices[row] = col
-    X[:, row] = 0
-    while idx < X.shape[0] - 2:
-        idx += 1
-        row = col
-        col = np.argmax(X[row])
-        sorted_indices[row] = col
-        X[:, row] = 0
-    sorted_indices[col] = first_row
-    return sorted_indices
-
-
-def guided(images, targets, sc_a):
-    sc_a = normalise(sc_a)
-    dist = l2(sc_a)
-    idx = greedy(dist.cpu().numpy())
-    sc_b = sc_a[idx]
-    norm_a = sc_a / (sc_a + sc_b)
-    norm_b = sc_b / (sc_a + sc_b)
-    lam_a = norm_a.mean(dim=[1, 2])
-    lam_b = norm_b.mean(dim=[1, 2])
-    mixed = torch.stack([norm_a] * 3, 1) * images + torch.stack([norm_b] * 3, 1) * images[idx]
-    mixed_t = targets * lam_a[:, None] + targets[idx] * lam_b[:, None]
-    return sc_a, dist, torch.from_numpy(idx).long(), mixed, mixed_t, lam_a
+    def guided(self, images, targets, sc_a):
+        """GuidedMixupLearner._train from the saliency on (statements restated)."""
+        sc_a = self.blur(sc_a)
+        sc_a = self.learner._saliency_normalization(sc_a, "sumto1")
+        dist = self.distance_function(sc_a, sc_a, "l2")
+        sorted_indices = self.learner.pairing(sc_a.detach())
+        target_b = targets[sorted_indices]
+        images_b = images[sorted_indices]
+        sc_b = sc_a[sorted_indices]
+        norm_sc_a = torch.div(sc_a, (sc_a + sc_b).detach())
+        norm_sc_b = torch.div(sc_b, (sc_a + sc_b).detach())
+        lam_a = norm_sc_a.mean(dim=[1, 2])
+        lam_b = norm_sc_b.mean(dim=[1, 2])
+        mask_a = torch.stack([norm_sc_a] * 3, dim=1)
+        mask_b = torch.stack([norm_sc_b] * 3, dim=1)
+        combined_images = mask_a * images + mask_b * images_b
+        # _forward_all's mixed target (saliency_label): t_a * lam_a + t_b * lam_b
+        mixed_t = targets * lam_a[:, None].to(targets) + target_b * lam_b[:, None].to(targets)
+        partner = torch.from_numpy(np.asarray(sorted_indices)).long()
+        return sc_a, dist, partner, combined_images, mixed_t, lam_a
 
 
 def big_images():
@@ -135,9 +107,9 @@ def big_images():
     return torch.sin(i * 0.21 + j * 0.13 * (c + 1.0) + n) + torch.cos((i - 60.0) * (j - 70.0) * 0.001 + c)
 
 
-def saliencymix(images, targets, lam, perm, sr):
+def saliencymix(images, targets, lam, perm, ref):
     H, W = images.shape[2], images.shape[3]
-    sal = sr(images[perm[0]].unsqueeze(0))[0].numpy()
+    sal = ref.spectral_residual(images[perm[0]].unsqueeze(0))[0].numpy()
     cut_rat = np.sqrt(1.0 - lam)
     cut_h, cut_w = int(H * cut_rat), int(W * cut_rat)
     x, y = np.unravel_index(np.argmax(sal, axis=None), sal.shape)
@@ -149,53 +121,71 @@ def saliencymix(images, targets, lam, perm, sr):
     return out, targets * lam_a + targets[perm] * (1.0 - lam_a), [y0, y1, x0, x1]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="crates/train/tests/fixtures/mix")
-    ap.add_argument("--weights", default="crates/nets/tests/fixtures/resnet_tiny/weights.safetensors")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(1)
-    gen = torch.Generator().manual_seed(7)
-    sr = SpectralResidual()
-
-    images = torch.randn(5, 3, 24, 28, generator=gen)
-    targets = torch.eye(4)[torch.tensor([0, 1, 2, 3, 1])]
-    raw = sr(images)
-    norm, dist, partner, mixed, mixed_t, lam_a = guided(images, targets, raw)
+def compute(ref, model, images, targets, ap_images, ap_targets, dtype):
+    images, targets = images.to(dtype), targets.to(dtype)
+    ap_images, ap_targets = ap_images.to(dtype), ap_targets.to(dtype)
+    raw = ref.spectral_residual(images)
+    norm, dist, partner, mixed, mixed_t, lam_a = ref.guided(images, targets, raw)
     d = {
         "images": images, "targets": targets, "sr_raw": raw, "sr_norm": norm, "sr_dist": dist,
         "sr_partner": partner, "sr_mixed": mixed, "sr_targets": mixed_t, "sr_lam_a": lam_a,
-        "big_sr_raw": sr(big_images()),
+        "big_sr_raw": ref.spectral_residual(big_images().to(dtype)),
     }
-
     lam, perm = 0.6, [2, 0, 4, 1, 3]
-    smix, smix_t, box = saliencymix(images, targets, lam, perm, sr)
+    smix, smix_t, box = saliencymix(images, targets, lam, perm, ref)
     d.update({
         "smix_lambda": torch.tensor([lam], dtype=torch.float64),
         "smix_perm": torch.tensor(perm), "smix_box": torch.tensor(box),
         "smix_mixed": smix, "smix_targets": smix_t,
     })
-
-    weights = args.weights
-    model = TinyResNet(BasicBlock, [2, 2, 2, 2], num_classes=5, width=8)
-    model.load_state_dict(load_file(weights))
+    model = copy.deepcopy(model).to(dtype)
     model.train()
-    ap_images = torch.randn(4, 3, 24, 28, generator=gen)
-    ap_targets = torch.eye(5)[torch.tensor([0, 3, 1, 4])]
     x = ap_images.clone()
     x.requires_grad = True
     logits = model(x)
     loss = -(ap_targets * logits.log_softmax(1)).sum(1).mean()
     loss.backward()
-    ap_raw = ((x.grad ** 2).mean(dim=1)).sqrt().detach()
-    ap_norm, _, ap_partner, ap_mixed, ap_mixed_t, _ = guided(ap_images, ap_targets, ap_raw)
+    ap_raw = ((x.grad ** 2).mean(dim=1)).sqrt().detach()  # GuidedMixupLearner._train, guided-ap
+    ap_norm, _, ap_partner, ap_mixed, ap_mixed_t, _ = ref.guided(ap_images, ap_targets, ap_raw)
     d.update({
         "ap_images": ap_images, "ap_targets": ap_targets, "ap_raw": ap_raw, "ap_norm": ap_norm,
         "ap_partner": ap_partner, "ap_mixed": ap_mixed, "ap_targets_mixed": ap_mixed_t,
     })
+    return d
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="crates/train/tests/fixtures/mix")
+    ap.add_argument("--weights", default="crates/nets/tests/fixtures/resnet_tiny/weights.safetensors")
+    ap.add_argument("--guidedmixup", required=True,
+                    help="checkout of 3neutronstar/GuidedMixup at the pinned commit")
+    args = ap.parse_args()
+    commit = guidedmixup_original.check_commit(args.guidedmixup)
+    print("GuidedMixup", commit)
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(7)
+    images = torch.randn(5, 3, 24, 28, generator=gen)
+    targets = torch.eye(4)[torch.tensor([0, 1, 2, 3, 1])]
+    ap_images = torch.randn(4, 3, 24, 28, generator=gen)
+    ap_targets = torch.eye(5)[torch.tensor([0, 3, 1, 4])]
+    model = TinyResNet(BasicBlock, [2, 2, 2, 2], num_classes=5, width=8)
+    model.load_state_dict(load_file(args.weights))
+    inputs = (model, images, targets, ap_images, ap_targets)
+    d = compute(Reference(args.guidedmixup, 5, torch.float32), *inputs, torch.float32)
+    d64 = compute(Reference(args.guidedmixup, 5, torch.float64), *inputs, torch.float64)
+    for k, v in d.items():
+        if not v.is_floating_point():
+            assert torch.equal(v, d64[k]), f"{k} differs between float32 and float64 (a tie)"
+    groups = {"sr": ("sr_", "big_sr_", "smix_"), "ap": ("ap_",)}
+    for g, prefixes in groups.items():
+        keep = lambda dd: {k: v for k, v in dd.items() if k.startswith(prefixes)}
+        d[f"spread.{g}"] = torch.tensor([spread(keep(d), keep(d64))], dtype=torch.float64)
+    d["spread"] = torch.max(d["spread.sr"], d["spread.ap"])
     save_file({k: v.contiguous() for k, v in d.items()}, os.path.join(args.out, "data.safetensors"))
-    print("wrote", args.out, "partner", partner.tolist(), "ap partner", ap_partner.tolist(), "box", box)
+    print("wrote", args.out, "partner", d["sr_partner"].tolist(), "ap partner",
+          d["ap_partner"].tolist(), "box", d["smix_box"].tolist())
 
 
 if __name__ == "__main__":

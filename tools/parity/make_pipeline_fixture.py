@@ -2,12 +2,13 @@
 """Parity fixtures for deda-sd's pipelines: transparent SDEdit (img2img) and one TTTI
 (textual inversion) optimisation, on tiny random-weight diffusers / transformers models.
 
-Pinned versions (tools/parity/requirements.txt): torch==2.11.0, transformers==4.57.3,
-diffusers==0.35.2, safetensors, numpy.
+Pinned versions (tools/parity/requirements.txt): python 3.11, torch==2.11.0, transformers==4.57.3,
+diffusers==0.35.2, safetensors 0.8.0, numpy 2.4.6.
 
 Usage (from the repository root, with the project venv; run make_layer_diffuse_fixture.py first,
 its tiny transparent encoder/decoder are reused):
-    .venv/bin/python tools/parity/make_pipeline_fixture.py [--out crates/sd/tests/fixtures]
+    .venv/bin/python tools/parity/make_pipeline_fixture.py [--out crates/sd/tests/fixtures] \
+        [--layer-diffuse crates/sd/tests/fixtures/layer_diffuse_tiny]
 
 Writes into <out>/:
   pipeline_tiny/  a diffusers folder: text_encoder/ (CLIPTextModel, vocab 64, hidden 16),
@@ -32,8 +33,13 @@ Writes into <out>/:
       ti.ids (2,77) i64; ti.init_row (16,) = the row of the initializer token; ti.latents,
       ti.noise (2,4,8,8); ti.timesteps1, ti.timesteps2 (2,) i64 in [0, 400];
       ti.loss1, ti.grad1 (16,), ti.row1 (after step 1), ti.loss2, ti.grad2, ti.row2 (step 2)
+    spread.sd, spread.decoded, spread.ti (1,) f64  the reference's own float32 error of the
+                     sd.* outputs but sd.decoded, of sd.decoded (8 clipped passes and a median)
+                     and of the ti.* outputs: everything recomputed in float64 from the same
+                     weights and inputs, max |f32 - f64| / (1 + |f64|); spread (1,) f64 the largest
 """
 import argparse
+import contextlib
 import copy
 import importlib.util
 import os
@@ -43,6 +49,8 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel
+
+from parity_spread import spread
 
 VOCAB = 64
 HIDDEN = 16
@@ -92,30 +100,46 @@ def ids_with(tokens):
     return ids
 
 
+@contextlib.contextmanager
+def default_dtype(dtype):
+    """CLIP builds its causal mask in the default dtype (float64 run: float64 too)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+def run_text(text, ids):
+    with default_dtype(text.dtype):
+        return text(ids).last_hidden_state
+
+
 def text_embeds(text, ids, row):
     """What diffusers' load_textual_inversion does: one more table row holding `row`."""
     text = copy.deepcopy(text)
     text.resize_token_embeddings(VOCAB + 1)
     with torch.no_grad():
         text.get_input_embeddings().weight[PLACEHOLDER] = row
-    return text(ids).last_hidden_state
+    return run_text(text, ids)
 
 
-def sdedit(out, text, unet, vae, ld, enc, dec):
+def sdedit(out, text, unet, vae, ld, enc, dec, dtype=torch.float32):
     g = torch.Generator().manual_seed(1)
-    alpha = (torch.rand(1, 1, 64, 64, generator=g) > 0.3).float()
-    rgb = torch.rand(1, 3, 64, 64, generator=g)
+    alpha = (torch.rand(1, 1, 64, 64, generator=g) > 0.3).float().to(dtype)
+    rgb = torch.rand(1, 3, 64, 64, generator=g).to(dtype)
     padded = rgb * alpha + (1 - alpha) * rgb.mean(dim=(2, 3), keepdim=True)
-    row = torch.randn(HIDDEN, generator=g) * 0.5
+    row = (torch.randn(HIDDEN, generator=g) * 0.5).to(dtype)
     cond_ids = ids_with([11, 12, 13, PLACEHOLDER])
     uncond_ids = ids_with([])
     with torch.no_grad():
         cond = text_embeds(text, cond_ids, row)
-        uncond = text(uncond_ids).last_hidden_state
+        uncond = run_text(text, uncond_ids)
         dist = vae.encode((rgb * 2 - 1) * alpha).latent_dist
-        offset = enc.blocks(torch.cat([alpha, padded], 1))
+        offset = ld.LatentTransparencyOffsetEncoder.__call__(enc, torch.cat([alpha, padded], 1))
         init = (dist.mean + dist.std * offset) * vae.config.scaling_factor
-        noise = torch.randn(init.shape, generator=g)
+        noise = torch.randn(init.shape, generator=g).to(dtype)
         sched = DDIMScheduler(**SD15_SCHEDULER)
         sched.set_timesteps(25)
         init_steps = min(int(25 * 0.12), 25)
@@ -128,14 +152,14 @@ def sdedit(out, text, unet, vae, ld, enc, dec):
             x = sched.step(eu + 7.0 * (ec - eu), t, x).prev_sample
         z = x / vae.config.scaling_factor
         pixel = (vae.decode(z).sample / 2 + 0.5).clip(0, 1)
-        decoded = ld.augmented(dec, pixel, z)
+        decoded = ld.TransparentVAEDecoder.estimate_augmented(ld.Holder(dec), pixel, z)
     return {"sd.rgb": rgb, "sd.alpha": alpha, "sd.padded": padded, "sd.cond_ids": cond_ids,
             "sd.uncond_ids": uncond_ids, "sd.learned_row": row, "sd.cond": cond,
             "sd.uncond": uncond, "sd.init_latent": init, "sd.noise": noise,
             "sd.timesteps": timesteps.long(), "sd.latent_out": x, "sd.decoded": decoded}
 
 
-def ttti(text, unet):
+def ttti(text, unet, dtype=torch.float32):
     g = torch.Generator().manual_seed(2)
     text.resize_token_embeddings(VOCAB + 1)
     table = text.get_input_embeddings().weight
@@ -149,16 +173,18 @@ def ttti(text, unet):
     opt = torch.optim.AdamW([table], lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
     sched = DDIMScheduler(**SD15_SCHEDULER)
     ids = torch.cat([ids_with([11, PLACEHOLDER]), ids_with([21, 22, PLACEHOLDER, 23])])
-    latents = torch.randn(2, 4, 8, 8, generator=g)
-    noise = torch.randn(2, 4, 8, 8, generator=g)
+    latents = torch.randn(2, 4, 8, 8, generator=g).to(dtype)
+    noise = torch.randn(2, 4, 8, 8, generator=g).to(dtype)
     res = {"ti.ids": ids, "ti.init_row": init_row, "ti.latents": latents, "ti.noise": noise}
     keep = torch.ones(VOCAB + 1, dtype=torch.bool)
     keep[PLACEHOLDER] = False
     for step in (1, 2):
         t = torch.randint(0, 401, (2,), generator=g)
         noisy = sched.add_noise(latents, noise, t)
-        ctx = text(ids).last_hidden_state
-        loss = F.mse_loss(unet(noisy, t, encoder_hidden_states=ctx).sample.float(), noise.float())
+        ctx = run_text(text, ids)
+        # The example's .float() (a no-op in float32; kept in float64 for the spread run).
+        loss = F.mse_loss(unet(noisy, t, encoder_hidden_states=ctx).sample.to(dtype),
+                          noise.to(dtype))
         loss.backward()
         res[f"ti.timesteps{step}"] = t
         res[f"ti.loss{step}"] = loss.detach().reshape(1)
@@ -174,6 +200,8 @@ def ttti(text, unet):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="crates/sd/tests/fixtures")
+    ap.add_argument("--layer-diffuse", default=None,
+                    help="the tiny transparent VAE (default: <out>/layer_diffuse_tiny)")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     ld = layer_diffuse_module(here)
@@ -184,14 +212,24 @@ def main():
     unet.save_pretrained(os.path.join(root, "unet"), safe_serialization=True)
     vae.save_pretrained(os.path.join(root, "vae"), safe_serialization=True)
 
-    tiny = os.path.join(args.out, "layer_diffuse_tiny")
+    tiny = args.layer_diffuse or os.path.join(args.out, "layer_diffuse_tiny")
     enc = ld.offset_encoder([4, 8, 8, 16]).eval()
     enc.load_state_dict(load_file(os.path.join(tiny, "encoder.safetensors")))
-    dec = ld.TransparentDecoderUNet([4, 4, 4, 8, 8, 8, 8], 4).eval()
+    dec = ld.decoder([4, 4, 4, 8, 8, 8, 8], 4).eval()
     dec.load_state_dict(load_file(os.path.join(tiny, "decoder.safetensors")))
 
+    models64 = [copy.deepcopy(m).double() for m in (text, unet, vae, enc, dec)]
     data = sdedit(args.out, text, unet, vae, ld, enc, dec)
     data.update(ttti(text, unet))
+    t64, u64, v64, e64, d64 = models64
+    data64 = sdedit(args.out, t64, u64, v64, ld, e64, d64, torch.float64)
+    data64.update(ttti(t64, u64, torch.float64))
+    groups = {"sd": lambda k: k.startswith("sd.") and k != "sd.decoded",
+              "decoded": lambda k: k == "sd.decoded", "ti": lambda k: k.startswith("ti.")}
+    for g, member in groups.items():
+        keep = lambda d: {k: v for k, v in d.items() if member(k)}
+        data[f"spread.{g}"] = torch.tensor([spread(keep(data), keep(data64))], dtype=torch.float64)
+    data["spread"] = torch.stack([data[f"spread.{g}"] for g in groups]).max(0).values
     save_file({k: v.contiguous() for k, v in data.items()},
               os.path.join(args.out, "pipeline_tiny_data.safetensors"))
     print("wrote", root)
