@@ -2,7 +2,7 @@
 """Parity fixtures for deda-grounding-dino: a TINY GroundingDinoForObjectDetection from transformers.
 
 Pinned versions (the fixtures committed under crates/grounding_dino/tests/fixtures/ were made with):
-    python 3.11, torch==2.11.0, transformers==4.57.3, safetensors, numpy 2.x, pillow
+    python 3.11, torch==2.11.0, transformers==4.57.3, safetensors 0.8.0, numpy 2.4.6, pillow 13.0.0
 
 Usage (from the repository root, with the project venv):
     .venv/bin/python tools/parity/make_grounding_dino_fixture.py [--out crates/grounding_dino/tests/fixtures]
@@ -16,7 +16,10 @@ Writes into <out>/:
   tiny/data.safetensors                      inputs (batch of 2: pixel_values, pixel_mask with padding on image 1,
                                              input_ids/attention_mask/token_type_ids with padding on prompt 1) and
                                              named intermediates and outputs (see `record` calls below)
-  tiny/meta.json                             prompts, post-processing results (scores, boxes, text labels)
+  tiny/meta.json                             prompts, post-processing results (scores, boxes, text labels),
+                                             and "spread": the reference's own float64-vs-float32 spread
+                                             over the recorded tensors (parity_spread.py); the Rust tests
+                                             enforce 4x it
   tokenizer.json                             prompt -> BertTokenizer ids (tiny vocab), and token-id lists ->
                                              decoded strings
   processor/                                 a small RGB image (PNG) and the GroundingDinoImageProcessor output
@@ -25,6 +28,7 @@ Writes into <out>/:
                                              (= IDEA-Research/grounding-dino-tiny), built on the meta device
 """
 import argparse
+import copy
 import json
 import os
 import tempfile
@@ -37,6 +41,8 @@ from transformers import BertTokenizer, GroundingDinoConfig, GroundingDinoForObj
 from transformers import GroundingDinoImageProcessor
 from transformers.models.grounding_dino.processing_grounding_dino import get_phrases_from_posmap
 from transformers.image_transforms import center_to_corners_format
+
+from parity_spread import HOW, spread
 
 WORDS = [
     "a", "the", "bird", "car", "dog", "cat", "big", "red", "on", "of", "re", "##d", "##s", "##gest",
@@ -100,6 +106,7 @@ def randomize(model, gen):
 class Recorder:
     def __init__(self):
         self.data = {}
+        self.handles = []
 
     def record(self, name, t):
         self.data[name] = t.detach().contiguous().clone()
@@ -109,7 +116,7 @@ class Recorder:
             o = out if index is None else out[index]
             self.record(name, o if isinstance(o, torch.Tensor) else o[0])
 
-        module.register_forward_hook(h)
+        self.handles.append(module.register_forward_hook(h))
 
 
 def tokenizer_fixture(vocab_path, out):
@@ -158,6 +165,47 @@ def names_fixture(out):
         json.dump(names, f, indent=0, sort_keys=True)
 
 
+def run(model, pixel_values, pixel_mask, enc):
+    """The recorded intermediates and the outputs of one forward (hooks removed after)."""
+    rec = Recorder()
+    m = model.model
+    rec.hook_out(m.text_backbone, "text_backbone", index=0)
+    rec.hook_out(m.text_projection, "text_features")
+    for i, proj in enumerate(m.input_proj_vision):
+        rec.hook_out(proj, f"input_proj.{i}")
+    layer0 = m.encoder.layers[0]
+    rec.hook_out(layer0.fusion_layer, "encoder.0.fusion.vision", index=0)
+    rec.hook_out(layer0.fusion_layer, "encoder.0.fusion.text", index=1)
+    rec.hook_out(layer0.text_enhancer_layer, "encoder.0.text_enhancer", index=0)
+    rec.hook_out(layer0.deformable_layer, "encoder.0.deformable", index=0)
+
+    def msda_hook(_m, _args, kwargs, out):
+        rec.record("msda.hidden_states", kwargs["hidden_states"])
+        rec.record("msda.position_embeddings", kwargs["position_embeddings"])
+        rec.record("msda.reference_points", kwargs["reference_points"])
+        rec.record("msda.attention_mask", kwargs["attention_mask"].to(torch.uint8))
+        rec.record("msda.spatial_shapes", kwargs["spatial_shapes"])
+        rec.record("msda.output", out[0])
+
+    handles = [layer0.deformable_layer.self_attn.register_forward_hook(msda_hook, with_kwargs=True)]
+    with torch.no_grad():
+        feats = m.backbone.conv_encoder.model(pixel_values).feature_maps
+        for i, f in enumerate(feats):
+            rec.record(f"backbone.{i}", f)
+        outputs = model(
+            pixel_values=pixel_values, pixel_mask=pixel_mask, input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"],
+        )
+    for k in ["logits", "pred_boxes", "init_reference_points", "intermediate_hidden_states",
+              "intermediate_reference_points", "encoder_last_hidden_state_vision",
+              "encoder_last_hidden_state_text", "enc_outputs_class", "enc_outputs_coord_logits",
+              "encoder_logits", "last_hidden_state"]:
+        rec.record(k, getattr(outputs, k))
+    for h in handles + rec.handles:
+        h.remove()
+    return rec, outputs
+
+
 def model_fixture(tok, out):
     d = os.path.join(out, "tiny")
     torch.manual_seed(0)
@@ -179,40 +227,10 @@ def model_fixture(tok, out):
     pixel_mask[1, :, 70:] = 0
     pixel_values[1] *= pixel_mask[1]
 
-    rec = Recorder()
-    m = model.model
-    rec.hook_out(m.text_backbone, "text_backbone", index=0)
-    rec.hook_out(m.text_projection, "text_features")
-    for i, proj in enumerate(m.input_proj_vision):
-        rec.hook_out(proj, f"input_proj.{i}")
-    layer0 = m.encoder.layers[0]
-    rec.hook_out(layer0.fusion_layer, "encoder.0.fusion.vision", index=0)
-    rec.hook_out(layer0.fusion_layer, "encoder.0.fusion.text", index=1)
-    rec.hook_out(layer0.text_enhancer_layer, "encoder.0.text_enhancer", index=0)
-    rec.hook_out(layer0.deformable_layer, "encoder.0.deformable", index=0)
-
-    def msda_hook(_m, _args, kwargs, out):
-        rec.record("msda.hidden_states", kwargs["hidden_states"])
-        rec.record("msda.position_embeddings", kwargs["position_embeddings"])
-        rec.record("msda.reference_points", kwargs["reference_points"])
-        rec.record("msda.attention_mask", kwargs["attention_mask"].to(torch.uint8))
-        rec.record("msda.spatial_shapes", kwargs["spatial_shapes"])
-        rec.record("msda.output", out[0])
-
-    layer0.deformable_layer.self_attn.register_forward_hook(msda_hook, with_kwargs=True)
-    with torch.no_grad():
-        feats = m.backbone.conv_encoder.model(pixel_values).feature_maps
-        for i, f in enumerate(feats):
-            rec.record(f"backbone.{i}", f)
-        outputs = model(
-            pixel_values=pixel_values, pixel_mask=pixel_mask, input_ids=enc["input_ids"],
-            attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"],
-        )
-    for k in ["logits", "pred_boxes", "init_reference_points", "intermediate_hidden_states",
-              "intermediate_reference_points", "encoder_last_hidden_state_vision",
-              "encoder_last_hidden_state_text", "enc_outputs_class", "enc_outputs_coord_logits",
-              "encoder_logits", "last_hidden_state"]:
-        rec.record(k, getattr(outputs, k))
+    model64 = copy.deepcopy(model).double()
+    rec, outputs = run(model, pixel_values, pixel_mask, enc)
+    rec64, _ = run(model64, pixel_values.double(), pixel_mask, enc)
+    spread_value = spread(rec.data, rec64.data)
     rec.record("pixel_values", pixel_values)
     rec.record("pixel_mask", pixel_mask.to(torch.uint8))
     for k in ["input_ids", "attention_mask", "token_type_ids"]:
@@ -240,6 +258,7 @@ def model_fixture(tok, out):
     meta = {
         "prompts": prompts, "target_sizes": target_sizes, "box_threshold": box_threshold,
         "text_threshold": text_threshold, "post_processed": post,
+        "spread": spread_value, "how": HOW, "torch": torch.__version__,
     }
     with open(os.path.join(d, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)

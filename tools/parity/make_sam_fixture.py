@@ -28,10 +28,14 @@ Writes into <out>/sam_tiny/:
                        points: input_points (1,1,2,2) f64 and input_labels (1,1,2) i64 (rescaled),
                        sparse_points (1,1,3,32) (a padding point is appended when no box is given),
                        pred_masks_points (1,1,3,32,32), iou_points (1,1,3)
+  spread.json          the reference's own float32 error: every output recomputed in float64
+                       from the same weights and inputs, max |f32 - f64| / (1 + |f64|)
+                       (parity_spread.py); the Rust tests enforce 4x it
 And <out>/sam_names.json: {"config": SamConfig().to_dict() (the sam-vit-base architecture),
 "names": {state_dict name: shape}} for the full-size model built on the meta device.
 """
 import argparse
+import copy
 import json
 import os
 
@@ -40,6 +44,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
+
+from parity_spread import HOW, spread
 
 SIZE = 64
 
@@ -83,6 +89,54 @@ def f32(t):
     return t.detach().to(torch.float32).contiguous()
 
 
+def run(model, proc, image, enc, dtype):
+    """Every stored output of the tiny model, in `dtype` (float32: stored; float64: spread)."""
+    out = f32 if dtype == torch.float32 else (lambda t: t.detach().contiguous())
+    data = {
+        "pixel_values": out(enc["pixel_values"].to(dtype)),
+        "input_boxes": enc["input_boxes"].to(torch.float64).contiguous(),
+        "original_sizes": enc["original_sizes"].to(torch.int64),
+        "reshaped_input_sizes": enc["reshaped_input_sizes"].to(torch.int64),
+    }
+    with torch.no_grad():
+        hooks = [
+            layer.register_forward_hook(lambda m, a, o, i=i: data.__setitem__(f"vision_hidden.{i}", out(o)))
+            for i, layer in enumerate(model.vision_encoder.layers)
+        ]
+        emb = model.get_image_embeddings(enc["pixel_values"].to(dtype))
+        data["image_embeddings"] = out(emb)
+        for h in hooks:
+            h.remove()
+        data["image_pe"] = out(model.get_image_wide_positional_embeddings())
+        sparse, dense = model.get_prompt_embeddings(input_boxes=enc["input_boxes"].to(dtype))
+        data["sparse_boxes"] = out(sparse)
+        data["dense"] = out(dense)
+        for multi, tag in [(True, "multi"), (False, "single")]:
+            o = model(image_embeddings=emb, input_boxes=enc["input_boxes"].to(dtype), multimask_output=multi)
+            data[f"pred_masks_{tag}"] = out(o.pred_masks)
+            data[f"iou_{tag}"] = out(o.iou_scores)
+        single = data["pred_masks_single"]
+        logits = proc.post_process_masks(
+            [single[0]], enc["original_sizes"], enc["reshaped_input_sizes"], binarize=False
+        )[0]
+        masks = proc.post_process_masks([single[0]], enc["original_sizes"], enc["reshaped_input_sizes"])[0]
+        data["post_logits"] = out(logits).unsqueeze(0)
+        data["post_masks"] = masks.to(torch.uint8).unsqueeze(0).contiguous()
+
+        penc = proc(images=image, input_points=[[[30.0, 40.0], [90.0, 10.0]]], input_labels=[[1, 0]],
+                    return_tensors="pt")
+        pts = penc["input_points"].to(dtype)
+        labels = penc["input_labels"].to(torch.int64)
+        data["input_points"] = penc["input_points"].to(torch.float64).contiguous()
+        data["input_labels"] = labels.contiguous()
+        sp, _ = model.get_prompt_embeddings(input_points=pts, input_labels=labels)
+        data["sparse_points"] = out(sp)
+        o = model(image_embeddings=emb, input_points=pts, input_labels=labels, multimask_output=True)
+        data["pred_masks_points"] = out(o.pred_masks)
+        data["iou_points"] = out(o.iou_scores)
+    return data
+
+
 def make_tiny(out, photo):
     d = os.path.join(out, "sam_tiny")
     os.makedirs(d, exist_ok=True)
@@ -96,48 +150,12 @@ def make_tiny(out, photo):
     proc = SamProcessor(SamImageProcessor(size={"longest_edge": SIZE}, pad_size={"height": SIZE, "width": SIZE}))
     boxes = [[[10.0, 5.0, 100.0, 70.0], [40.5, 20.0, 80.0, 61.25]]]
     enc = proc(images=image, input_boxes=boxes, return_tensors="pt")
-    data = {
-        "pixel_values": f32(enc["pixel_values"]),
-        "input_boxes": enc["input_boxes"].to(torch.float64).contiguous(),
-        "original_sizes": enc["original_sizes"].to(torch.int64),
-        "reshaped_input_sizes": enc["reshaped_input_sizes"].to(torch.int64),
-    }
-    with torch.no_grad():
-        hooks = [
-            layer.register_forward_hook(lambda m, a, o, i=i: data.__setitem__(f"vision_hidden.{i}", f32(o)))
-            for i, layer in enumerate(model.vision_encoder.layers)
-        ]
-        emb = model.get_image_embeddings(enc["pixel_values"])
-        data["image_embeddings"] = f32(emb)
-        for h in hooks:
-            h.remove()
-        data["image_pe"] = f32(model.get_image_wide_positional_embeddings())
-        sparse, dense = model.get_prompt_embeddings(input_boxes=enc["input_boxes"])
-        data["sparse_boxes"] = f32(sparse)
-        data["dense"] = f32(dense)
-        for multi, tag in [(True, "multi"), (False, "single")]:
-            o = model(image_embeddings=emb, input_boxes=enc["input_boxes"], multimask_output=multi)
-            data[f"pred_masks_{tag}"] = f32(o.pred_masks)
-            data[f"iou_{tag}"] = f32(o.iou_scores)
-        single = data["pred_masks_single"]
-        logits = proc.post_process_masks(
-            [single[0]], enc["original_sizes"], enc["reshaped_input_sizes"], binarize=False
-        )[0]
-        masks = proc.post_process_masks([single[0]], enc["original_sizes"], enc["reshaped_input_sizes"])[0]
-        data["post_logits"] = f32(logits).unsqueeze(0)
-        data["post_masks"] = masks.to(torch.uint8).unsqueeze(0).contiguous()
-
-        penc = proc(images=image, input_points=[[[30.0, 40.0], [90.0, 10.0]]], input_labels=[[1, 0]],
-                    return_tensors="pt")
-        pts = penc["input_points"].to(torch.float64)
-        labels = penc["input_labels"].to(torch.int64)
-        data["input_points"] = pts.contiguous()
-        data["input_labels"] = labels.contiguous()
-        sp, _ = model.get_prompt_embeddings(input_points=pts, input_labels=labels)
-        data["sparse_points"] = f32(sp)
-        o = model(image_embeddings=emb, input_points=pts, input_labels=labels, multimask_output=True)
-        data["pred_masks_points"] = f32(o.pred_masks)
-        data["iou_points"] = f32(o.iou_scores)
+    data = run(model, proc, image, enc, torch.float32)
+    data64 = run(copy.deepcopy(model).double(), proc, image, enc, torch.float64)
+    meta = {"spread": spread(data, data64), "how": HOW, "torch": torch.__version__}
+    with open(os.path.join(d, "spread.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
     save_file(data, os.path.join(d, "data.safetensors"))
     print({k: tuple(v.shape) for k, v in data.items()})
 

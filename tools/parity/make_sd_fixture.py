@@ -2,8 +2,8 @@
 """Parity fixtures for deda-sd: tiny SD-1.5-shaped CLIP text encoder, UNet and VAE built from
 transformers' / diffusers' own classes with random weights, saved as a diffusers folder.
 
-Pinned versions (see tools/parity/requirements.txt): torch==2.11.0, transformers==4.57.3,
-diffusers==0.35.2, safetensors, numpy.
+Pinned versions (see tools/parity/requirements.txt): python 3.11, torch==2.11.0,
+transformers==4.57.3, diffusers==0.35.2, safetensors 0.8.0, numpy 2.4.6.
 
 Usage (from the repository root, with the project venv):
     .venv/bin/python tools/parity/make_sd_fixture.py [--out crates/sd/tests/fixtures]
@@ -25,12 +25,15 @@ Writes into <out>/:
     unet.up_blocks.{i}, unet.out;
     vae.image (1,3,32,24), vae.encoder.down_blocks.{i}, vae.encoder.mid_block, vae.mean,
     vae.logvar, vae.noise, vae.sample (mean + std * noise), vae.latent (1,4,16,12),
-    vae.decoder.mid_block, vae.decoder.up_blocks.{i}, vae.decoded
+    vae.decoder.mid_block, vae.decoder.up_blocks.{i}, vae.decoded;
+    spread (1,) f64: the reference's own float32 error, every output recomputed in float64 from
+    the same weights and inputs, max |f32 - f64| / (1 + |f64|) (parity_spread.py)
   sd15_names.json           {component: {name: shape}} of the FULL-size SD-1.5 text encoder,
                             UNet and VAE (instantiated on the meta device), and the full
                             configs as diffusers/transformers write them ({component}_config)
 """
 import argparse
+import copy
 import json
 import os
 
@@ -38,6 +41,8 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel
+
+from parity_spread import spread
 
 SD15_UNET = dict(
     sample_size=64, in_channels=4, out_channels=4, center_input_sample=False,
@@ -92,28 +97,31 @@ def capture(model, names, data, prefix):
     return hooks
 
 
-def make_clip(root, data, gen):
-    model = CLIPTextModel(CLIPTextConfig(**TINY_CLIP)).eval()
-    randomise_norms(model, gen)
-    model.save_pretrained(os.path.join(root, "text_encoder"), safe_serialization=True)
-    ids = torch.randint(0, TINY_CLIP["vocab_size"], (2, 77), generator=gen)
-    with torch.no_grad():
-        out = model(input_ids=ids, output_hidden_states=True)
-    data["clip.input_ids"] = ids
+def run_clip(model, ids, data):
+    # CLIP builds its causal mask in the default dtype: float64 for the float64 run.
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(model.dtype)
+    try:
+        with torch.no_grad():
+            out = model(input_ids=ids, output_hidden_states=True)
+    finally:
+        torch.set_default_dtype(old)
     for i, h in enumerate(out.hidden_states):
         data[f"clip.hidden_states.{i}"] = h.contiguous()
     data["clip.last_hidden_state"] = out.last_hidden_state.contiguous()
 
 
-def make_unet(root, data, gen):
-    model = UNet2DConditionModel(**TINY_UNET).eval()
+def make_clip(root, data, gen, data64):
+    model = CLIPTextModel(CLIPTextConfig(**TINY_CLIP)).eval()
     randomise_norms(model, gen)
-    model.half()
-    model.save_pretrained(os.path.join(root, "unet"), safe_serialization=True)
-    model.float()
-    sample = torch.randn(2, 4, 8, 12, generator=gen)
-    t = torch.tensor([981.0, 1.0])
-    ehs = torch.randn(2, 77, TINY_UNET["cross_attention_dim"], generator=gen)
+    model.save_pretrained(os.path.join(root, "text_encoder"), safe_serialization=True)
+    ids = torch.randint(0, TINY_CLIP["vocab_size"], (2, 77), generator=gen)
+    data["clip.input_ids"] = ids
+    run_clip(model, ids, data)
+    run_clip(copy.deepcopy(model).double(), ids, data64)
+
+
+def run_unet(model, sample, t, ehs, data):
     names = ["time_embedding", "conv_in", "mid_block"]
     names += [f"down_blocks.{i}" for i in range(len(model.down_blocks))]
     names += [f"up_blocks.{i}" for i in range(len(model.up_blocks))]
@@ -123,8 +131,21 @@ def make_unet(root, data, gen):
     for h in hooks:
         h.remove()
     data["unet.emb"] = data.pop("unet.time_embedding")
-    data.update({"unet.sample": sample, "unet.timestep": t, "unet.encoder_hidden_states": ehs,
-                 "unet.out": out.contiguous()})
+    data["unet.out"] = out.contiguous()
+
+
+def make_unet(root, data, gen, data64):
+    model = UNet2DConditionModel(**TINY_UNET).eval()
+    randomise_norms(model, gen)
+    model.half()
+    model.save_pretrained(os.path.join(root, "unet"), safe_serialization=True)
+    model.float()
+    sample = torch.randn(2, 4, 8, 12, generator=gen)
+    t = torch.tensor([981.0, 1.0])
+    ehs = torch.randn(2, 77, TINY_UNET["cross_attention_dim"], generator=gen)
+    run_unet(model, sample, t, ehs, data)
+    run_unet(copy.deepcopy(model).double(), sample.double(), t.double(), ehs.double(), data64)
+    data.update({"unet.sample": sample, "unet.timestep": t, "unet.encoder_hidden_states": ehs})
 
 
 def deprecate_attention_names(path):
@@ -140,15 +161,7 @@ def deprecate_attention_names(path):
     save_file(renamed, path, metadata={"format": "pt"})
 
 
-def make_vae(root, data, gen):
-    model = AutoencoderKL(**TINY_VAE).eval()
-    randomise_norms(model, gen)
-    vae_dir = os.path.join(root, "vae")
-    model.save_pretrained(vae_dir, safe_serialization=True)
-    deprecate_attention_names(os.path.join(vae_dir, "diffusion_pytorch_model.safetensors"))
-    image = torch.rand(1, 3, 32, 24, generator=gen) * 2 - 1
-    latent = torch.randn(1, 4, 16, 12, generator=gen)
-    noise = torch.randn(1, 4, 16, 12, generator=gen)
+def run_vae(model, image, latent, noise, data):
     names = ["encoder.mid_block", "decoder.mid_block"]
     names += [f"encoder.down_blocks.{i}" for i in range(len(model.encoder.down_blocks))]
     names += [f"decoder.up_blocks.{i}" for i in range(len(model.decoder.up_blocks))]
@@ -161,10 +174,23 @@ def make_vae(root, data, gen):
         decoded = model.decode(latent).sample
         for h in hooks:
             h.remove()
-    data.update({"vae.image": image, "vae.mean": dist.mean.contiguous(),
-                 "vae.logvar": dist.logvar.contiguous(), "vae.noise": noise,
+    data.update({"vae.mean": dist.mean.contiguous(), "vae.logvar": dist.logvar.contiguous(),
                  "vae.sample": (dist.mean + dist.std * noise).contiguous(),
-                 "vae.latent": latent, "vae.decoded": decoded.contiguous()})
+                 "vae.decoded": decoded.contiguous()})
+
+
+def make_vae(root, data, gen, data64):
+    model = AutoencoderKL(**TINY_VAE).eval()
+    randomise_norms(model, gen)
+    vae_dir = os.path.join(root, "vae")
+    model.save_pretrained(vae_dir, safe_serialization=True)
+    deprecate_attention_names(os.path.join(vae_dir, "diffusion_pytorch_model.safetensors"))
+    image = torch.rand(1, 3, 32, 24, generator=gen) * 2 - 1
+    latent = torch.randn(1, 4, 16, 12, generator=gen)
+    noise = torch.randn(1, 4, 16, 12, generator=gen)
+    run_vae(model, image, latent, noise, data)
+    run_vae(copy.deepcopy(model).double(), image.double(), latent.double(), noise.double(), data64)
+    data.update({"vae.image": image, "vae.noise": noise, "vae.latent": latent})
 
 
 def names_and_shapes(out):
@@ -190,10 +216,11 @@ def main():
     gen = torch.Generator().manual_seed(1)
     root = os.path.join(args.out, "sd_tiny")
     os.makedirs(root, exist_ok=True)
-    data = {}
-    make_clip(root, data, gen)
-    make_unet(root, data, gen)
-    make_vae(root, data, gen)
+    data, data64 = {}, {}
+    make_clip(root, data, gen, data64)
+    make_unet(root, data, gen, data64)
+    make_vae(root, data, gen, data64)
+    data["spread"] = torch.tensor([spread(data, data64)], dtype=torch.float64)
     save_file(data, os.path.join(args.out, "sd_tiny_data.safetensors"))
     names_and_shapes(args.out)
     for k, v in sorted(data.items()):

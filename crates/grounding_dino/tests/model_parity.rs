@@ -10,11 +10,8 @@ use std::path::PathBuf;
 use deda_grounding_dino::detector::load_model;
 use deda_grounding_dino::msda::{DeformableInputs, MultiscaleDeformableAttention};
 use deda_grounding_dino::{DetectionInputs, DetectionOutputs};
-use nets_common::assert_close_abs_rel;
+use nets_common::{assert_close, Tolerance};
 use tch::{Device, Kind, Tensor};
-
-const ATOL: f64 = 1e-4;
-const RTOL: f64 = 1e-4;
 
 fn tiny_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
@@ -24,6 +21,12 @@ fn tiny_dir() -> PathBuf {
         d.display()
     );
     d
+}
+
+/// 4x the reference's own float64-vs-float32 spread (tiny/meta.json, written by the fixture
+/// script).
+fn tol() -> Tolerance {
+    deda_parity::fixture_tolerance(&tiny_dir().join("meta.json"))
 }
 
 fn data() -> HashMap<String, Tensor> {
@@ -58,18 +61,17 @@ fn swin_backbone_matches() {
     let (out, d) = run();
     assert_eq!(out.backbone_features.len(), 3);
     for (i, f) in out.backbone_features.iter().enumerate() {
-        assert_close_abs_rel(
+        assert_close(
             &format!("backbone.{i}"),
             f,
             get(&d, &format!("backbone.{i}")),
-            ATOL,
-            RTOL,
+            tol(),
         );
     }
     for (i, f) in out.input_proj.iter().enumerate() {
         let name = format!("input_proj.{i}");
         if let Some(want) = d.get(&name) {
-            assert_close_abs_rel(&name, f, want, ATOL, RTOL);
+            assert_close(&name, f, want, tol());
         }
     }
 }
@@ -77,19 +79,17 @@ fn swin_backbone_matches() {
 #[test]
 fn bert_text_backbone_matches() {
     let (out, d) = run();
-    assert_close_abs_rel(
+    assert_close(
         "text_backbone",
         &out.text_backbone,
         get(&d, "text_backbone"),
-        ATOL,
-        RTOL,
+        tol(),
     );
-    assert_close_abs_rel(
+    assert_close(
         "text_features",
         &out.text_features,
         get(&d, "text_features"),
-        ATOL,
-        RTOL,
+        tol(),
     );
 }
 
@@ -124,56 +124,50 @@ fn deformable_attention_matches() {
     };
     let out =
         tch::no_grad(|| attn.forward(hidden, Some(get(&d, "msda.position_embeddings")), &inp));
-    assert_close_abs_rel("msda.output", &out, get(&d, "msda.output"), ATOL, RTOL);
+    assert_close("msda.output", &out, get(&d, "msda.output"), tol());
 }
 
 #[test]
 fn encoder_matches() {
     let (out, d) = run();
     let t = out.encoder_first_layer.as_ref().unwrap();
-    assert_close_abs_rel(
+    assert_close(
         "encoder.0.fusion.vision",
         &t.fusion_vision,
         get(&d, "encoder.0.fusion.vision"),
-        ATOL,
-        RTOL,
+        tol(),
     );
-    assert_close_abs_rel(
+    assert_close(
         "encoder.0.fusion.text",
         &t.fusion_text,
         get(&d, "encoder.0.fusion.text"),
-        ATOL,
-        RTOL,
+        tol(),
     );
-    assert_close_abs_rel(
+    assert_close(
         "encoder.0.text_enhancer",
         &t.text_enhancer,
         get(&d, "encoder.0.text_enhancer"),
-        ATOL,
-        RTOL,
+        tol(),
     );
-    assert_close_abs_rel(
+    assert_close(
         "encoder.0.deformable",
         &t.deformable,
         get(&d, "encoder.0.deformable"),
-        ATOL,
-        RTOL,
+        tol(),
     );
     let v = &out.encoder_last_hidden_state_vision;
-    assert_close_abs_rel(
+    assert_close(
         "encoder_last_hidden_state_vision",
         v,
         get(&d, "encoder_last_hidden_state_vision"),
-        ATOL,
-        RTOL,
+        tol(),
     );
     let t = &out.encoder_last_hidden_state_text;
-    assert_close_abs_rel(
+    assert_close(
         "encoder_last_hidden_state_text",
         t,
         get(&d, "encoder_last_hidden_state_text"),
-        ATOL,
-        RTOL,
+        tol(),
     );
 }
 
@@ -188,7 +182,7 @@ fn assert_close_with_inf(what: &str, got: &Tensor, want: &Tensor) {
     let finite = wi.logical_not();
     let g = got.masked_select(&finite);
     let w = want.masked_select(&finite);
-    assert_close_abs_rel(what, &g, &w, ATOL, RTOL);
+    assert_close(what, &g, &w, tol());
 }
 
 #[test]
@@ -204,12 +198,11 @@ fn query_selection_matches() {
         &out.enc_outputs_coord_logits,
         get(&d, "enc_outputs_coord_logits"),
     );
-    assert_close_abs_rel(
+    assert_close(
         "init_reference_points",
         &out.init_reference_points,
         get(&d, "init_reference_points"),
-        ATOL,
-        RTOL,
+        tol(),
     );
     assert_close_with_inf(
         "encoder_logits",
@@ -222,28 +215,20 @@ fn query_selection_matches() {
 fn decoder_and_heads_match() {
     let (out, d) = run();
     let h = &out.intermediate_hidden_states;
-    assert_close_abs_rel(
+    assert_close(
         "intermediate_hidden_states",
         h,
         get(&d, "intermediate_hidden_states"),
-        ATOL,
-        RTOL,
+        tol(),
     );
     let r = &out.intermediate_reference_points;
-    assert_close_abs_rel(
+    assert_close(
         "intermediate_reference_points",
         r,
         get(&d, "intermediate_reference_points"),
-        ATOL,
-        RTOL,
+        tol(),
     );
     assert_close_with_inf("logits", &out.logits, get(&d, "logits"));
-    assert_close_abs_rel(
-        "pred_boxes",
-        &out.pred_boxes,
-        get(&d, "pred_boxes"),
-        ATOL,
-        RTOL,
-    );
+    assert_close("pred_boxes", &out.pred_boxes, get(&d, "pred_boxes"), tol());
     assert_eq!(out.logits.kind(), Kind::Float);
 }

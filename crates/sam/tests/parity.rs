@@ -9,13 +9,18 @@ use tch::{Device, Kind, Tensor};
 
 #[path = "../../nets/tests/common/mod.rs"]
 mod nets_common;
-use nets_common::assert_close_abs_rel;
+use nets_common::{assert_close, assert_close_abs_rel, Tolerance};
 
 /// Boxes given to the processor by the fixture script, in original pixels.
 const BOXES: [[f64; 4]; 2] = [[10.0, 5.0, 100.0, 70.0], [40.5, 20.0, 80.0, 61.25]];
 /// Points and labels given to the processor by the fixture script.
 const POINTS: [[f64; 2]; 2] = [[30.0, 40.0], [90.0, 10.0]];
-const TOL: f64 = 1e-4;
+
+/// 4x the reference's own float64-vs-float32 spread (sam_tiny/spread.json, written by the
+/// fixture script).
+fn tol() -> Tolerance {
+    deda_parity::fixture_tolerance(&tiny_dir().join("spread.json"))
+}
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -75,21 +80,19 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
         .image_embeddings_with(&pre.pixel_values, |_, h| hidden.push(h.shallow_clone()))
         .unwrap();
     for (i, h) in hidden.iter().enumerate() {
-        assert_close_abs_rel(
+        assert_close(
             &format!("vision_hidden.{i}"),
             h,
             &d[&format!("vision_hidden.{i}")],
-            TOL,
-            TOL,
+            tol(),
         );
     }
-    assert_close_abs_rel("image_embeddings", &emb, &d["image_embeddings"], TOL, TOL);
-    assert_close_abs_rel(
+    assert_close("image_embeddings", &emb, &d["image_embeddings"], tol());
+    assert_close(
         "image_pe",
         &model.image_positional_embeddings(),
         &d["image_pe"],
-        TOL,
-        TOL,
+        tol(),
     );
 
     // From here on, start from transformers' embeddings so each stage is checked alone.
@@ -99,39 +102,30 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
         ..Default::default()
     };
     let (sparse, dense) = model.prompt_embeddings(&prompts);
-    assert_close_abs_rel(
-        "sparse_boxes",
-        &sparse.unwrap(),
-        &d["sparse_boxes"],
-        TOL,
-        TOL,
-    );
-    assert_close_abs_rel("dense", &dense, &d["dense"], TOL, TOL);
+    assert_close("sparse_boxes", &sparse.unwrap(), &d["sparse_boxes"], tol());
+    assert_close("dense", &dense, &d["dense"], tol());
     for (multi, tag) in [(true, "multi"), (false, "single")] {
         let out = model.decode(emb, &prompts, multi).unwrap();
-        assert_close_abs_rel(
+        assert_close(
             &format!("pred_masks_{tag}"),
             &out.masks,
             &d[&format!("pred_masks_{tag}")],
-            TOL,
-            TOL,
+            tol(),
         );
-        assert_close_abs_rel(
+        assert_close(
             &format!("iou_{tag}"),
             &out.iou_scores,
             &d[&format!("iou_{tag}")],
-            TOL,
-            TOL,
+            tol(),
         );
     }
 
     let logits = proc.upscale_masks(&d["pred_masks_single"].get(0), &pre.sizes);
-    assert_close_abs_rel(
+    assert_close(
         "post_logits",
         &logits.unsqueeze(0),
         &d["post_logits"],
-        TOL,
-        TOL,
+        tol(),
     );
 
     let pts = proc.points(&POINTS, &pre.sizes).unwrap();
@@ -145,22 +139,20 @@ fn tiny_sam_matches_transformers_stage_by_stage() {
         ..Default::default()
     };
     let (sparse, _) = model.prompt_embeddings(&prompts);
-    assert_close_abs_rel(
+    assert_close(
         "sparse_points",
         &sparse.unwrap(),
         &d["sparse_points"],
-        TOL,
-        TOL,
+        tol(),
     );
     let out = model.decode(emb, &prompts, true).unwrap();
-    assert_close_abs_rel(
+    assert_close(
         "pred_masks_points",
         &out.masks,
         &d["pred_masks_points"],
-        TOL,
-        TOL,
+        tol(),
     );
-    assert_close_abs_rel("iou_points", &out.iou_scores, &d["iou_points"], TOL, TOL);
+    assert_close("iou_points", &out.iou_scores, &d["iou_points"], tol());
 }
 
 /// Pixels where our binary mask differs from transformers' although the reference logit is
@@ -196,7 +188,12 @@ fn predictor_end_to_end_gives_transformers_masks() {
         let on = p.masks[0].as_raw().iter().filter(|&&v| v > 0).count();
         println!("box {i}: {on} mask pixels, {bad} clear disagreements");
         assert_eq!(bad, 0, "box {i}");
-        assert!((f64::from(p.iou_scores[0]) - iou.double_value(&[i as i64])).abs() < 1e-3);
+        deda_parity::assert_scalar_close(
+            &format!("box {i} iou"),
+            f64::from(p.iou_scores[0]),
+            iou.double_value(&[i as i64]),
+            tol(),
+        );
     }
     // A box reaching outside the image is clamped: same result as the clamped box.
     let outside = pred

@@ -8,12 +8,9 @@ mod common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use common::assert_close_abs_rel;
+use common::{assert_close, Tolerance};
 use deda_sd::weights::{load_text_encoder, load_unet, load_vae, LoadOptions};
 use tch::Tensor;
-
-const ATOL: f64 = 1e-4;
-const RTOL: f64 = 1e-4;
 
 fn fixtures() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -33,6 +30,15 @@ fn data() -> HashMap<String, Tensor> {
         .collect()
 }
 
+/// 4x the reference's own float64-vs-float32 spread, stored in the fixture as `spread`.
+fn tol(d: &HashMap<String, Tensor>) -> Tolerance {
+    let s = d
+        .get("spread")
+        .unwrap_or_else(|| panic!("sd_tiny_data.safetensors lacks `spread`"))
+        .double_value(&[0]);
+    Tolerance::from_spread(s)
+}
+
 /// Compares every traced tensor that has a reference named `prefix.name`; returns how many.
 fn check_traced(
     prefix: &str,
@@ -42,7 +48,7 @@ fn check_traced(
     let mut n = 0;
     for (name, got) in traced {
         if let Some(w) = want.get(&format!("{prefix}.{name}")) {
-            assert_close_abs_rel(&format!("{prefix}.{name}"), got, w, ATOL, RTOL);
+            assert_close(&format!("{prefix}.{name}"), got, w, tol(want));
             n += 1;
         }
     }
@@ -57,28 +63,25 @@ fn clip_text_encoder_matches_transformers() {
     let out = tch::no_grad(|| te.model.forward_embeds(&embeds)).unwrap();
     assert_eq!(out.hidden_states.len(), 3);
     for (i, h) in out.hidden_states.iter().enumerate() {
-        assert_close_abs_rel(
+        assert_close(
             &format!("clip.hidden_states.{i}"),
             h,
             &d[&format!("clip.hidden_states.{i}")],
-            ATOL,
-            RTOL,
+            tol(&d),
         );
     }
-    assert_close_abs_rel(
+    assert_close(
         "clip.last_hidden_state",
         &out.last_hidden_state,
         &d["clip.last_hidden_state"],
-        ATOL,
-        RTOL,
+        tol(&d),
     );
     let direct = tch::no_grad(|| te.model.forward(&d["clip.input_ids"])).unwrap();
-    assert_close_abs_rel(
+    assert_close(
         "clip.forward",
         &direct,
         &d["clip.last_hidden_state"],
-        ATOL,
-        RTOL,
+        tol(&d),
     );
 }
 
@@ -126,12 +129,11 @@ fn unet_accepts_a_scalar_timestep_and_rejects_bad_shapes() {
     let sample = d["unet.sample"].narrow(0, 1, 1);
     let ehs = d["unet.encoder_hidden_states"].narrow(0, 1, 1);
     let out = tch::no_grad(|| unet.model.forward(&sample, &Tensor::from(1.0f32), &ehs)).unwrap();
-    assert_close_abs_rel(
+    assert_close(
         "unet.out[1] (scalar t)",
         &out,
         &d["unet.out"].narrow(0, 1, 1),
-        ATOL,
-        RTOL,
+        tol(&d),
     );
     let err = unet
         .model
@@ -173,5 +175,5 @@ fn vae_matches_diffusers() {
     // 2 encoder down blocks, encoder mid, decoder mid, 2 decoder up blocks, mean, logvar,
     // sample, decoded
     assert_eq!(check_traced("vae", &traced, &d), 10);
-    assert_close_abs_rel("vae.mode", &dist.mode(), &d["vae.mean"], ATOL, RTOL);
+    assert_close("vae.mode", &dist.mode(), &d["vae.mean"], tol(&d));
 }
