@@ -5,7 +5,9 @@
 //! 3. Decouple the training images into a part bank (ground-truth masks, alpha-pyramid CIPs)
 //!    and add synthetic CDPs with the identity editor.
 //! 4. Look at CDP/CIP pairs and at the online combinations the loader draws.
-//! 5. Write `report.md` with the pictures, and `provenance.json`.
+//! 5. Train vanilla and De-DA under a background shift (the built-in experiment `demo-shift`,
+//!    see [`crate::experiment::demo_shift`]) unless `--no-compare`.
+//! 6. Write `report.md` (opening with that comparison) with the pictures, and `provenance.json`.
 use crate::provenance::Provenance;
 use crate::report::contact_sheet::grid;
 use crate::report::save_png;
@@ -29,10 +31,18 @@ pub struct DemoArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Train the vanilla vs De-DA comparison on a few images for 2 epochs (seconds; for tests:
+    /// its numbers say nothing about De-DA).
+    #[arg(long, conflicts_with = "no_compare")]
+    pub quick: bool,
+    /// Skip the vanilla vs De-DA comparison (only data, part bank and pictures).
+    #[arg(long)]
+    pub no_compare: bool,
 }
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     let out = &args.out;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut report =
@@ -115,6 +125,25 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     let bank = Arc::new(bank);
     combination_section(&split.train, bank.clone(), args.seed, out, &mut report)?;
+    let comparison = if args.no_compare {
+        None
+    } else {
+        use crate::experiment::demo_shift::{self, Size};
+        let (size, dir) = if args.quick {
+            (Size::Quick, "shift-quick")
+        } else {
+            (Size::Full, "shift")
+        };
+        Some(demo_shift::run(
+            &assets,
+            &out.join(dir),
+            out,
+            args.seed,
+            size,
+        )?)
+    };
+    let report =
+        crate::experiment::demo_shift::assemble(&report, comparison.as_deref(), started.elapsed());
 
     let mut prov = Provenance::collect(args.seed);
     prov.inputs

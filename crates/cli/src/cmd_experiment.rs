@@ -79,11 +79,39 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let outcome = run_spec(&name, &spec, &a.assets, &out, started)?;
+    println!("{}", markdown_table(&outcome.rows, &outcome.groups));
+    println!("results: {}", out.join("results.md").display());
+    Ok(())
+}
+
+/// What [`run_spec`] produced.
+pub struct Outcome {
+    /// One row per `(run, seed)`, in run-major order.
+    pub rows: Vec<RunRow>,
+    /// The runs' summaries (epoch records included), like `rows`.
+    pub summaries: Vec<RunSummary>,
+    /// Group names of the test split (empty for sets without groups).
+    pub groups: Vec<String>,
+}
+
+/// Builds the set, decouples it, trains every `(run, seed)` of `spec` (resuming what is done)
+/// and writes `results.md`/`.csv`/`.svg` into `out`; `started` is when the invocation began
+/// (for the wall-clock on the results page).
+pub fn run_spec(
+    name: &str,
+    spec: &ExperimentSpec,
+    assets: &Path,
+    out: &Path,
+    started: std::time::Instant,
+) -> Result<Outcome> {
+    let runs = run_list(spec);
     let data_dir = out.join("data");
     let bank_dir = out.join("bank");
-    build_set(&spec.set_recipe()?, &a.assets, &out, &data_dir)?;
-    decouple_with_masks(&spec, &data_dir, &bank_dir)?;
+    build_set(&spec.set_recipe()?, assets, out, &data_dir)?;
+    decouple_with_masks(spec, &data_dir, &bank_dir)?;
     let mut rows = Vec::new();
+    let mut summaries = Vec::new();
     for (k, (run, seed)) in runs.iter().enumerate() {
         eprintln!("[{}/{}] {run} seed {seed}", k + 1, runs.len());
         let config = spec.run_config(run, *seed, &data_dir, &bank_dir)?;
@@ -93,17 +121,20 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
             RunRow::from_summary(run, *seed, &summary)
                 .with_context(|| format!("run {} never evaluated", dir.display()))?,
         );
+        summaries.push(summary);
     }
-    let groups = group_names(&spec, &data_dir)?;
+    let groups = group_names(spec, &data_dir)?;
     let timing = Timing {
         wall_seconds: started.elapsed().as_secs_f64(),
         trained_seconds: rows.iter().map(|r| r.seconds).sum(),
         device: spec.recipe.train.device.clone(),
     };
-    write_results(&name, &spec, &rows, &groups, &timing, &out)?;
-    println!("{}", markdown_table(&rows, &groups));
-    println!("results: {}", out.join("results.md").display());
-    Ok(())
+    write_results(name, spec, &rows, &groups, &timing, out)?;
+    Ok(Outcome {
+        rows,
+        summaries,
+        groups,
+    })
 }
 
 /// The spec with the command-line overrides, validated before any work.

@@ -33,7 +33,7 @@ fn fails(cwd: &Path, args: &[&str], code: i32) -> String {
 /// A temporary folder holding `runs/demo` (data set and bank) made by `deda demo`.
 fn demo() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    ok(tmp.path(), &["demo", "--out", "runs/demo"]);
+    ok(tmp.path(), &["demo", "--no-compare", "--out", "runs/demo"]);
     tmp
 }
 

@@ -53,7 +53,7 @@ impl Work {
     fn new() -> Work {
         let dir = tempfile::tempdir().unwrap();
         let cwd = dir.path();
-        deda(cwd, &["demo", "--out", "demo"]);
+        deda(cwd, &["demo", "--no-compare", "--out", "demo"]);
         let data = cwd.join("data");
         copy_tree(&cwd.join("demo/data"), &data);
         let mut samples = 0;

@@ -25,7 +25,7 @@ fn demo() -> &'static Path {
     static DEMO: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = DEMO.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
-        let out = deda(tmp.path(), &["demo", "--out", "demo"]);
+        let out = deda(tmp.path(), &["demo", "--no-compare", "--out", "demo"]);
         assert!(out.status.success(), "deda demo failed:\n{}", stderr(&out));
         let path = tmp.path().join("demo");
         (tmp, path)

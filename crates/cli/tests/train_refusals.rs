@@ -32,7 +32,7 @@ fn demo() -> &'static Path {
     static DEMO: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = DEMO.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
-        ok(tmp.path(), &["demo", "--out", "demo"]);
+        ok(tmp.path(), &["demo", "--no-compare", "--out", "demo"]);
         let path = tmp.path().join("demo");
         (tmp, path)
     });

@@ -39,6 +39,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "scarce",
         include_str!("../../../../configs/experiments/scarce.toml"),
     ),
+    (
+        "demo-shift",
+        include_str!("../../../../configs/experiments/demo-shift.toml"),
+    ),
 ];
 
 /// A parsed experiment file.
