@@ -116,22 +116,33 @@ fn write_sheet(bank: &Path, path: &Path, k: u32, rows: usize) -> Result<()> {
 
 /// The transparent SDEdit editor from the command line's models and options.
 fn sd_editor(args: &EditArgs) -> Result<deda_sd::pipelines::sdedit::SdEditor> {
-    let models = args.model.load()?;
     let embeddings = args.embeddings.clone().or_else(|| {
         let d = deda_sd::stages::ttti::stage::default_embeddings_dir(&args.bank);
         d.is_dir().then_some(d)
     });
-    let defaults = deda_sd::pipelines::sdedit::SdEditConfig::default();
-    let cfg = deda_sd::pipelines::sdedit::SdEditConfig {
-        img2img: deda_sd::pipelines::img2img::Img2ImgConfig {
-            strength: args.strength,
-            steps: args.steps,
-            guidance_scale: args.guidance,
-        },
-        size: args.size,
-        ..defaults
+    let img2img = deda_sd::pipelines::img2img::Img2ImgConfig {
+        strength: args.strength,
+        steps: args.steps,
+        guidance_scale: args.guidance,
     };
-    let hash = Some(weights_fingerprint(&args.model)?);
+    sd_editor_with(&args.model, embeddings, img2img, args.size)
+}
+
+/// The transparent SDEdit editor from `model`, the class tokens in `embeddings` (None: class
+/// names) and its settings.
+pub fn sd_editor_with(
+    model: &crate::args::SdModelArgs,
+    embeddings: Option<PathBuf>,
+    img2img: deda_sd::pipelines::img2img::Img2ImgConfig,
+    size: u32,
+) -> Result<deda_sd::pipelines::sdedit::SdEditor> {
+    let models = model.load()?;
+    let cfg = deda_sd::pipelines::sdedit::SdEditConfig {
+        img2img,
+        size,
+        ..deda_sd::pipelines::sdedit::SdEditConfig::default()
+    };
+    let hash = Some(weights_fingerprint(model)?);
     Ok(deda_sd::pipelines::sdedit::SdEditor::new(
         models.sd,
         models.vae,

@@ -2,8 +2,8 @@
 //! a string that is no spec is a usage error (exit code 2) naming it.
 use crate::UsageError;
 use anyhow::{Context, Result};
-use deda_data::Split;
 pub use deda_data::DataSpec;
+use deda_data::Split;
 
 /// `text` as a [`DataSpec`]; a malformed one is a usage error.
 pub fn parse(text: &str) -> Result<DataSpec> {

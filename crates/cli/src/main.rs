@@ -25,6 +25,7 @@ mod cmd_experiment;
 mod cmd_invert;
 mod cmd_predict;
 mod cmd_reproduce;
+mod cmd_run;
 mod cmd_train;
 mod data_spec;
 mod experiment;
@@ -60,6 +61,9 @@ enum Command {
     Bank(cmd_bank::BankCommand),
     /// Train and evaluate a classifier from a TOML recipe (see configs/).
     Train(cmd_train::TrainArgs),
+    /// Run a whole recipe: the offline stages it declares whose outputs are missing or were made
+    /// with other settings (decouple, invert, edit), then training; --plan shows what and the cost.
+    Run(cmd_run::RunArgs),
     /// Evaluate a trained model (run folder or weight file) on a data set: top-1, per class,
     /// per group; writes eval.json and eval.md.
     Eval(cmd_eval::EvalArgs),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Invert(a) => cmd_invert::run(a),
         Command::Bank(c) => cmd_bank::run(c),
         Command::Train(a) => cmd_train::run(a),
+        Command::Run(a) => cmd_run::run(a),
         Command::Eval(a) => cmd_eval::run(a),
         Command::Predict(a) => cmd_predict::run(a),
         Command::Doctor(a) => cmd_doctor::run(a),
