@@ -90,7 +90,7 @@ impl ClipTextConfig {
 
 /// The MLP activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Activation {
+pub(crate) enum Activation {
     /// `x · sigmoid(1.702 x)` (OpenAI CLIP).
     QuickGelu,
     /// Exact GELU.
@@ -98,7 +98,7 @@ enum Activation {
 }
 
 impl Activation {
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "quick_gelu" => Some(Activation::QuickGelu),
             "gelu" => Some(Activation::Gelu),
@@ -114,9 +114,18 @@ impl Activation {
     }
 }
 
-/// One encoder layer: `x += self_attn(layer_norm1(x))` (causal), `x += mlp(layer_norm2(x))`.
+/// The sizes of one CLIP encoder layer (text and vision towers share the layer).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerDims {
+    pub hidden_size: i64,
+    pub intermediate_size: i64,
+    pub num_attention_heads: i64,
+    pub layer_norm_eps: f64,
+}
+
+/// One encoder layer: `x += self_attn(layer_norm1(x))` (causal for text), `x += mlp(layer_norm2(x))`.
 #[derive(Debug)]
-struct EncoderLayer {
+pub(crate) struct EncoderLayer {
     layer_norm1: nn::LayerNorm,
     self_attn: MultiHeadAttention,
     layer_norm2: nn::LayerNorm,
@@ -127,6 +136,17 @@ struct EncoderLayer {
 
 impl EncoderLayer {
     fn new(vs: &Path, cfg: &ClipTextConfig, act: Activation) -> Self {
+        let dims = LayerDims {
+            hidden_size: cfg.hidden_size,
+            intermediate_size: cfg.intermediate_size,
+            num_attention_heads: cfg.num_attention_heads,
+            layer_norm_eps: cfg.layer_norm_eps,
+        };
+        EncoderLayer::with_dims(vs, dims, act)
+    }
+
+    /// A layer of the given sizes under `vs` (transformers' `CLIPEncoderLayer` names).
+    pub(crate) fn with_dims(vs: &Path, cfg: LayerDims, act: Activation) -> Self {
         let d = cfg.hidden_size;
         let attn = AttentionConfig {
             query_dim: d,
@@ -147,9 +167,14 @@ impl EncoderLayer {
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
+        self.forward_masked(xs, true)
+    }
+
+    /// The layer with causal (text) or full (vision) self-attention.
+    pub(crate) fn forward_masked(&self, xs: &Tensor, causal: bool) -> Tensor {
         let xs = self
             .self_attn
-            .forward(&xs.apply(&self.layer_norm1), None, true)
+            .forward(&xs.apply(&self.layer_norm1), None, causal)
             + xs;
         let mlp = self
             .act

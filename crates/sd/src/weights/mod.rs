@@ -23,6 +23,7 @@ use tch::{Device, Kind};
 use crate::error::{Error, Result};
 use crate::models::blocks::ProjNames;
 use crate::models::clip_text::{ClipTextConfig, ClipTextModel};
+use crate::models::clip_vision::{ClipVisionConfig, ClipVisionModelWithProjection};
 use crate::models::unet::{UNet2DConditionModel, UNetConfig};
 use crate::models::vae::{AutoencoderKL, VaeConfig};
 use crate::weights::diffusers_config::read_json;
@@ -177,6 +178,40 @@ pub fn load_text_encoder(root: &Path, opts: LoadOptions) -> Result<Loaded<ClipTe
     let cfg = ClipTextConfig::from_json(&read_json(&config)?)?;
     build(opts, Some(&weights), CLIP_NON_PARAMETERS, |p| {
         ClipTextModel::new(p, &cfg)
+    })
+}
+
+/// What a CLIP vision tower skips in a checkpoint: the non-parameter buffer, and the text half
+/// of a whole `CLIPModel` file.
+const CLIP_VISION_SKIPPED: &[&str] = &[
+    "vision_model.embeddings.position_ids",
+    "text_model.",
+    "text_projection.",
+    "logit_scale",
+];
+
+/// Loads CLIP's vision tower and projection from a transformers folder `dir` (`config.json` of
+/// a `CLIPVisionModelWithProjection` or a `CLIPModel`, and `model.safetensors`).
+///
+/// # Errors
+/// [`Error::Weights`] for a missing file, [`Error::Config`] for a bad config, a by-name report
+/// for missing, unexpected or misshapen tensors.
+pub fn load_clip_vision(
+    dir: &Path,
+    opts: LoadOptions,
+) -> Result<Loaded<ClipVisionModelWithProjection>> {
+    let (config, weights) = (dir.join("config.json"), dir.join("model.safetensors"));
+    for f in [&config, &weights] {
+        if !f.is_file() {
+            return Err(Error::Weights {
+                path: f.clone(),
+                message: "missing CLIP vision file".into(),
+            });
+        }
+    }
+    let cfg = ClipVisionConfig::from_json(&read_json(&config)?)?;
+    build(opts, Some(&weights), CLIP_VISION_SKIPPED, |p| {
+        ClipVisionModelWithProjection::new(p, &cfg)
     })
 }
 
