@@ -9,7 +9,10 @@
 # 0.35.2, transformers 4.57.3, gco-wrapper 3.0.8, efficientnet_lite_pytorch 0.1.0, einops 0.8.1),
 # for `clip_tokenizer`, `sam` and `efficientnet_lite` inputs found like the tests find them
 # (testdata/, then .cache/, then ../shared/), and for `mix` a GuidedMixup checkout
-# ($GUIDEDMIXUP_DIR, default .cache/GuidedMixup). Exits 1 if any fixture differs or a script fails.
+# ($GUIDEDMIXUP_DIR, default .cache/GuidedMixup), for `diffusemix` a diffuseMix checkout
+# ($DIFFUSEMIX_DIR, default .cache/diffuseMix). Not covered: tools/alpha_pyramid_reference.py
+# (needs opencv-python-headless, writes in place) and crates/data/tests/fixtures/make_cars_mat.py
+# (a data-format fixture, no reference numerics). Exits 1 if any fixture differs or a script fails.
 set -u
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}
@@ -49,7 +52,8 @@ run_one() {
 }
 
 ALL=(resnet densenet vit efficientnet_lite sgd optim_sensitivity mix comixup rand_augment
-     scheduler clip_tokenizer sam grounding_dino sd pipeline layer_diffuse transparent_attn_sd)
+     scheduler samplers clip_tokenizer sam grounding_dino sd pipeline layer_diffuse
+     transparent_attn_sd diffusemix)
 NAMES=("${@:-${ALL[@]}}")
 fail=0
 for n in "${NAMES[@]}"; do
@@ -77,6 +81,19 @@ for n in "${NAMES[@]}"; do
         fi ;;
     comixup) run_one "$n" crates/train/tests/fixtures/comixup_gco '$PY '"$s"' --out $OUT' ;;
     rand_augment) run_one "$n" crates/loader/tests/fixtures/rand_augment '$PY '"$s"' --out $OUT' ;;
+    samplers)
+        run_one "$n" crates/edit/tests/fixtures \
+            '$PY tools/parity/make_sampler_fixtures.py --out-dir $OUT' ;;
+    diffusemix)
+        # a checkout of khawar-islam/diffuseMix (see the script) in $DIFFUSEMIX_DIR or .cache/diffuseMix
+        dm=${DIFFUSEMIX_DIR:-.cache/diffuseMix}
+        if [ ! -d "$dm" ]; then
+            echo "== $n: needs a diffuseMix checkout in \$DIFFUSEMIX_DIR or .cache/diffuseMix"
+            false
+        else
+            run_one "$n" crates/combine/tests/fixtures \
+                '$PY '"$s"' --reference '"$dm"' --out $OUT/diffusemix.json'
+        fi ;;
     scheduler)
         run_one "$n" crates/edit/tests/fixtures '$PY '"$s"' --out $OUT/ddim_scheduler.json' ;;
     clip_tokenizer)
