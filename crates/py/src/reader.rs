@@ -11,7 +11,7 @@ use crate::errors::{chain, BankError, ConfigError, DedaError, SampleError};
 use deda_bank::PartBank;
 use deda_combine::CombineConfig;
 use deda_loader::{check_bank, Combiner, Loader, LoaderConfig, SampleReader, VecSource};
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadwriteArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::sync::{Arc, Mutex};
@@ -193,16 +193,20 @@ impl PyReader {
         let shape = [3, side, side];
         let (image, info) = match output {
             "uint8" => {
-                let (buf, info) = self.produce(py, i, |r| {
+                let (buf, info) = self.produce(py, |r| {
                     let mut buf = vec![0u8; n];
-                    r.read_u8(i, epoch, &mut buf).map(|info| (buf, info))
+                    r.read_u8(i, epoch, &mut buf)
+                        .map(|info| (buf, info))
+                        .map_err(|e| failed(i, e))
                 })?;
                 (PyArray1::from_vec(py, buf).reshape(shape)?.into_any(), info)
             }
             "float" => {
-                let (buf, info) = self.produce(py, i, |r| {
+                let (buf, info) = self.produce(py, |r| {
                     let mut buf = vec![0f32; n];
-                    r.read_f32(i, epoch, &mut buf).map(|info| (buf, info))
+                    r.read_f32(i, epoch, &mut buf)
+                        .map(|info| (buf, info))
+                        .map_err(|e| failed(i, e))
                 })?;
                 (PyArray1::from_vec(py, buf).reshape(shape)?.into_any(), info)
             }
@@ -213,6 +217,47 @@ impl PyReader {
             }
         };
         Ok((image, PyArray1::from_vec(py, info.target), info.combined))
+    }
+
+    /// Samples `indices` of `epoch` written in place: `images` a C-contiguous writable array
+    /// `(n, 3, side, side)` of uint8 (before normalisation) or float32 (normalised), `targets`
+    /// float32 `(n, classes)`; returns whether each is a combination. One call, the GIL
+    /// released throughout: what `DedaDataset.__getitems__` fills a DataLoader batch with
+    /// (in a worker, straight into the shared memory the batch travels in). The first sample
+    /// that fails raises, naming it.
+    fn read_batch(
+        &self,
+        py: Python<'_>,
+        indices: Vec<usize>,
+        epoch: u64,
+        images: &Bound<'_, PyAny>,
+        targets: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<bool>> {
+        let side = self.inputs.loader.crop as usize;
+        let (n, per_image, nc) = (indices.len(), 3 * side * side, self.class_names.len());
+        let mut targets: PyReadwriteArrayDyn<'_, f32> = targets.extract()?;
+        let targets = targets
+            .as_slice_mut()
+            .map_err(|e| ConfigError::new_err(format!("targets: {e}")))?;
+        check_len("targets", targets.len(), n * nc)?;
+        if let Ok(mut images) = images.extract::<PyReadwriteArrayDyn<'_, u8>>() {
+            let images = images
+                .as_slice_mut()
+                .map_err(|e| ConfigError::new_err(format!("images: {e}")))?;
+            check_len("images", images.len(), n * per_image)?;
+            self.fill(py, &indices, targets, nc, |r, k, i| {
+                r.read_u8(i, epoch, &mut images[k * per_image..(k + 1) * per_image])
+            })
+        } else {
+            let mut images: PyReadwriteArrayDyn<'_, f32> = images.extract()?;
+            let images = images
+                .as_slice_mut()
+                .map_err(|e| ConfigError::new_err(format!("images: {e}")))?;
+            check_len("images", images.len(), n * per_image)?;
+            self.fill(py, &indices, targets, nc, |r, k, i| {
+                r.read_f32(i, epoch, &mut images[k * per_image..(k + 1) * per_image])
+            })
+        }
     }
 
     /// Counts over the samples this reader produced (`combined`, `no_cdp`, `no_cip`, …).
@@ -256,20 +301,62 @@ impl PyReader {
     }
 }
 
+/// A sample that failed: its index and why.
+struct Failed(usize, Box<deda_loader::SampleError>);
+
+fn failed(i: usize, e: deda_loader::SampleError) -> Failed {
+    Failed(i, Box::new(e))
+}
+
+fn check_len(what: &str, got: usize, want: usize) -> PyResult<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(ConfigError::new_err(format!(
+            "{what}: the array holds {got} values, the batch needs {want}"
+        )))
+    }
+}
+
 impl PyReader {
+    /// Produces sample `indices[k]` with `read(reader, k, index)` for every `k`, its target
+    /// into row `k` of `targets` (`nc` wide); the first error stops and is raised.
+    fn fill(
+        &self,
+        py: Python<'_>,
+        indices: &[usize],
+        targets: &mut [f32],
+        nc: usize,
+        mut read: impl FnMut(
+                &mut SampleReader,
+                usize,
+                usize,
+            ) -> Result<deda_loader::SampleInfo, deda_loader::SampleError>
+            + Send,
+    ) -> PyResult<Vec<bool>> {
+        self.produce(py, |r| {
+            let mut combined = Vec::with_capacity(indices.len());
+            for (k, &i) in indices.iter().enumerate() {
+                let info = read(r, k, i).map_err(|e| failed(i, e))?;
+                targets[k * nc..(k + 1) * nc].copy_from_slice(&info.target);
+                combined.push(info.combined);
+            }
+            Ok(combined)
+        })
+    }
+
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, SampleReader>> {
         self.reader
             .lock()
             .map_err(|_| DedaError::new_err("the sample reader was poisoned by an earlier panic"))
     }
 
-    /// Runs `f` on the reader with the GIL released; a sample's error names its index, id and
-    /// the file or part concerned.
+    /// Runs `f` on the reader with the GIL released; a sample's error (returned with its index)
+    /// names its index, id and the file or part concerned.
     fn produce<T: Send>(
         &self,
         py: Python<'_>,
-        i: usize,
-        f: impl FnOnce(&mut SampleReader) -> Result<T, deda_loader::SampleError> + Send,
+        f: impl FnOnce(&mut SampleReader) -> Result<T, Failed> + Send,
     ) -> PyResult<T> {
         let result = py.detach(|| {
             let mut reader = self.reader.lock().map_err(|_| None)?;
@@ -277,19 +364,17 @@ impl PyReader {
         });
         result.map_err(|e| match e {
             None => DedaError::new_err("the sample reader was poisoned by an earlier panic"),
-            Some(deda_loader::SampleError::OutOfRange { index, len }) => {
-                pyo3::exceptions::PyIndexError::new_err(format!(
-                    "sample index {index} out of range (the data set has {len} samples)"
-                ))
+            Some(Failed(_, e)) if matches!(*e, deda_loader::SampleError::OutOfRange { .. }) => {
+                pyo3::exceptions::PyIndexError::new_err(e.to_string())
             }
-            Some(e) => {
+            Some(Failed(i, e)) => {
                 let id = self
                     .inputs
                     .source
                     .samples
                     .get(i)
                     .map_or("?", |s| s.id.as_str());
-                SampleError::new_err(format!("sample {i} ({id}): {}", chain(&e)))
+                SampleError::new_err(format!("sample {i} ({id}): {}", chain(e.as_ref())))
             }
         })
     }

@@ -106,3 +106,26 @@ class CudaProbe(torch.utils.data.Dataset):
     def __getitem__(self, i):
         self.ds[i]
         return torch.cuda.is_initialized()
+
+
+@pytest.mark.parametrize("workers,context", [(0, None), (2, "fork"), (1, "spawn")])
+def test_batches_filled_in_place_equal_the_single_samples(demo, workers, context):
+    """A DataLoader batch (DedaDataset.__getitems__: one call, written into the batch tensor,
+    shared memory in a worker) holds exactly the samples ds[i]; a raising sample names itself."""
+    ds = make(demo, output="float")
+    ds.set_epoch(2)
+    sampler = torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(0))
+    order = list(sampler)
+    loader = DataLoader(ds, batch_size=6, sampler=order, num_workers=workers,
+                        multiprocessing_context=context)
+    k = 0
+    for x, t in loader:
+        assert x.dtype == torch.float32 and x.shape[1:] == (3, 48, 48) and t.shape[1:] == (4,)
+        for j in range(len(x)):
+            xi, ti = ds[order[k]]
+            assert torch.equal(x[j], xi) and torch.equal(t[j], ti), f"sample {order[k]}"
+            k += 1
+    assert k == len(ds)
+    # A caller's own collate still gets (image, target) pairs.
+    pairs = next(iter(DataLoader(ds, batch_size=3, collate_fn=list)))
+    assert len(pairs) == 3 and torch.equal(pairs[1][0], ds[1][0])

@@ -29,11 +29,51 @@ import os
 from typing import Any, Callable, Mapping, Optional
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate, get_worker_info
+
+try:  # the type → collate function table default_collate dispatches on
+    from torch.utils.data._utils.collate import default_collate_fn_map
+except ImportError:  # pragma: no cover - older or newer PyTorch: batches are stacked (a copy)
+    default_collate_fn_map = None
 
 from . import SampleReader, TransformError
 
 __all__ = ["DedaDataset"]
+
+
+class _BatchSample(tuple):
+    """``(image, target)`` viewing row ``k`` of a batch filled by ``DedaDataset.__getitems__``;
+    ``batch`` is ``(images, targets, k)``."""
+
+
+def _collate_batch_samples(batch, *, collate_fn_map=None):
+    """default_collate for a whole ``__getitems__`` batch: its tensors as they are (no copy);
+    anything else (a subset, a reordering) is stacked as usual."""
+    images, targets, _ = batch[0].batch
+    whole = len(batch) == len(images) and all(
+        getattr(s, "batch", None) is not None and s.batch[0] is images and s.batch[2] == k
+        for k, s in enumerate(batch)
+    )
+    if whole:
+        return [images, targets]
+    return [default_collate([s[0] for s in batch]), default_collate([s[1] for s in batch])]
+
+
+if default_collate_fn_map is not None:
+    default_collate_fn_map[_BatchSample] = _collate_batch_samples
+
+
+def _empty(shape: tuple, dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised tensor; in a DataLoader worker in shared memory (as default_collate
+    allocates a batch there)."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = 1
+    for n in shape:
+        numel *= n
+    elem = torch.empty(0, dtype=dtype)
+    storage = elem._typed_storage()._new_shared(numel, device="cpu")
+    return elem.new(storage).resize_(*shape)
 
 _OUTPUTS = ("uint8", "float")
 
@@ -162,6 +202,25 @@ class DedaDataset(Dataset):
                     f"({self.sample_id(i)}) of {self.dataset_spec}: {type(e).__name__}: {e}"
                 ) from e
         return image, target
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """The samples of a DataLoader batch, produced in one call straight into one batch
+        tensor (in a worker, in the shared memory the batch travels to the main process in);
+        ``default_collate`` then hands that tensor on without stacking a copy. The values are
+        those of ``[self[i] for i in indices]``. With a transform, it is exactly that."""
+        if self.transform is not None:
+            return [self[i] for i in indices]
+        idx = [self._index(i) for i in indices]
+        dtype = torch.uint8 if self.output == "uint8" else torch.float32
+        images = _empty((len(idx), 3, self.size, self.size), dtype)
+        targets = _empty((len(idx), len(self.classes)), torch.float32)
+        self._open().read_batch(idx, self.epoch, images.numpy(), targets.numpy())
+        out = []
+        for k in range(len(idx)):
+            sample = _BatchSample((images[k], targets[k]))
+            sample.batch = (images, targets, k)
+            out.append(sample)
+        return out
 
     def stats(self) -> dict:
         """Counts over the samples this process produced (``combined``, ``no_cdp``, ...)."""
