@@ -9,7 +9,9 @@ architecture with `load_state_dict(strict=True)`:
 
 prints, per image, the logits and the top class as one JSON list. The images go through the
 recipe's evaluation transforms (shorter side resized to `resize_short`, centre crop `crop`,
-normalised with the recipe's mean and std), as in `deda eval` / `deda predict`.
+normalised with the recipe's mean and std), as in `deda eval` / `deda predict` (deda's resampler
+rounds in fixed point a little differently from Pillow's, so resized images may differ by one grey
+level; images whose shorter side already is `resize_short` go through bit for bit).
 
 Needs torch, torchvision, safetensors and pillow (all in tools/requirements.txt). Supports the
 torchvision architectures deda builds at their standard widths: resnet18, resnet50,
@@ -49,12 +51,21 @@ def build_model(config, num_classes):
 
 
 def preprocess(path, loader):
-    """The evaluation transforms of the recipe's `[loader]`, as a 1x3xHxW tensor."""
+    """The evaluation transforms of the recipe's `[loader]`, as a 1x3xHxW tensor: the shorter
+    side resized to `resize_short` (each side rounded, Pillow bilinear), the centre `crop`
+    square cut at floor((size - crop) / 2) as deda's loader does (torchvision's CenterCrop
+    rounds half offsets up instead), then normalised."""
     image = Image.open(path).convert("RGB")
-    n = loader["resize_short"]
-    size = [n, n] if loader.get("resize_mode") == "square" else n
-    image = TF.resize(image, size, interpolation=TF.InterpolationMode.BILINEAR)
-    image = TF.center_crop(image, loader["crop"])
+    w, h = image.size
+    n, crop = loader["resize_short"], loader["crop"]
+    if loader.get("resize_mode") == "square":
+        rw, rh = n, n
+    else:
+        s = n / min(w, h)
+        rw, rh = max(1, round(w * s)), max(1, round(h * s))
+    image = image.resize((rw, rh), Image.BILINEAR)
+    left, top = max(0, rw - crop) // 2, max(0, rh - crop) // 2
+    image = image.crop((left, top, left + crop, top + crop))
     x = TF.to_tensor(image)
     return TF.normalize(x, loader["mean"], loader["std"]).unsqueeze(0)
 
