@@ -272,7 +272,8 @@ impl FromStr for MethodName {
 ///   mask-mean label weights, see [`crate::mixing::guided`];
 /// - `co-mixup` (`alpha`, the Dirichlet prior's concentration, default 1.0; `mix_prob`,
 ///   default 1.0; `[method.comixup]`: `m_block_num`, `m_part`, `m_beta`, `m_gamma`, `m_thres`,
-///   `m_eta`, `m_omega`, `m_niter`, `set_resolve`): Co-Mixup with input-gradient saliency,
+///   `m_eta`, `m_omega`, `m_niter`, `set_resolve`, `clean_lam`): Co-Mixup with input-gradient
+///   saliency and the clean batch's loss × `clean_lam` (1.0) added to the update,
 ///   the GuidedMixup code base's defaults (16 × 16 blocks, partitions of 20, β 0.32, γ 1,
 ///   τ 0.83, η 0.05, ω 0.001, 4 iterations), see [`crate::mixing::comixup`];
 /// - `deda` (`bank`, `[method.combine]`): De-DA's online combination. The module ablation of the

@@ -13,8 +13,19 @@ use crate::error::Result;
 use crate::mixing::comixup::{comixup_batch, CoMixupParams};
 use crate::mixing::guided::{apply_guided, greedy_pairing, l2_distances, normalise_saliency};
 use crate::mixing::mix::{apply_mix, sample_cutmix, sample_mixup, MixParams};
-use crate::mixing::saliency::{gradient_saliency, spectral_residual};
+use crate::mixing::saliency::{gradient_saliency, gradient_saliency_with_loss, spectral_residual};
 use crate::mixing::saliencymix::{apply_saliencymix, sample_saliencymix};
+
+/// A mixed batch, and the loss term a method adds to the update besides the mixed batch's
+/// (Co-Mixup's `clean_lam · CE(clean)`, its graph kept).
+pub struct Mixed {
+    /// The images fed to the network.
+    pub images: Tensor,
+    /// Their soft targets.
+    pub targets: Tensor,
+    /// The weighted clean-batch loss to add, if any.
+    pub clean_loss: Option<Tensor>,
+}
 
 /// What the mixing of a step needs besides the batch.
 pub struct MixStep<'a> {
@@ -45,6 +56,14 @@ impl MixStep<'_> {
     /// The mixed `(images, targets)` of this step, or None when the method does not mix this
     /// batch.
     pub fn apply(&self, images: &Tensor, targets: &Tensor) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(self
+            .apply_with_clean(images, targets)?
+            .map(|m| (m.images, m.targets)))
+    }
+
+    /// [`Self::apply`], with the clean-batch loss term Co-Mixup adds to the update
+    /// ([`CoMixupParams::clean_lam`]).
+    pub fn apply_with_clean(&self, images: &Tensor, targets: &Tensor) -> Result<Option<Mixed>> {
         let m = self.method;
         if !m.name.mixes_batches() {
             return Ok(None);
@@ -80,15 +99,32 @@ impl MixStep<'_> {
                 guided_mix(images, targets, &raw)?
             }
             MethodName::Comixup => {
-                let raw = gradient_saliency(self.model, images, targets, self.label_smoothing)?;
                 let params = CoMixupParams {
                     alpha,
                     ..m.comixup.clone().unwrap_or_default()
                 };
-                comixup_batch(&mut rng, &params, images, targets, &raw)?
+                let train_mode = params.clean_lam > 0.0;
+                let (raw, clean) = gradient_saliency_with_loss(
+                    self.model,
+                    images,
+                    targets,
+                    self.label_smoothing,
+                    train_mode,
+                )?;
+                let (x, t) = comixup_batch(&mut rng, &params, images, targets, &raw)?;
+                let clean_loss = train_mode.then(|| clean * params.clean_lam);
+                return Ok(Some(Mixed {
+                    images: x,
+                    targets: t,
+                    clean_loss,
+                }));
             }
             MethodName::Vanilla | MethodName::Deda => return Ok(None),
         };
-        Ok(Some(mixed))
+        Ok(Some(Mixed {
+            images: mixed.0,
+            targets: mixed.1,
+            clean_loss: None,
+        }))
     }
 }

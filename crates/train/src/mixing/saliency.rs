@@ -168,6 +168,30 @@ pub fn gradient_saliency(
     }))
 }
 
+/// [`gradient_saliency`] that also returns the clean batch's loss with its graph kept, for a
+/// step that adds it to its update (Co-Mixup's `clean_lam`). `train_mode` picks the forward's
+/// mode (the reference runs it in evaluation mode when the loss is not used).
+pub fn gradient_saliency_with_loss(
+    model: &dyn Model,
+    images: &Tensor,
+    targets: &Tensor,
+    label_smoothing: f64,
+    train_mode: bool,
+) -> Result<(Tensor, Tensor)> {
+    check_images(images, "gradient saliency")?;
+    let x = images.detach().set_requires_grad(true);
+    let logits = model.forward_t(&x, train_mode);
+    let loss = smoothed_cross_entropy(&logits, targets, label_smoothing)?;
+    let grads = Tensor::f_run_backward(&[&loss], &[&x], true, false)
+        .map_err(Error::tch("gradient saliency backward"))?;
+    let g = grads.into_iter().next().ok_or_else(|| Error::Shape {
+        what: "gradient saliency".into(),
+        detail: "autograd returned no gradient for the images".into(),
+    })?;
+    let sal = tch::no_grad(|| (&g * &g).mean_dim(1, false, Kind::Float).sqrt());
+    Ok((sal, loss))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

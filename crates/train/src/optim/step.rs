@@ -115,6 +115,9 @@ pub struct TrainStep {
     label_smoothing: f64,
     mixing: Option<Mixing>,
     step: usize,
+    /// The extra loss term of the last [`TrainStep::mix`] (Co-Mixup's clean batch), added by
+    /// the next [`TrainStep::update`].
+    pending: std::sync::Mutex<Option<Tensor>>,
 }
 
 impl std::fmt::Debug for TrainStep {
@@ -156,6 +159,7 @@ impl TrainStep {
             label_smoothing,
             mixing: None,
             step: 0,
+            pending: std::sync::Mutex::new(None),
         })
     }
 
@@ -220,7 +224,12 @@ impl TrainStep {
 
     /// The batch the next step feeds to the network: mixed by the method of [`Self::with_mixing`]
     /// with the RNG of `(epoch, next step index)`, or unchanged.
+    ///
+    /// A method whose update has a term besides the mixed batch's loss (Co-Mixup with
+    /// `clean_lam > 0`: `clean_lam · CE(clean batch)`) leaves it for the next
+    /// [`Self::update`]; each call replaces the term of the previous one.
     pub fn mix(&self, images: &Tensor, targets: &Tensor, epoch: usize) -> Result<(Tensor, Tensor)> {
+        self.set_pending(None);
         if let Some(m) = &self.mixing {
             let mix = MixStep {
                 method: &m.method,
@@ -230,30 +239,52 @@ impl TrainStep {
                 model: self.model.as_ref(),
                 label_smoothing: self.label_smoothing,
             };
-            if let Some(mixed) = mix.apply(images, targets)? {
-                return Ok(mixed);
+            if let Some(mixed) = mix.apply_with_clean(images, targets)? {
+                self.set_pending(mixed.clean_loss);
+                return Ok((mixed.images, mixed.targets));
             }
         }
         Ok((images.shallow_clone(), targets.shallow_clone()))
     }
 
+    fn set_pending(&self, term: Option<Tensor>) {
+        match self.pending.lock() {
+            Ok(mut p) => *p = term,
+            Err(poisoned) => *poisoned.into_inner() = term,
+        }
+    }
+
+    fn take_pending(&self) -> Option<Tensor> {
+        match self.pending.lock() {
+            Ok(mut p) => p.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+
     /// Forward, loss, backward and the SGD update on a batch as fed to the network (already
-    /// mixed); see the NaN policy on [`TrainStep`].
+    /// mixed), plus the extra term the last [`Self::mix`] left (Co-Mixup's clean batch); see
+    /// the NaN policy on [`TrainStep`]. The reported loss is the mixed batch's.
     pub fn update(&mut self, images: &Tensor, targets: &Tensor) -> Result<StepOutcome> {
         let step = self.step;
         let lr = self.schedule.lr_at(step);
         let logits = self.model.forward_t(images, true);
-        let loss = smoothed_cross_entropy(&logits, targets, self.label_smoothing)?;
+        let mixed = smoothed_cross_entropy(&logits, targets, self.label_smoothing)?;
+        let loss = match self.take_pending() {
+            Some(clean) => &mixed + clean,
+            None => mixed.shallow_clone(),
+        };
         // Queue the backward pass before reading the loss back: on a GPU the read waits for the
         // device, and the backward kernels are then already in flight instead of being launched
         // after it. Gradients do not touch the parameters, so a non-finite loss still leaves
         // the model unchanged.
         self.sgd.zero_grad();
         loss.f_backward().map_err(Error::tch("backward"))?;
-        let value = loss.to_kind(Kind::Double).double_value(&[]);
-        if !value.is_finite() {
+        let value = mixed.to_kind(Kind::Double).double_value(&[]);
+        let total = loss.to_kind(Kind::Double).double_value(&[]);
+        if !value.is_finite() || !total.is_finite() {
             self.sgd.zero_grad();
-            return Err(Error::NonFiniteLoss { step, loss: value });
+            let loss = if value.is_finite() { total } else { value };
+            return Err(Error::NonFiniteLoss { step, loss });
         }
         self.sgd.step(lr)?;
         self.step += 1;

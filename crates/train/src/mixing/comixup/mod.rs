@@ -10,8 +10,13 @@
 //!    ([`optimize::optimise_partition`]);
 //! 4. mixing: block-wise images and area-weighted targets ([`mask::mix_input`]).
 //!
-//! The reference's clean-input term (`clean_lam`, the clean batch's loss gradient kept in the
-//! update) belongs to the training step and is not part of the mixing.
+//! The clean-input term (`clean_lam`, default 1.0): the saliency's forward on the clean batch
+//! runs in training mode and its loss, times `clean_lam`, is kept in the update: the step
+//! minimises `CE(mixed) + clean_lam · CE(clean)` (the GuidedMixup code base's
+//! `Implementor/comixup.py`: the clean loss is back-propagated before the mixed one, without
+//! clearing the gradients in between; Co-Mixup's own `main.py` scales it by `2 / C` because its
+//! mixed loss is a BCE over the C classes). With `clean_lam = 0` the saliency forward runs in
+//! evaluation mode and only the mixed loss trains. See [`crate::optim::TrainStep`].
 pub mod graph_cut;
 pub mod mask;
 pub mod max_flow;
@@ -50,6 +55,9 @@ pub struct CoMixupParams {
     pub m_niter: usize,
     /// Whether to push apart outputs that use the same inputs (`set_resolve`).
     pub set_resolve: bool,
+    /// Weight of the clean batch's loss added to the update (`clean_lam`, 1.0; 0: none, and
+    /// the saliency forward runs in evaluation mode).
+    pub clean_lam: f64,
     /// Dirichlet concentration of the prior (the reference's `--alpha`; set from `method.alpha`).
     #[serde(skip)]
     pub alpha: f64,
@@ -67,6 +75,7 @@ impl Default for CoMixupParams {
             m_omega: 0.001,
             m_niter: 4,
             set_resolve: true,
+            clean_lam: 1.0,
             alpha: 1.0,
         }
     }
@@ -94,6 +103,7 @@ impl CoMixupParams {
             ("m_thres", self.m_thres),
             ("m_eta", self.m_eta),
             ("m_omega", self.m_omega),
+            ("clean_lam", self.clean_lam),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 p.push(format!("{name} must be finite and >= 0, got {v}"));
