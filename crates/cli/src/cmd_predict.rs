@@ -33,8 +33,16 @@ pub struct PredictArgs {
 
 /// Runs `deda predict`.
 pub fn run(a: PredictArgs) -> Result<()> {
-    if let Some(missing) = a.images.iter().find(|p| !p.is_file()) {
-        return Err(UsageError(format!("{}: no such image file", missing.display())).into());
+    for p in &a.images {
+        if !p.is_file() {
+            return Err(UsageError(format!("{}: no such image file", p.display())).into());
+        }
+        // the header alone: an unreadable file is named before the model is loaded
+        image::ImageReader::open(p)
+            .and_then(|r| r.with_guessed_format())
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()))
+            .map_err(|e| UsageError(format!("{}: not an image deda can read: {e}", p.display())))?;
     }
     let (ckpt, model) = open(&a.checkpoint, &a.device)?;
     let classes = ckpt.class_names.len();

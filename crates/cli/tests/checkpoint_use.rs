@@ -308,6 +308,11 @@ fn predict_prints_top_k_names_and_probabilities() {
         ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // a file that is no image is named before any work
+    std::fs::write(t.dir.join("notes.png"), "hello").unwrap();
+    let out = deda(&t.dir, &["predict", "--checkpoint", "run", "notes.png"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("notes.png: not an image"), "{}", text(&out));
 }
 
 #[test]

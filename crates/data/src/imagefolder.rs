@@ -90,6 +90,7 @@ pub fn detect_layout(root: &Path) -> Result<ImageFolderLayout> {
             .count();
         let found = match images {
             0 => "no class folders".to_string(),
+            1 => "1 image but no class folders".to_string(),
             n => format!("{n} images but no class folders"),
         };
         return Err(layout(found));
