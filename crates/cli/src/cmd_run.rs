@@ -84,11 +84,14 @@ pub fn run(a: RunArgs) -> Result<()> {
     let job = load(&a)?;
     let costs = CostTable::committed().map_err(|e| UsageError(e.to_string()))?;
     let (_, plan) = job.observe_and_plan(&costs)?;
+    let bank = match &job.stages {
+        Some(_) => format!(", bank {}", job.bank.display()),
+        None => String::new(),
+    };
     println!(
-        "plan for {} ({} training images, bank {}, run {}):\n{}",
+        "plan for {} ({} training images{bank}, run {}):\n{}",
         a.recipe.display(),
         job.ids.len(),
-        job.bank.display(),
         job.run_dir.display(),
         plan.render().trim_end()
     );
