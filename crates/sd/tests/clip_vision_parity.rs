@@ -57,3 +57,49 @@ fn wrong_inputs_and_missing_files_are_refused() {
         .to_string();
     assert!(e.contains("config.json"), "{e}");
 }
+
+fn clip_data() -> HashMap<String, Tensor> {
+    let p = fixtures().join("clip_tiny_data.safetensors");
+    Tensor::read_safetensors(&p)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+        .into_iter()
+        .collect()
+}
+
+fn normalised(x: &Tensor) -> Tensor {
+    x / x.square().sum_dim_intlist(-1, true, x.kind()).sqrt()
+}
+
+#[test]
+fn clip_model_scores_match_transformers() {
+    let d = clip_data();
+    let tol = Tolerance::from_spread(d["spread"].double_value(&[0]));
+    let m =
+        deda_sd::weights::load_clip(&fixtures().join("clip_tiny"), LoadOptions::default()).unwrap();
+    let (pixels, ids) = (&d["pixel_values"], &d["input_ids"]);
+    tch::no_grad(|| {
+        let text = m.model.text_embeds(ids).unwrap();
+        assert_close(
+            "clip.text_embeds",
+            &normalised(&text),
+            &d["text_embeds"],
+            tol,
+        );
+        let image = m.model.image_embeds(pixels).unwrap();
+        assert_close(
+            "clip.image_embeds",
+            &normalised(&image),
+            &d["image_embeds"],
+            tol,
+        );
+        let logits = m.model.logits_per_image(pixels, ids).unwrap();
+        assert_close(
+            "clip.logits_per_image",
+            &logits,
+            &d["logits_per_image"],
+            tol,
+        );
+        let probs = m.model.text_probabilities(pixels, ids).unwrap();
+        assert_close("clip.probs", &probs, &d["probs"], tol);
+    });
+}

@@ -68,13 +68,17 @@ impl ClipVisionConfig {
     /// Parses a `CLIPVisionModelWithProjection` config.json, or a `CLIPModel` one (its
     /// `vision_config` with the top-level `projection_dim`). Other fields are ignored.
     pub fn from_json(raw: &serde_json::Value) -> Result<Self> {
-        let mut v = raw
-            .get("vision_config")
-            .cloned()
-            .unwrap_or_else(|| raw.clone());
-        if let (Some(obj), Some(p)) = (v.as_object_mut(), raw.get("projection_dim")) {
-            obj.entry("projection_dim").or_insert_with(|| p.clone());
-        }
+        // CLIPModel uses its top-level projection_dim, whatever vision_config says.
+        let v = match raw.get("vision_config") {
+            Some(sub) => {
+                let mut v = sub.clone();
+                if let (Some(obj), Some(p)) = (v.as_object_mut(), raw.get("projection_dim")) {
+                    obj.insert("projection_dim".into(), p.clone());
+                }
+                v
+            }
+            None => raw.clone(),
+        };
         let cfg: ClipVisionConfig = serde_json::from_value(v)
             .map_err(|e| Error::Config(format!("CLIP vision config: {e}")))?;
         cfg.validate()?;
@@ -260,6 +264,13 @@ mod tests {
             "num_attention_heads": 4, "image_size": 32, "patch_size": 8
         }});
         assert_eq!(ClipVisionConfig::from_json(&clip).unwrap(), a);
+        let mut both = clip.clone();
+        both["vision_config"]["projection_dim"] = serde_json::json!(512);
+        assert_eq!(
+            ClipVisionConfig::from_json(&both).unwrap().projection_dim,
+            16,
+            "CLIPModel's top-level projection_dim wins"
+        );
         assert_eq!(a.grid(), 4);
         let bad = serde_json::json!({
             "hidden_size": 30, "intermediate_size": 37, "num_hidden_layers": 2,

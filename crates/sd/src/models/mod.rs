@@ -1,6 +1,7 @@
 //! The networks, with the parameter names of diffusers / transformers and of LayerDiffuse's
 //! released files, so that real checkpoints load unchanged.
 //!
+//! - [`clip`]: transformers' `CLIPModel` (both towers, projections, logit scale): the filters' scores;
 //! - [`clip_text`]: transformers' `CLIPTextModel`, SD-1.5's text encoder;
 //! - [`clip_vision`]: transformers' `CLIPVisionModelWithProjection`, for the peers' CLIP filters;
 //! - [`unet`]: diffusers' `UNet2DConditionModel` (its `config.json` reading in `unet/config.rs`);
@@ -9,6 +10,7 @@
 //! - [`transparent_attn`]: LayerDiffuse's transparent attention LoRA, merged into the UNet;
 //! - [`blocks`]: the building blocks the UNet, the VAE and LayerDiffuse share.
 pub mod blocks;
+pub mod clip;
 pub mod clip_text;
 pub mod clip_vision;
 pub mod layer_diffuse;

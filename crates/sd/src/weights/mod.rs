@@ -22,6 +22,7 @@ use tch::{Device, Kind};
 
 use crate::error::{Error, Result};
 use crate::models::blocks::ProjNames;
+use crate::models::clip::{ClipConfig, ClipModel};
 use crate::models::clip_text::{ClipTextConfig, ClipTextModel};
 use crate::models::clip_vision::{ClipVisionConfig, ClipVisionModelWithProjection};
 use crate::models::unet::{UNet2DConditionModel, UNetConfig};
@@ -213,6 +214,29 @@ pub fn load_clip_vision(
     build(opts, Some(&weights), CLIP_VISION_SKIPPED, |p| {
         ClipVisionModelWithProjection::new(p, &cfg)
     })
+}
+
+/// Loads a whole CLIP model (both towers, projections, logit scale) from a transformers folder
+/// `dir` (`config.json` of a `CLIPModel`, `model.safetensors`).
+///
+/// # Errors
+/// As [`load_clip_vision`].
+pub fn load_clip(dir: &Path, opts: LoadOptions) -> Result<Loaded<ClipModel>> {
+    let (config, weights) = (dir.join("config.json"), dir.join("model.safetensors"));
+    for f in [&config, &weights] {
+        if !f.is_file() {
+            return Err(Error::Weights {
+                path: f.clone(),
+                message: "missing CLIP file".into(),
+            });
+        }
+    }
+    let cfg = ClipConfig::from_json(&read_json(&config)?)?;
+    let skip = [
+        "vision_model.embeddings.position_ids",
+        "text_model.embeddings.position_ids",
+    ];
+    build(opts, Some(&weights), &skip, |p| ClipModel::new(p, &cfg))
 }
 
 /// Loads `unet/` of the pipeline folder `root`.
