@@ -312,7 +312,11 @@ fn predict_prints_top_k_names_and_probabilities() {
     std::fs::write(t.dir.join("notes.png"), "hello").unwrap();
     let out = deda(&t.dir, &["predict", "--checkpoint", "run", "notes.png"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("notes.png: not an image"), "{}", text(&out));
+    assert!(
+        text(&out).contains("notes.png: not an image"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -384,4 +388,48 @@ fn the_checkpoint_loads_in_pytorch_and_gives_the_same_logits() {
         }
         assert_eq!(d["top"][0]["name"], p["top"], "{d} vs {p}");
     }
+}
+
+#[test]
+fn hold_out_settings_are_checked_with_the_recipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    class_folders(&tmp.path().join("flat"), 2);
+    for (name, rgb) in CLASSES {
+        write_image(
+            &tmp.path().join("split/train").join(name).join("0.png"),
+            rgb,
+            0,
+        );
+        write_image(
+            &tmp.path().join("split/test").join(name).join("0.png"),
+            rgb,
+            1,
+        );
+    }
+    let recipe = |dataset: &str, fraction: f64| {
+        format!(
+            "[data]\ndataset = \"{dataset}\"\n[data.hold_out]\ntest_fraction = {fraction}\n\
+             [train]\nepochs = 1\ndevice = \"cpu\"\n"
+        )
+    };
+    std::fs::write(tmp.path().join("a.toml"), recipe("imagefolder:split", 0.2)).unwrap();
+    std::fs::write(tmp.path().join("b.toml"), recipe("imagefolder:flat", 1.5)).unwrap();
+    let out = deda(tmp.path(), &["train", "--config", "a.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("[data.hold_out] applies to an imagefolder with one folder per class"),
+        "{}",
+        text(&out)
+    );
+    let out = deda(tmp.path(), &["train", "--config", "b.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("test_fraction 1.5 must be between 0 and 1"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !tmp.path().join("runs").exists(),
+        "work was done before a refusal"
+    );
 }

@@ -74,3 +74,26 @@ fn wrong_layouts_name_the_expected_one_once() {
     let m = layout_error(&half);
     assert!(m.contains("no test/ folder"), "{m}");
 }
+
+#[test]
+fn decouple_candidates_are_every_image_of_class_folders_and_the_train_split_otherwise() {
+    use deda_data::{DataKind, DataSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let flat = tmp.path().join("flat");
+    touch_images(&flat.join("cat"), 4);
+    touch_images(&flat.join("dog"), 3);
+    let spec = DataSpec::new(DataKind::ImageFolder, &flat);
+    assert!(spec.holds_out().unwrap());
+    assert_eq!(spec.training_candidates().unwrap().len(), 7);
+    assert_eq!(
+        spec.read().unwrap().train.len(),
+        5,
+        "default hold-out: 1 per class"
+    );
+    let split = tmp.path().join("split");
+    touch_images(&split.join("train/cat"), 2);
+    touch_images(&split.join("test/cat"), 1);
+    let spec = DataSpec::new(DataKind::ImageFolder, &split);
+    assert!(!spec.holds_out().unwrap());
+    assert_eq!(spec.training_candidates().unwrap().len(), 2);
+}
