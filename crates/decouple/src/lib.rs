@@ -44,6 +44,6 @@ pub use options::DecoupleOptions;
 pub use segmenter::{or_masks, AlphaSegmenter, MaskFileSegmenter, Segmentation, Segmenter};
 pub use split::{
     decouple_split, ground_truth_mask_path, ground_truth_segmenter, report_markdown, BankTarget,
-    CoverageStats,
+    CoverageStats, PROMPT_SEPARATOR,
 };
-pub use stage::{run_decouple, shard_filter, DecoupleReport};
+pub use stage::{run_decouple, run_decouple_prompted, shard_filter, DecoupleReport};

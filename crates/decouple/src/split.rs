@@ -12,7 +12,7 @@ use deda_data::{stage_samples, DataSet, GroundTruthMasks};
 use crate::error::{Error, Result};
 use crate::options::DecoupleOptions;
 use crate::segmenter::{MaskFileSegmenter, Segmenter};
-use crate::stage::{run_decouple, shard_filter, DecoupleReport};
+use crate::stage::{run_decouple_prompted, shard_filter, DecoupleReport};
 
 /// Where and how the decouple stage writes its parts.
 #[derive(Debug, Clone)]
@@ -42,9 +42,15 @@ impl<'a> BankTarget<'a> {
     }
 }
 
+/// The text that prompts for several labels at once: GroundingDINO's phrase separator.
+pub const PROMPT_SEPARATOR: &str = " . ";
+
 /// Decouples every sample of `train` (this shard's, if `target.shard` is set) into the bank
-/// `target`, resuming it. The prompt is `prompt`, or else the sample's class name. `progress`
-/// gets `(done, total)` after each sample.
+/// `target`, resuming it. The prompt is `prompt`, or else the sample's label names: its class
+/// name, or for a multi-label image (VOC) every one of its labels joined by
+/// [`PROMPT_SEPARATOR`], so that every labelled object is cut out of the CIP and kept in the
+/// CDP (whose class stays the first label, see [`stage_samples`]). `progress` gets
+/// `(done, total)` after each sample.
 ///
 /// # Errors
 /// [`Error::OpenBank`] if the bank cannot be opened for writing or was started with other CIP
@@ -64,12 +70,22 @@ pub fn decouple_split(
         .map(|(_, s)| s)
         .collect();
     let names = &train.class_names;
-    let prompt_for = |c: ClassId| {
-        prompt
-            .map(str::to_string)
-            .unwrap_or_else(|| names.get(c.index()).cloned().unwrap_or_default())
+    let name = |c: &ClassId| names.get(c.index()).cloned().unwrap_or_default();
+    let multi: std::collections::HashMap<&str, String> = train
+        .samples
+        .iter()
+        .filter(|s| s.label.classes().len() > 1)
+        .map(|s| {
+            let all: Vec<String> = s.label.classes().iter().map(name).collect();
+            (s.id.as_str(), all.join(PROMPT_SEPARATOR))
+        })
+        .collect();
+    let prompt_for = |id: &str, c: ClassId| match (prompt, multi.get(id)) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(all)) => all.clone(),
+        (None, None) => name(&c),
     };
-    run_decouple(
+    run_decouple_prompted(
         &samples,
         segmenter,
         &prompt_for,

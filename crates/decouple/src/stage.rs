@@ -83,6 +83,23 @@ pub fn run_decouple(
     opts: &DecoupleOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<DecoupleReport> {
+    let per_sample = |_: &str, class: ClassId| prompt_for_class(class);
+    run_decouple_prompted(samples, segmenter, &per_sample, writer, opts, progress)
+}
+
+/// [`run_decouple`] with a prompt per sample: `prompt_for(sample id, class)` (a multi-label
+/// image is prompted with every one of its labels, see [`crate::decouple_split`]).
+///
+/// # Errors
+/// As [`run_decouple`].
+pub fn run_decouple_prompted(
+    samples: &[Sample],
+    segmenter: &mut dyn Segmenter,
+    prompt_for: &dyn Fn(&str, ClassId) -> String,
+    writer: &mut BankWriter,
+    opts: &DecoupleOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<DecoupleReport> {
     opts.validate()?;
     let producer = producer(opts, segmenter);
     let mut report = DecoupleReport::default();
@@ -90,7 +107,7 @@ pub fn run_decouple(
         if is_stored(writer, id) {
             report.skipped_existing += 1;
         } else {
-            let prompt = prompt_for_class(*class);
+            let prompt = prompt_for(id, *class);
             let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 decouple_sample(id, path, &prompt, segmenter, opts)
             }));
