@@ -9,6 +9,17 @@ use rand::Rng;
 /// DA-Fusion's default `synthetic_probability`.
 pub const SYNTHETIC_PROBABILITY: f64 = 0.5;
 
+/// The strengths of DA-Fusion's "stacking" runs, one drawn per generated image with p = 0.25
+/// each (the De-DA paper, §4; `scripts/stacking/launch_textual_inversion=1.0-0.75-0.5-0.25_coco.sh`:
+/// `--strength 1.0 0.75 0.5 0.25 --probs 0.25 0.25 0.25 0.25 --compose parallel
+/// --num-synthetic 10 --synthetic-probability 0.5`).
+pub const STRENGTHS: [f64; 4] = [0.25, 0.5, 0.75, 1.0];
+
+/// The img2img strength of one generated image: uniform from [`STRENGTHS`].
+pub fn plan_strength(rng: &mut impl Rng) -> f64 {
+    STRENGTHS[rng.random_range(0..STRENGTHS.len())]
+}
+
 /// DA-Fusion's rule for one sample of class `class` with `own_generated` generated images.
 ///
 /// # Errors
@@ -56,6 +67,17 @@ mod tests {
             let share = c as f64 / replaced as f64;
             assert!((share - 1.0 / 3.0).abs() < 0.02, "{counts:?}");
         }
+    }
+
+    #[test]
+    fn strengths_are_drawn_from_the_stacking_set() {
+        let mut seen = [0usize; 4];
+        for s in 0..2000 {
+            let v = plan_strength(&mut rng_for(1, Stream::Edit, &[s]));
+            let i = STRENGTHS.iter().position(|&x| x == v).unwrap();
+            seen[i] += 1;
+        }
+        assert!(seen.iter().all(|&c| (400..600).contains(&c)), "{seen:?}");
     }
 
     #[test]

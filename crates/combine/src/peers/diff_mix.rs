@@ -25,6 +25,49 @@ pub const SYNTHETIC_PROBABILITY_FEW_SHOT: f64 = 0.3;
 /// `LabelSmoothingLoss(smoothing=0.1)` in `train_hub.py`.
 pub const LABEL_SMOOTHING: f64 = 0.1;
 
+/// Strengths the De-DA paper gives Diff-Mix (§4, "random strengths s ∈ {0.5, 0.7, 0.9}").
+pub const PAPER_STRENGTHS: [f64; 3] = [0.5, 0.7, 0.9];
+/// The code's `--strength_strategy uniform` set (`scripts/sample_mp.py`).
+pub const CODE_UNIFORM_STRENGTHS: [f64; 4] = [0.3, 0.5, 0.7, 0.9];
+/// The code's fixed strength in its README and `scripts/classification.sh` data folder.
+pub const FIXED_STRENGTH: f64 = 0.7;
+
+/// Draws the translation of one generated image of a `source`-class image
+/// (`scripts/sample_mp.py`, strategy `diff-mix`): the target class uniform over **all**
+/// `num_classes` classes (`random.choices(range(C))`, so it may be the source's own), the
+/// strength uniform from `strengths`.
+///
+/// The reference draws source classes uniformly too and then a random image of each; here every
+/// real image is translated `k` times instead (the same expansion multiplier, each image used
+/// equally). Its batches also share the first task's target class; ours do not.
+///
+/// # Errors
+/// A message if `num_classes` is 0 or `strengths` is empty or leaves [0, 1].
+pub fn plan_translation(
+    rng: &mut impl Rng,
+    source: usize,
+    num_classes: usize,
+    strengths: &[f64],
+) -> Result<Translation, String> {
+    if num_classes == 0 || source >= num_classes {
+        return Err(format!(
+            "Diff-Mix: source class {source} of {num_classes} classes"
+        ));
+    }
+    if strengths.is_empty() || strengths.iter().any(|s| !(0.0..=1.0).contains(s)) {
+        return Err(format!(
+            "Diff-Mix strengths {strengths:?} must be in [0, 1], at least one"
+        ));
+    }
+    let target = rng.random_range(0..num_classes);
+    let strength = strengths[rng.random_range(0..strengths.len())];
+    Ok(Translation {
+        source,
+        target,
+        strength,
+    })
+}
+
 /// One generated image's label facts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Translation {
@@ -124,6 +167,30 @@ mod tests {
         assert!(soft_label(Translation { target: 3, ..t }, 0.5, 3).is_err());
         assert!(soft_label(Translation { strength: 1.2, ..t }, 0.5, 3).is_err());
         assert!(soft_label(t, 0.0, 3).is_err());
+    }
+
+    #[test]
+    fn translations_cover_every_target_and_strength() {
+        let mut targets = [0usize; 3];
+        let mut strengths = std::collections::BTreeMap::new();
+        for s in 0..3000 {
+            let mut rng = rng_for(2, Stream::Edit, &[s]);
+            let t = plan_translation(&mut rng, 1, 3, &PAPER_STRENGTHS).unwrap();
+            assert_eq!(t.source, 1);
+            targets[t.target] += 1;
+            *strengths
+                .entry((t.strength * 10.0) as u32)
+                .or_insert(0usize) += 1;
+        }
+        assert!(
+            targets.iter().all(|&c| (850..1150).contains(&c)),
+            "{targets:?}"
+        );
+        assert_eq!(strengths.keys().copied().collect::<Vec<_>>(), vec![5, 7, 9]);
+        let mut rng = rng_for(2, Stream::Edit, &[0]);
+        assert!(plan_translation(&mut rng, 3, 3, &PAPER_STRENGTHS).is_err());
+        assert!(plan_translation(&mut rng, 0, 3, &[]).is_err());
+        assert!(plan_translation(&mut rng, 0, 3, &[1.5]).is_err());
     }
 
     #[test]
