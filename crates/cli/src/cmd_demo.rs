@@ -142,8 +142,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
             size,
         )?)
     };
-    let report =
-        crate::experiment::demo_shift::assemble(&report, comparison.as_deref(), started.elapsed());
+    let usage = crate::experiment::demo_shift::Usage::since(started);
+    let report = crate::experiment::demo_shift::assemble(&report, comparison.as_deref(), usage);
 
     let mut prov = Provenance::collect(args.seed);
     prov.inputs

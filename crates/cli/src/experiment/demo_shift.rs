@@ -201,23 +201,77 @@ fn shift_sheet(train: &DataSet, test: &DataSet) -> Result<image::RgbImage> {
     Ok(grid(&tiles, 8, 96))
 }
 
-/// The demo report: its title line, then the comparison (if any) and the demo's wall-clock,
-/// then the rest of `body`.
-pub fn assemble(body: &str, comparison: Option<&str>, elapsed: std::time::Duration) -> String {
+/// What the machine did during the demo, for the report's timing line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Wall-clock seconds since the demo began.
+    pub wall_seconds: f64,
+    /// CPU seconds (user + system) of this process so far, where the OS reports it.
+    pub cpu_seconds: Option<f64>,
+    /// The 1-minute load average at the end, where the OS reports it.
+    pub load_average: Option<f64>,
+}
+
+impl Usage {
+    /// Measures now (Linux `/proc`; elsewhere only the wall-clock).
+    pub fn since(started: std::time::Instant) -> Usage {
+        Usage {
+            wall_seconds: started.elapsed().as_secs_f64(),
+            cpu_seconds: process_cpu_seconds(),
+            load_average: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|t| t.split_whitespace().next()?.parse().ok()),
+        }
+    }
+}
+
+/// User + system CPU time of this process from `/proc/self/stat` (fields 14 and 15, in clock
+/// ticks of USER_HZ = 100, the value of Linux's ABI on every architecture deda builds for).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // `after` starts at field 3, so fields 14 and 15 are at 11 and 12.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+fn min_sec(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{} min {:02} s", s / 60, s % 60)
+}
+
+/// The demo report: its title line, then the comparison (if any) and the demo's timing, then
+/// the rest of `body`.
+pub fn assemble(body: &str, comparison: Option<&str>, usage: Usage) -> String {
     let (title, rest) = body.split_once('\n').unwrap_or((body, ""));
-    let secs = elapsed.as_secs();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut md = format!("{title}\n\n");
     if let Some(c) = comparison {
         md.push_str(c);
     }
-    let _ = writeln!(
+    let _ = write!(
         md,
-        "This demo took {} min {:02} s wall-clock (after set-up and build) with {cores} CPU \
-         threads available.\n",
-        secs / 60,
-        secs % 60
+        "This demo took {} wall-clock (after set-up and build)",
+        min_sec(usage.wall_seconds)
     );
+    if let Some(cpu) = usage.cpu_seconds {
+        let _ = write!(md, " and {} of CPU", min_sec(cpu));
+    }
+    let _ = write!(md, ", with {cores} CPU threads available");
+    if let Some(load) = usage.load_average {
+        let _ = write!(
+            md,
+            " (1-minute load average at the end: {load:.1}{})",
+            if load > cores as f64 + 0.5 {
+                ": other work shared the machine"
+            } else {
+                ""
+            }
+        );
+    }
+    md.push_str(".\n\n");
     md.push_str(rest.trim_start_matches('\n'));
     md
 }
@@ -242,20 +296,53 @@ mod tests {
     #[test]
     fn report_opens_with_the_comparison_and_the_time() {
         let body = "# title\n\n## 1. Data\n\ntext\n";
-        let md = assemble(
-            body,
-            Some("## Does De-DA help?\n\n| t |\n"),
-            std::time::Duration::from_secs(125),
-        );
+        let usage = Usage {
+            wall_seconds: 125.2,
+            cpu_seconds: Some(200.0),
+            load_average: Some(9.0),
+        };
+        let md = assemble(body, Some("## Does De-DA help?\n\n| t |\n"), usage);
         let lines: Vec<&str> = md.lines().collect();
         assert_eq!(lines[0], "# title");
         assert_eq!(lines[2], "## Does De-DA help?");
-        assert!(md.contains("This demo took 2 min 05 s wall-clock"), "{md}");
-        assert!(md.find("## 1. Data") > md.find("This demo took"), "{md}");
-        let plain = assemble(body, None, std::time::Duration::from_secs(3));
         assert!(
-            plain.starts_with("# title\n\nThis demo took 0 min 03 s"),
+            md.contains("This demo took 2 min 05 s wall-clock (after set-up and build) and 3 min 20 s of CPU"),
+            "{md}"
+        );
+        assert!(
+            md.contains("load average at the end: 9.0: other work"),
+            "{md}"
+        );
+        assert!(md.find("## 1. Data") > md.find("This demo took"), "{md}");
+        let quiet = Usage {
+            wall_seconds: 3.0,
+            ..Usage::default()
+        };
+        let plain = assemble(body, None, quiet);
+        assert!(
+            plain.starts_with(
+                "# title\n\nThis demo took 0 min 03 s wall-clock (after set-up and build), with"
+            ),
             "{plain}"
         );
+        assert!(
+            !plain.contains("CPU,") && !plain.contains("load"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn cpu_time_of_this_process_is_read_where_proc_exists() {
+        if Path::new("/proc/self/stat").is_file() {
+            let t0 = process_cpu_seconds().expect("parsable /proc/self/stat");
+            let mut x = 0u64;
+            let start = std::time::Instant::now();
+            while start.elapsed().as_millis() < 300 {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            assert!(x > 0);
+            let t1 = process_cpu_seconds().expect("parsable /proc/self/stat");
+            assert!(t1 > t0, "{t0} -> {t1}");
+        }
     }
 }
