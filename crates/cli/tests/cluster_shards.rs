@@ -4,7 +4,10 @@
 //! the job runs; one is killed mid-way (SIGKILL, what a preemption does) and started again; the
 //! merged bank must equal a single-process run's: the same records, the same bytes of every
 //! part. Data: the demo's scarce set (ground-truth masks), its training images repeated so that
-//! a shard runs long enough to be killed mid-way; edits by the identity editor.
+//! a shard runs long enough to be killed mid-way; edits by the identity editor; tokens by
+//! `deda invert` with the tiny random-weight SD pipeline of the generative tests.
+mod generative_common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -47,6 +50,8 @@ fn text(out: &Output) -> String {
 struct Work {
     dir: tempfile::TempDir,
     samples: usize,
+    /// `deda invert` flags for the tiny pipeline, written into the folder on first use.
+    invert_args: std::sync::OnceLock<String>,
 }
 
 impl Work {
@@ -80,11 +85,20 @@ impl Work {
         let mut edit = vec!["edit", "--bank", "single"];
         edit.extend(EDIT_ARGS.split(' '));
         deda(cwd, &edit);
-        Work { dir, samples }
+        Work {
+            dir,
+            samples,
+            invert_args: std::sync::OnceLock::new(),
+        }
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    fn invert_args(&self) -> &str {
+        self.invert_args
+            .get_or_init(|| tiny_invert_args(self.path()))
     }
 }
 
@@ -198,6 +212,9 @@ fn assert_same_bank(want: &Path, got: &Path) {
         let read = |d: &Path| std::fs::read(d.join(f)).ok();
         assert_eq!(read(want), read(got), "{f} differs");
     }
+    if want.join("embeddings").exists() || got.join("embeddings").exists() {
+        assert_same_tokens(&want.join("embeddings"), &got.join("embeddings"));
+    }
     let parts = |d: &Path| -> Vec<PathBuf> {
         files_under(&d.join("parts"))
             .into_iter()
@@ -227,6 +244,36 @@ fn decoupled_records(work: &Work) -> usize {
         .count()
 }
 
+/// The learnt tokens of `deda invert` in `want` and `got`: the same token files holding the
+/// same tensors, bit for bit (their JSON headers are compared parsed: key order may differ), and
+/// the same training set (`training_set.json` also names the bank folder, which differs).
+fn assert_same_tokens(want: &Path, got: &Path) {
+    let names = generative_common::files_in(want);
+    assert_eq!(
+        names,
+        generative_common::files_in(got),
+        "embeddings/ differs"
+    );
+    let tokens: Vec<&String> = names
+        .iter()
+        .filter(|f| f.ends_with(".safetensors"))
+        .collect();
+    assert!(!tokens.is_empty(), "{names:?}");
+    for f in tokens {
+        let (ha, da) = generative_common::read_safetensors(&want.join(f));
+        let (hb, db) = generative_common::read_safetensors(&got.join(f));
+        assert_eq!(ha, hb, "embeddings/{f}: tensors differ");
+        assert!(da == db, "embeddings/{f}: values differ");
+    }
+    let set = |d: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("training_set.json")).unwrap()).unwrap();
+        (v["training_set_sha256"].clone(), v["images"].clone())
+    };
+    assert!(set(want).0.is_string());
+    assert_eq!(set(want), set(got), "training_set.json differs");
+}
+
 /// "N already in the bank" of a decouple report.
 fn already_in_bank(report: &str) -> usize {
     let (head, _) = report
@@ -243,6 +290,26 @@ fn slurm_script(name: &str) -> String {
         .into_owned()
 }
 
+/// `deda invert` flags for the tiny SD pipeline and LayerDiffuse files written into `dir`.
+fn tiny_invert_args(dir: &Path) -> String {
+    let sd = generative_common::tiny_pipeline(dir);
+    let ld = generative_common::tiny_layer_diffuse(dir);
+    let bpe = generative_common::clip_bpe();
+    let mut args = vec![
+        "--weights".to_string(),
+        sd.display().to_string(),
+        "--layer-diffuse".into(),
+        ld.display().to_string(),
+        "--tokenizer".into(),
+        bpe.display().to_string(),
+        "--device".into(),
+        "cpu".into(),
+    ];
+    args.extend(generative_common::INVERT.iter().map(|s| s.to_string()));
+    assert!(args.iter().all(|a| !a.contains(' ')), "{args:?}");
+    args.join(" ")
+}
+
 /// The environment submit.sh exports, plus what Slurm sets for array task `i` (restart `r`).
 fn slurm_env(work: &Work, bank: &str, task: Option<(u32, u32)>) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = [
@@ -255,6 +322,7 @@ fn slurm_env(work: &Work, bank: &str, task: Option<(u32, u32)>) -> BTreeMap<Stri
         ("DEDA_SHARDS", SHARDS.to_string()),
         ("DEDA_DECOUPLE_ARGS", String::new()),
         ("DEDA_EDIT_ARGS", EDIT_ARGS.into()),
+        ("DEDA_INVERT_ARGS", work.invert_args().to_string()),
         ("SLURM_JOB_NAME", "deda".into()),
     ]
     .into_iter()
@@ -313,6 +381,11 @@ fn slurm_array_with_a_preempted_task_builds_the_single_process_bank() {
         merged.contains(&format!("{decoupled} in total")),
         "{merged}"
     );
+    // Tokens: the classes of each shard in its own process, then all in one process.
+    run_shards(&bank, SHARDS, None, task("invert.sbatch"));
+    let mut single = vec!["invert", "--bank", "single"];
+    single.extend(work.invert_args().split(' '));
+    deda(cwd, &single);
     run_shards(&bank, SHARDS, None, task("edit.sbatch"));
     merge();
     assert_same_bank(&cwd.join("single"), &bank);

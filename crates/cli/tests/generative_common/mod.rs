@@ -164,7 +164,15 @@ pub fn tiny_layer_diffuse(dir: &Path) -> PathBuf {
         ld.join("layer_sd15_vae_transparent_decoder.safetensors"),
     )
     .unwrap();
-    fs::copy(src.join("meta.json"), ld.join("config.json")).unwrap();
+    // The fixture's meta.json also records how it was made (spread, how, torch, reference);
+    // the released config.json holds only the architecture.
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&fs::read(src.join("meta.json")).unwrap()).unwrap();
+    let obj = cfg.as_object_mut().unwrap();
+    for key in ["spread", "how", "torch", "reference"] {
+        obj.remove(key);
+    }
+    fs::write(ld.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
     ld
 }
 
