@@ -17,6 +17,12 @@ start method, batch size or order. Call :meth:`DedaDataset.set_epoch` before eac
 the ``DataLoader`` iterator is created: workers receive the data set when they start, so use
 ``persistent_workers=False``, the default).
 
+Batches: a ``DataLoader`` with the default collate gets ``[images, targets]`` of shapes
+``(B, 3, size, size)`` and ``(B, classes)``. Without a transform, :meth:`DedaDataset.__getitems__`
+fills each batch in one call straight into one tensor (in a worker, in the shared memory the batch
+travels in), which ``default_collate`` passes on without a copy; with uint8 output the consumer
+normalises on its device (see ``examples/train_torchvision.py``), a quarter of the bytes to move.
+
 The data set pickles without its native reader, which each process (DataLoader worker, fork or
 spawn) re-opens on its first sample; nothing here touches CUDA. Errors are :class:`deda.DedaError`
 subclasses naming the file, part or sample.
