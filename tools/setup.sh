@@ -35,7 +35,8 @@ source tools/env.sh
 # .venv, rebuilt only when the sources it is built from changed (stamp: their SHA-256).
 py_stamp=.venv/.deda-python.sha256
 py_want="$(find crates/py crates/core crates/bank crates/combine crates/data crates/loader \
-  -path '*/tests' -prune -o -path '*/__pycache__' -prune -o -type f -print | LC_ALL=C sort |
+  -path '*/tests' -prune -o -name __pycache__ -prune -o -name .pytest_cache -prune -o -type f -print |
+  LC_ALL=C sort |
   xargs sha256sum Cargo.toml Cargo.lock | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_want" ] ||
   ! .venv/bin/python -c "import deda" >/dev/null 2>&1; then
