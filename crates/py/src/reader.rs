@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 
 /// What a reader was built from, kept to build the Rust loader itself ([`PyReader::loader_epoch`]).
 struct Inputs {
+    /// The `KIND:PATH` of the data set (for messages).
+    dataset: String,
     source: Arc<VecSource>,
     bank: Option<Arc<PartBank>>,
     combine: CombineConfig,
@@ -68,8 +70,8 @@ fn combiner(
 }
 
 impl Inputs {
-    /// A loader over these inputs with `config`; combining when a bank is given and `p_aug > 0`
-    /// is asked for by the config's training mode (`random_crop`).
+    /// A loader over these inputs with `config`, combining from the bank if there is one (the
+    /// bank is checked against the data set `dataset` first).
     fn loader(
         &self,
         config: LoaderConfig,
@@ -116,6 +118,7 @@ impl PyReader {
             loader_config = loader_config.for_eval();
         }
         let inputs = Inputs {
+            dataset: dataset.to_string(),
             source: Arc::new(source_of(&ds)),
             bank: match (&bank, train) {
                 (Some(dir), true) => Some(Arc::new(open_bank(dir)?)),
@@ -284,7 +287,9 @@ impl PyReader {
             shuffle,
             ..self.inputs.loader.clone()
         };
-        let loader = self.inputs.loader(config, &self.class_names, "")?;
+        let loader = self
+            .inputs
+            .loader(config, &self.class_names, &self.inputs.dataset)?;
         let batches = py.detach(|| {
             loader
                 .epoch(epoch)
