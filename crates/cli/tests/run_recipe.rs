@@ -263,13 +263,26 @@ fn a_recipe_runs_its_stages_resumes_after_kills_and_then_reuses_everything() {
     .unwrap();
     let changed = deda_code(
         cwd,
-        &["run", "recipe.toml", "--run-dir", "run2", "--plan"],
+        &["run", "recipe.toml", "--run-dir", "run", "--plan"],
         0,
     );
     assert!(line_of(&changed, "decouple").contains("reuse"), "{changed}");
     assert!(
         line_of(&changed, "edit").contains("RUN: the variants were made with other settings"),
         "{changed}"
+    );
+    assert!(
+        line_of(&changed, "train").contains("was made with another recipe")
+            && changed.contains("run.superseded-1"),
+        "the finished run of the old recipe is not reused: {changed}"
+    );
+    let redone = deda_code(cwd, &["run", "recipe.toml", "--run-dir", "run"], 0);
+    assert!(redone.contains("edit: 24 real CDP(s)"), "{redone}");
+    assert!(redone.contains("moved to run.superseded-1"), "{redone}");
+    assert!(redone.contains("done: 6 epochs (6 this call)"), "{redone}");
+    assert!(
+        cwd.join("run.superseded-1/metrics.jsonl").is_file(),
+        "old run kept"
     );
 }
 

@@ -152,6 +152,8 @@ pub struct Observed {
     pub stamp: Stamp,
     /// Epochs done in the run folder (None: no run there).
     pub epochs_done: Option<usize>,
+    /// The recipe the run in the run folder was started with (`config.resolved.toml`).
+    pub run_config: Option<TrainConfig>,
 }
 
 impl Observed {
@@ -170,8 +172,11 @@ pub fn observe(target: &RunTarget) -> RunResult<Observed> {
         stamp: read_stamp(target.bank)?,
         ..Observed::default()
     };
+    o.epochs_done = epochs_done(target.run_dir);
+    o.run_config = std::fs::read_to_string(crate::RunDir::new(target.run_dir).config())
+        .ok()
+        .and_then(|text| TrainConfig::from_toml(&text).ok());
     let Some(stages) = target.stages else {
-        o.epochs_done = epochs_done(target.run_dir);
         return Ok(o);
     };
     o.bank_exists = target.bank.join("bank.json").is_file();
@@ -195,7 +200,6 @@ pub fn observe(target: &RunTarget) -> RunResult<Observed> {
             })
             .unwrap_or(0);
     }
-    o.epochs_done = epochs_done(target.run_dir);
     Ok(o)
 }
 
@@ -660,16 +664,31 @@ fn plan_train(t: &RunTarget, o: &Observed, costs: &CostTable, bank_changes: bool
     let epochs = t.config.train.epochs;
     let mut p = stage(StageName::Train, Action::Run, String::new(), "image-epochs");
     let run = t.run_dir.display();
+    // As the resume check of `fit`: the resolved recipes' hashes (device and threads aside).
+    let hash = |c: &TrainConfig| crate::trainer::config_hash(c).ok();
+    let other_recipe = o
+        .run_config
+        .as_ref()
+        .is_some_and(|c| hash(c) != hash(&crate::trainer::resolve(t.config)));
     let left = match o.epochs_done {
+        Some(done) if other_recipe => {
+            p.action = Action::Supersede(superseded_name(t.run_dir));
+            p.why = format!(
+                "the run in {run} ({done} epochs) was made with another recipe (its config.resolved.toml differs): it is moved aside and trained anew"
+            );
+            epochs
+        }
+        Some(done) if bank_changes => {
+            p.action = Action::Supersede(superseded_name(t.run_dir));
+            p.why = format!(
+                "the run in {run} ({done} of {epochs} epochs) trained on the bank as it was; the bank changes before it: it is moved aside and trained anew"
+            );
+            epochs
+        }
         Some(done) if done >= epochs => {
             p.action = Action::Reuse;
             p.why = format!("the run in {run} is finished ({done} epochs)");
             0
-        }
-        Some(done) if bank_changes => {
-            p.action = Action::Supersede(superseded_name(t.run_dir));
-            p.why = format!("the run in {run} stopped after {done} of {epochs} epochs, but the bank changes before it: it restarts");
-            epochs
         }
         Some(done) => {
             p.why = format!("resume the run in {run} after {done} of {epochs} epochs");
