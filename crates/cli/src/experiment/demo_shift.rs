@@ -149,13 +149,17 @@ fn section(
     );
     let groups_md = h2h.group_table(groups);
     if !groups_md.is_empty() {
-        let _ = writeln!(md, "Accuracy per group (bird type _ scene):\n\n{groups_md}");
+        let _ = writeln!(
+            md,
+            "Accuracy per group (bird type_scene type):\n\n{groups_md}"
+        );
     }
     let _ = writeln!(
         md,
         "![training curves: loss, test accuracy and worst-group accuracy per epoch]({})\n\n\
-         Top: training images (scene mostly matching the habitat). Bottom: test images of the \
-         rarest kind, each bird on the other habitat's unseen scene.\n\n![training and test \
+         Top: training images (scene mostly matching the habitat). Bottom: test images where \
+         the scene does not match the bird's habitat (rare in training), on scenes training \
+         never saw.\n\n![training and test \
          images]({})\n\nEverything of this comparison (data, part bank, both runs with their own \
          reports) is in [{}]({}).\n",
         link("curves.svg"),
