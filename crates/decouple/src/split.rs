@@ -54,7 +54,7 @@ pub const PROMPT_SEPARATOR: &str = " . ";
 ///
 /// # Errors
 /// [`Error::OpenBank`] if the bank cannot be opened for writing or was started with other CIP
-/// settings (before any work), and the errors of [`run_decouple`].
+/// settings (before any work), and the errors of [`crate::run_decouple`].
 pub fn decouple_split(
     train: &DataSet,
     segmenter: &mut dyn Segmenter,

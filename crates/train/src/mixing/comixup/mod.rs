@@ -16,7 +16,7 @@
 //! `Implementor/comixup.py`: the clean loss is back-propagated before the mixed one, without
 //! clearing the gradients in between; Co-Mixup's own `main.py` scales it by `2 / C` because its
 //! mixed loss is a BCE over the C classes). With `clean_lam = 0` the saliency forward runs in
-//! evaluation mode and only the mixed loss trains. See [`crate::optim::TrainStep`].
+//! evaluation mode and only the mixed loss trains. See [`crate::TrainStep`].
 pub mod graph_cut;
 pub mod mask;
 pub mod max_flow;
