@@ -111,7 +111,8 @@ fn fp32() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InvertStage {
-    /// The super-class word each token starts from (`bird`, `aircraft`, `car`).
+    /// The super-class word each token starts from (`bird`, `aircraft`, `car`), or `{label}`:
+    /// each class's own name (Pascal VOC, the paper's Table 7).
     pub init_word: String,
     /// SDEdit strength the timesteps are truncated at (the edit's strength).
     pub strength: f64,

@@ -86,7 +86,7 @@ const VOC: Dataset = Dataset {
     spec: "voc2007:data/VOCdevkit/VOC2007",
     bank: "banks/voc",
     prompt: "{label}",
-    init_word: "object",
+    init_word: "{label}",
 };
 const WATERBIRDS_TEST: &str = "waterbirds-species:data/waterbird_complete95_forest2water2";
 

@@ -198,6 +198,30 @@ pub fn class_inputs(
 /// Progress of the stage: (class name, step done, steps, loss of that step).
 pub type InvertProgress<'a> = &'a mut dyn FnMut(&str, u32, u32, f64);
 
+/// The initializer word that stands for each class's own name (the paper's Pascal setting:
+/// every token starts from its label name).
+pub const LABEL_INIT_WORD: &str = "{label}";
+
+/// The word class `class`'s token starts from: `init_word`, or for [`LABEL_INIT_WORD`] the
+/// class name lower-cased when it is one CLIP token, else its longest suffix that is one token
+/// (the head noun of VOC's compounds: `pottedplant` → `plant`, `tvmonitor` → `monitor`), else
+/// the name as is (TTTI then names the class whose name is not one token).
+pub fn init_word_for(init_word: &str, class: &str, tokenizer: &ClipTokenizer) -> String {
+    if init_word != LABEL_INIT_WORD {
+        return init_word.to_string();
+    }
+    let name: String = class
+        .chars()
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let one_token = |w: &str| tokenizer.token_ids(w).len() == 1;
+    name.char_indices()
+        .map(|(i, _)| &name[i..])
+        .find(|w| one_token(w))
+        .map_or(name.clone(), str::to_string)
+}
+
 /// The default embeddings folder of a bank: `<bank>/embeddings`.
 pub fn default_embeddings_dir(bank: &Path) -> PathBuf {
     bank.join("embeddings")
@@ -263,11 +287,12 @@ pub fn run_invert_on(
         let cdps = class_cdps(&bank, ci, name, images)?;
         let latents = tch::no_grad(|| encode_class(sd, tvae, &cdps, opts.size, name))?;
         let token = placeholder_token(name);
+        let init_word = init_word_for(&opts.init_word, name, tokenizer);
         let mut ti = TextualInversion::new(
             &sd.text_encoder.model,
             tokenizer,
             &token,
-            &opts.init_word,
+            &init_word,
             opts.ttti,
         )?;
         let models = TiModels {
