@@ -22,7 +22,8 @@ pub struct InvertArgs {
     /// Output folder of the embeddings (default <bank>/embeddings).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// The super-class word each token starts from (a single CLIP token, e.g. bird).
+    /// The super-class word each token starts from (a single CLIP token, e.g. bird), or
+    /// `{label}`: each class's own name (its last one-token part for compounds; Pascal VOC).
     #[arg(long, default_value = "object")]
     pub init_word: String,
     /// SDEdit strength s: timesteps are drawn from 0..=floor(s*1000).
