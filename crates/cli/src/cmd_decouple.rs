@@ -2,9 +2,9 @@
 //!
 //! The stage is [`deda_decouple::decouple_split`]; segmenter construction and the printed and
 //! written reports are in [`crate::stages`] (shared with `demo`, `experiment` and `run`).
-pub use crate::args::parse_cip_format;
+use crate::args::parse_cip_format;
 use crate::data_spec::DataSpec;
-pub use crate::stages::{
+use crate::stages::{
     decouple_split, make_segmenter, print_decouple_report as print_report,
     write_decouple_report as write_report,
 };
@@ -12,7 +12,7 @@ use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_bank::{CipFormat, Shard};
-pub use deda_decouple::BankTarget;
+use deda_decouple::BankTarget;
 use deda_decouple::DecoupleOptions;
 use std::path::PathBuf;
 

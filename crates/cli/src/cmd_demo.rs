@@ -91,7 +91,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     crate::stages::print_decouple_report(&dec);
     // No diffusion weights ship with deda: the identity editor stands in for SDEdit so that
     // synthetic CDPs (p_syn) flow through the pipeline.
-    let edits = crate::cmd_edit::edit_bank(
+    let edits = crate::stages::edit_bank(
         &bank_dir,
         &mut deda_edit::IdentityEditor,
         1,

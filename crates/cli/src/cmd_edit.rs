@@ -1,5 +1,5 @@
 //! `deda edit`: synthetic CDPs for every real CDP of a part bank.
-pub use crate::stages::{edit_bank, print_edit_report as print_report};
+use crate::stages::{edit_bank, print_edit_report as print_report};
 use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -125,51 +125,5 @@ fn sd_editor(args: &EditArgs) -> Result<deda_sd::pipelines::sdedit::SdEditor> {
         steps: args.steps,
         guidance_scale: args.guidance,
     };
-    sd_editor_with(&args.model, embeddings, img2img, args.size)
-}
-
-/// The transparent SDEdit editor from `model`, the class tokens in `embeddings` (None: class
-/// names) and its settings.
-pub fn sd_editor_with(
-    model: &crate::args::SdModelArgs,
-    embeddings: Option<PathBuf>,
-    img2img: deda_sd::pipelines::img2img::Img2ImgConfig,
-    size: u32,
-) -> Result<deda_sd::pipelines::sdedit::SdEditor> {
-    let models = model.load()?;
-    let cfg = deda_sd::pipelines::sdedit::SdEditConfig {
-        img2img,
-        size,
-        ..deda_sd::pipelines::sdedit::SdEditConfig::default()
-    };
-    let hash = Some(weights_fingerprint(model)?);
-    Ok(deda_sd::pipelines::sdedit::SdEditor::new(
-        models.sd,
-        models.vae,
-        models.tokenizer,
-        embeddings,
-        cfg,
-        hash,
-    )?)
-}
-
-/// The fingerprint of the `sd` editor's weights: SD-1.5, LayerDiffuse, the attention LoRA and
-/// the tokenizer as given (`hf:` specs resolved in the local cache).
-fn weights_fingerprint(model: &crate::args::SdModelArgs) -> Result<String> {
-    let given = [
-        &model.weights,
-        &model.layer_diffuse,
-        &model.transparent_attn,
-        &model.tokenizer,
-    ];
-    let mut paths = Vec::new();
-    for path in given.into_iter().flatten() {
-        let spec = path.to_string_lossy();
-        let resolved = deda_sd::weights::hf_cache::resolve(&spec)
-            .with_context(|| format!("resolving {spec} in the Hugging Face cache"))?;
-        paths.push(resolved);
-    }
-    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    deda_sd::pipelines::sdedit::weights_fingerprint(&refs)
-        .context("fingerprinting the sd editor's weights")
+    crate::stages::sd_editor_with(&args.model, embeddings, img2img, args.size)
 }

@@ -3,8 +3,8 @@
 //! with an embedding file is skipped) and shardable over classes (`--shard i/n`). With
 //! `--dataset KIND:PATH [--k-shot K --k-shot-seed S]` only the CDPs of that training set are
 //! used, and its hash is recorded in `<out>/training_set.json`.
-pub use crate::args::SdModelArgs;
-pub use crate::stages::invert_bank;
+use crate::args::SdModelArgs;
+use crate::stages::invert_bank;
 use crate::UsageError;
 use anyhow::Result;
 use clap::Args;

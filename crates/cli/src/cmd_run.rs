@@ -329,7 +329,7 @@ fn edit(job: &Job, stages: &StagesConfig, observed: &Observed) -> Result<()> {
                 steps: e.steps,
                 guidance_scale: e.guidance,
             };
-            Box::new(crate::cmd_edit::sd_editor_with(
+            Box::new(crate::stages::sd_editor_with(
                 &sd_models(stages)?,
                 embeddings,
                 img2img,

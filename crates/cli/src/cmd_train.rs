@@ -1,9 +1,6 @@
 //! `deda train`: one training run from a TOML recipe (see `configs/`); the work is
 //! [`crate::training::train_recipe`] (shared with `deda reproduce`).
 pub use crate::args::TrainArgs;
-// Until `deda run` (cmd_run.rs) imports it from `crate::training`.
-#[allow(unused_imports)]
-pub use crate::training::train_and_report;
 use anyhow::Result;
 
 /// Runs `deda train`.

@@ -1,7 +1,8 @@
 //! The binary's side of the offline stages that several commands run (`deda decouple`, `edit`,
 //! `invert`, `demo`, `experiment`, `run`): segmenters built from a `--segmenter` string (they
 //! need the model crates, which the tch-free `deda-decouple` must not depend on), and each stage
-//! with a progress bar and its report printed (and, for decouple, written). The stages
+//! with a progress bar and its report printed (and, for decouple, written), and the SD editor
+//! from the model arguments (`sd_editor_with`, needs `deda-sd`). The stages
 //! themselves are [`deda_decouple::decouple_split`], [`deda_edit::run_edit`] and
 //! [`deda_sd::stages::ttti::stage::run_invert_on`].
 use crate::args::SdModels;
@@ -12,7 +13,7 @@ use deda_bank::Shard;
 use deda_decouple::{BankTarget, DecoupleReport, Segmenter};
 use deda_edit::{run_edit, CutoutEditor, EditReport};
 use deda_sd::stages::ttti::stage::{run_invert_on, InvertOptions, TrainingImages};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The segmenter named by `spec` (`--segmenter`, `[stages.decouple] segmenter`) for `dataset`:
 /// `ground-truth`, `isnet:<model.onnx>`, `gated:<isnet.onnx>,<nanodet.onnx>` or
@@ -196,4 +197,50 @@ pub fn invert_bank(
         out.display()
     );
     Ok(())
+}
+
+/// The transparent SDEdit editor from `model`, the class tokens in `embeddings` (None: class
+/// names) and its settings.
+pub fn sd_editor_with(
+    model: &crate::args::SdModelArgs,
+    embeddings: Option<PathBuf>,
+    img2img: deda_sd::pipelines::img2img::Img2ImgConfig,
+    size: u32,
+) -> Result<deda_sd::pipelines::sdedit::SdEditor> {
+    let models = model.load()?;
+    let cfg = deda_sd::pipelines::sdedit::SdEditConfig {
+        img2img,
+        size,
+        ..deda_sd::pipelines::sdedit::SdEditConfig::default()
+    };
+    let hash = Some(weights_fingerprint(model)?);
+    Ok(deda_sd::pipelines::sdedit::SdEditor::new(
+        models.sd,
+        models.vae,
+        models.tokenizer,
+        embeddings,
+        cfg,
+        hash,
+    )?)
+}
+
+/// The fingerprint of the `sd` editor's weights: SD-1.5, LayerDiffuse, the attention LoRA and
+/// the tokenizer as given (`hf:` specs resolved in the local cache).
+fn weights_fingerprint(model: &crate::args::SdModelArgs) -> Result<String> {
+    let given = [
+        &model.weights,
+        &model.layer_diffuse,
+        &model.transparent_attn,
+        &model.tokenizer,
+    ];
+    let mut paths = Vec::new();
+    for path in given.into_iter().flatten() {
+        let spec = path.to_string_lossy();
+        let resolved = deda_sd::weights::hf_cache::resolve(&spec)
+            .with_context(|| format!("resolving {spec} in the Hugging Face cache"))?;
+        paths.push(resolved);
+    }
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    deda_sd::pipelines::sdedit::weights_fingerprint(&refs)
+        .context("fingerprinting the sd editor's weights")
 }
