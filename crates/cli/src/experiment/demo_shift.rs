@@ -52,7 +52,8 @@ pub fn spec(seed: u64, size: Size) -> Result<ExperimentSpec> {
 /// `shift_images.png` there, and returns the report section (links relative to `report_dir`).
 pub fn run(assets: &Path, out: &Path, report_dir: &Path, seed: u64, size: Size) -> Result<String> {
     let spec = spec(seed, size)?;
-    let outcome = crate::cmd_experiment::run_spec(EXPERIMENT, &spec, assets, out, Instant::now())?;
+    let outcome =
+        crate::experiment::runner::run_spec(EXPERIMENT, &spec, assets, out, Instant::now())?;
     let pick = |run: &str| -> Result<(&RunRow, &RunSummary)> {
         outcome
             .rows

@@ -3,6 +3,7 @@
 pub mod demo_shift;
 pub mod head_to_head;
 pub mod results;
+pub mod runner;
 pub mod spec;
 
 pub use head_to_head::HeadToHead;
