@@ -10,7 +10,7 @@
 //!   ([`Tolerance::from_spread`], [`Spread`]): the scripts under `tools/parity/` run the reference
 //!   in float64 and in float32 and record `max |f32 − f64| / (1 + |f64|)`.
 //!
-//! The `tch` feature adds [`tensor::assert_tensor_close`] for crates that already use tch.
+//! The `tch` feature adds `tensor::assert_tensor_close` for crates that already use tch.
 use std::fmt;
 use std::path::Path;
 
