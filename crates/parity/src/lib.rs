@@ -3,7 +3,7 @@
 //! - [`compare`] checks **every** element of two flat arrays of the same shape: an element passes
 //!   when `|got − want| <= abs + rel·|want|`; a NaN or ±Inf on either side fails, wherever it is
 //!   (no maximum that silently drops NaN).
-//! - The [`Report`] gives the max abs and max rel error and the index (row-major, and as a
+//! - The [`Report`] gives the number of differing elements, the max abs and max rel error and the index (row-major, and as a
 //!   multi-index of the shape) of the worst element, i.e. the one nearest to or furthest past its
 //!   bound.
 //! - A [`Tolerance`] is derived from the reference's own spread, stored beside each fixture
@@ -76,7 +76,11 @@ value!(f32, f64, u8, u16, u32, i32, i64, usize);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub len: usize,
+    /// How many elements differ at all (`got != want`), within tolerance or not: for quantised
+    /// outputs (8-bit pixels) the size of the disagreement, not just its depth.
+    pub differing: usize,
     pub max_abs: f64,
+    /// Largest `|got − want| / |want|` over the elements whose reference is not 0.
     pub max_rel: f64,
     /// Row-major index of the worst element (largest `|got − want| / bound`).
     pub worst: usize,
@@ -91,8 +95,9 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} values: max abs {:.3e}, max rel {:.3e}; worst at {:?} (got {:e}, want {:e}); tolerance {}",
+            "{} values ({} differ): max abs {:.3e}, max rel {:.3e}; worst at {:?} (got {:e}, want {:e}); tolerance {}",
             self.len,
+            self.differing,
             self.max_abs,
             self.max_rel,
             self.worst_at,
@@ -152,6 +157,7 @@ pub fn compare<G: Value, W: Value>(
     }
     let mut report = Report {
         len: n,
+        differing: 0,
         max_abs: 0.0,
         max_rel: 0.0,
         worst: 0,
@@ -173,8 +179,11 @@ pub fn compare<G: Value, W: Value>(
         }
         let d = (g - w).abs();
         let bound = tol.bound(w);
+        report.differing += usize::from(d > 0.0);
         report.max_abs = report.max_abs.max(d);
-        report.max_rel = report.max_rel.max(d / w.abs().max(f64::MIN_POSITIVE));
+        if w != 0.0 {
+            report.max_rel = report.max_rel.max(d / w.abs());
+        }
         let ratio = if bound > 0.0 {
             d / bound
         } else if d > 0.0 {
@@ -325,6 +334,7 @@ mod tests {
         }
         let r = compare(&got, &want, &[2, 3], Tolerance::abs(3e-3)).unwrap();
         assert_eq!(r.worst_at, vec![1, 2]);
+        assert_eq!(r.differing, 3);
     }
 
     #[test]
@@ -339,7 +349,10 @@ mod tests {
 
     #[test]
     fn exact_means_exact_and_lengths_are_checked() {
-        assert!(compare(&[1u8, 2, 3], &[1u8, 2, 3], &[3], Tolerance::EXACT).is_ok());
+        let r = compare(&[1u8, 2, 3], &[1u8, 2, 3], &[3], Tolerance::EXACT).unwrap();
+        assert_eq!((r.differing, r.max_abs), (0, 0.0));
+        let r = compare(&[0u8, 2, 255], &[1u8, 2, 254], &[3], Tolerance::abs(1.0)).unwrap();
+        assert_eq!((r.differing, r.max_abs), (2, 1.0));
         assert!(compare(&[1u8, 2, 4], &[1u8, 2, 3], &[3], Tolerance::EXACT).is_err());
         assert!(matches!(
             compare(&[1u8, 2], &[1u8, 2, 3], &[3], Tolerance::EXACT),

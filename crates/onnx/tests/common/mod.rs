@@ -59,12 +59,3 @@ pub fn mask_iou(a: &[u8], b: &[u8]) -> f64 {
         inter as f64 / union as f64
     }
 }
-
-/// Largest absolute difference between two masks.
-pub fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| x.abs_diff(y))
-        .max()
-        .unwrap_or(0)
-}
