@@ -22,8 +22,11 @@ Writes into <out>/:
                                              enforce 4x it
   tokenizer.json                             prompt -> BertTokenizer ids (tiny vocab), and token-id lists ->
                                              decoded strings
-  processor/                                 a small RGB image (PNG) and the GroundingDinoImageProcessor output
-                                             (pixel_values, pixel_mask) for it
+  processor/                                 three small RGB images (PNG) and GroundingDinoImageProcessor outputs
+                                             for them: at the default 800/1333 every 9th row/column
+                                             and the shapes; at size {"shortest_edge": 64, "longest_edge": 96}
+                                             (the same code path) the full pixel_values (`small.<image>`),
+                                             with spread.json (processor in float32 vs float64)
   grounding_dino_tiny_names.json             name -> shape of the full-size default GroundingDinoConfig model
                                              (= IDEA-Research/grounding-dino-tiny), built on the meta device
 """
@@ -42,7 +45,7 @@ from transformers import GroundingDinoImageProcessor
 from transformers.models.grounding_dino.processing_grounding_dino import get_phrases_from_posmap
 from transformers.image_transforms import center_to_corners_format
 
-from parity_spread import HOW, spread
+from parity_spread import HOW, spread, write_spread
 
 WORDS = [
     "a", "the", "bird", "car", "dog", "cat", "big", "red", "on", "of", "re", "##d", "##s", "##gest",
@@ -129,6 +132,10 @@ def tokenizer_fixture(vocab_path, out):
     return tok
 
 
+# The small configured size of the full-tensor check (the same code path as the default 800/1333).
+SMALL = {"shortest_edge": 64, "longest_edge": 96}
+
+
 def processor_fixture(out):
     d = os.path.join(out, "processor")
     os.makedirs(d, exist_ok=True)
@@ -144,16 +151,42 @@ def processor_fixture(out):
     img2 = np.clip(rng.integers(0, 255, (20, 70, 3)), 0, 255).astype(np.uint8)
     Image.fromarray(img2).save(os.path.join(d, "image_wide.png"))
     res2 = proc(images=Image.fromarray(img2), return_tensors="pt")
-    save_file(
-        {
-            # every 9th row/column only (the full tensors are ~10 MB); shapes are checked separately
-            "pixel_values_sub": res["pixel_values"][:, :, ::9, ::9].contiguous(),
-            "pixel_values_shape": torch.tensor(res["pixel_values"].shape),
-            "pixel_mask_sum": res["pixel_mask"].sum().reshape(1),
-            "pixel_values_wide_sub": res2["pixel_values"][:, :, ::9, ::9].contiguous(),
-            "pixel_values_wide_shape": torch.tensor(res2["pixel_values"].shape),
-        },
-        os.path.join(d, "data.safetensors"),
+    # 72 x 96: downscaled on both axes at the small size (PIL's antialiased bilinear support)
+    yy, xx = np.mgrid[0:72, 0:96]
+    img3 = np.stack([xx * 2, yy * 3, 255 - xx - yy], -1) + rng.integers(0, 48, (72, 96, 3))
+    img3 = np.clip(img3, 0, 255).astype(np.uint8)
+    Image.fromarray(img3).save(os.path.join(d, "image_down.png"))
+    tensors = {
+        # every 9th row/column only (the full tensors are ~10 MB); shapes are checked separately
+        "pixel_values_sub": res["pixel_values"][:, :, ::9, ::9].contiguous(),
+        "pixel_values_shape": torch.tensor(res["pixel_values"].shape),
+        "pixel_mask_sum": res["pixel_mask"].sum().reshape(1),
+        "pixel_values_wide_sub": res2["pixel_values"][:, :, ::9, ::9].contiguous(),
+        "pixel_values_wide_shape": torch.tensor(res2["pixel_values"].shape),
+    }
+    # The full processor output at the small size, every element, and its float64 twin: the
+    # same processor without rescale/normalize gives the 8-bit resized pixels (exact), which are
+    # rescaled and normalised again in float64 for the spread.
+    small = GroundingDinoImageProcessor(size=SMALL)
+    small_u8 = GroundingDinoImageProcessor(size=SMALL, do_rescale=False, do_normalize=False)
+    mean = torch.tensor(small.image_mean, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(small.image_std, dtype=torch.float64).view(1, 3, 1, 1)
+    data32, data64 = {}, {}
+    for key, im in [("image", img), ("image_wide", img2), ("image_down", img3)]:
+        r = small(images=Image.fromarray(im), return_tensors="pt")
+        assert int(r["pixel_mask"].sum()) == r["pixel_mask"].numel(), "single image: no padding"
+        pixels = small_u8(images=Image.fromarray(im), return_tensors="pt")["pixel_values"]
+        data32[key] = r["pixel_values"].contiguous()
+        data64[key] = (pixels.double() / 255.0 - mean) / std
+        tensors[f"small.{key}"] = data32[key]
+    save_file(tensors, os.path.join(d, "data.safetensors"))
+    write_spread(
+        os.path.join(d, "spread.json"),
+        spread(data32, data64),
+        how="GroundingDinoImageProcessor at " + json.dumps(SMALL)
+        + ": its float32 rescale + normalise vs float64 from the same 8-bit resized pixels,"
+        " max |f32 - f64| / (1 + |f64|)",
+        size=SMALL,
     )
 
 

@@ -41,11 +41,22 @@ pub fn resized_size(h: i64, w: i64, size: i64, max_size: i64) -> (i64, i64) {
 
 /// `pixel_values` (1, 3, H', W') on `device` for an RGB image, and the resized (H', W').
 pub fn preprocess(image: &RgbImage, device: Device) -> Result<(Tensor, (i64, i64))> {
+    preprocess_sized(image, SHORTEST_EDGE, LONGEST_EDGE, device)
+}
+
+/// [`preprocess`] with another target size: the processor's
+/// `size={"shortest_edge": shortest_edge, "longest_edge": longest_edge}`.
+pub fn preprocess_sized(
+    image: &RgbImage,
+    shortest_edge: i64,
+    longest_edge: i64,
+    device: Device,
+) -> Result<(Tensor, (i64, i64))> {
     let (w, h) = (i64::from(image.width()), i64::from(image.height()));
     if w == 0 || h == 0 {
         return Err(Error::Image(format!("image has size {w}x{h}")));
     }
-    let (nh, nw) = resized_size(h, w, SHORTEST_EDGE, LONGEST_EDGE);
+    let (nh, nw) = resized_size(h, w, shortest_edge, longest_edge);
     if nh < 1 || nw < 1 {
         return Err(Error::Image(format!(
             "image {w}x{h} is too elongated: it would be resized to {nw}x{nh}"

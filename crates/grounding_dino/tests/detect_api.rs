@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use deda_grounding_dino::postprocess::{post_process, PostProcess, RawDetections};
-use deda_grounding_dino::processor::{preprocess, resized_size};
+use deda_grounding_dino::processor::{preprocess, preprocess_sized, resized_size};
 use deda_grounding_dino::{BertTokenizer, Error, GroundingDino};
 use tch::{Device, Tensor};
 
@@ -85,9 +85,12 @@ fn post_processing_matches_transformers() {
     assert!(total > 0);
 }
 
+/// The processor's output at the default 800/1333, every 9th row and column (the full tensors
+/// are ~10 MB), and its shape.
 #[test]
 fn preprocessing_matches_the_image_processor() {
     let d = read(&fixtures().join("processor/data.safetensors"));
+    let tol = deda_parity::fixture_tolerance(&fixtures().join("processor/spread.json"));
     for (png, key) in [
         ("image.png", "pixel_values"),
         ("image_wide.png", "pixel_values_wide"),
@@ -100,16 +103,44 @@ fn preprocessing_matches_the_image_processor() {
         assert_eq!(pv.size(), shape, "{png}: shape");
         assert_eq!((h, w), (shape[2], shape[3]));
         let sub = pv.slice(2, 0, None, 9).slice(3, 0, None, 9);
-        let want = &d[&format!("{key}_sub")];
-        let diff = (&sub - want).abs();
-        let (max, mean) = (
-            diff.max().double_value(&[]),
-            diff.mean(tch::Kind::Float).double_value(&[]),
+        deda_parity::tensor::assert_tensor_close(
+            &format!("{png} at 800/1333, every 9th row/column"),
+            &sub,
+            &d[&format!("{key}_sub")],
+            tol,
         );
-        println!("{png}: max abs {max:.3e} mean abs {mean:.3e}");
-        // PIL resizes in 8-bit fixed point with rounding after each pass: allow 2 grey levels
-        assert!(max <= 2.0 / 255.0 / 0.224 + 1e-4, "{png}: max abs {max}");
-        assert!(mean < 2e-3, "{png}: mean abs {mean}");
+    }
+}
+
+/// The whole processor output at the small configured size (`size={"shortest_edge": 64,
+/// "longest_edge": 96}`, the same code path): every element, upscaled, elongated and downscaled
+/// images.
+#[test]
+fn preprocessing_matches_the_image_processor_in_full_at_a_small_size() {
+    let d = read(&fixtures().join("processor/data.safetensors"));
+    let spread_path = fixtures().join("processor/spread.json");
+    let tol = deda_parity::fixture_tolerance(&spread_path);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spread_path).unwrap()).unwrap();
+    let edge = |k: &str| meta["size"][k].as_i64().unwrap();
+    let (shortest, longest) = (edge("shortest_edge"), edge("longest_edge"));
+    for stem in ["image", "image_wide", "image_down"] {
+        let png = fixtures().join(format!("processor/{stem}.png"));
+        let img = image::open(&png).unwrap().to_rgb8();
+        let (pv, (h, w)) = preprocess_sized(&img, shortest, longest, Device::Cpu).unwrap();
+        let want = &d[&format!("small.{stem}")];
+        assert_eq!(pv.size(), want.size(), "{stem}: shape");
+        assert_eq!(&pv.size()[2..], &[h, w]);
+        assert!(
+            h.min(w) <= shortest && h.max(w) <= longest,
+            "{stem}: resized to {h}x{w}"
+        );
+        deda_parity::tensor::assert_tensor_close(
+            &format!("{stem} at {shortest}/{longest}, full"),
+            &pv,
+            want,
+            tol,
+        );
     }
 }
 
