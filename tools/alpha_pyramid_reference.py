@@ -9,15 +9,21 @@ implementation of the product.
 Pinned versions (the fixtures were generated with these):
     numpy==2.4.6  opencv-python-headless==4.10.0.84
 
-Usage:
-    python tools/alpha_pyramid_reference.py            # regenerate the fixtures
-    python tools/alpha_pyramid_reference.py --bench    # time pad_rgb on a 512x512 image
+Usage (from the repository root, with the project venv; tools/parity/requirements.txt):
+    .venv/bin/python tools/alpha_pyramid_reference.py              # regenerate the fixtures in place
+    .venv/bin/python tools/alpha_pyramid_reference.py --out DIR    # write them into DIR instead
+    .venv/bin/python tools/alpha_pyramid_reference.py --bench      # time pad_rgb on a 512x512 image
+tools/parity/check_regenerate.sh alpha_pyramid regenerates them into a temporary folder and
+compares them with the committed ones.
 
 Fixture layout (crates/decouple/tests/fixtures/alpha_pyramid/):
     <case>.png       RGBA u8 input (alpha 255 = keep, 0 = fill)
     <case>.f32       expected output, raw little-endian f32, H*W*3, row-major (H, W, C)
+    spread.json      the reference's own spread: the same code in float64 vs float32,
+                     max |f32 - f64| / (1 + |f64|) over every case
 """
 import argparse
+import json
 import os
 import time
 
@@ -46,8 +52,8 @@ def build_alpha_pyramid(color, alpha, dk=1.2):
     return pyramid[::-1]
 
 
-def pad_rgb(np_rgba_hwc_uint8):
-    np_rgba_hwc = np_rgba_hwc_uint8.astype(np.float32) / 255.0
+def pad_rgb(np_rgba_hwc_uint8, dtype=np.float32):
+    np_rgba_hwc = np_rgba_hwc_uint8.astype(dtype) / 255.0
     pyramid = build_alpha_pyramid(color=np_rgba_hwc[..., :3], alpha=np_rgba_hwc[..., 3:])
     top_c, top_a = pyramid[0]
     fg = np.sum(top_c, axis=(0, 1), keepdims=True) / np.sum(
@@ -97,15 +103,27 @@ def make_cases():
     return cases
 
 
-def write_fixtures():
-    os.makedirs(FIXTURE_DIR, exist_ok=True)
+def write_fixtures(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    worst = 0.0
     for name, rgba in make_cases().items():
         out = pad_rgb(rgba).astype("<f4")
         assert out.shape == rgba.shape[:2] + (3,), out.shape
-        cv2.imwrite(os.path.join(FIXTURE_DIR, name + ".png"),
+        out64 = pad_rgb(rgba, np.float64)
+        worst = max(worst, float((np.abs(out - out64) / (1.0 + np.abs(out64))).max()))
+        cv2.imwrite(os.path.join(out_dir, name + ".png"),
                     cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
-        out.tofile(os.path.join(FIXTURE_DIR, name + ".f32"))
+        out.tofile(os.path.join(out_dir, name + ".f32"))
         print(f"{name}: {rgba.shape[1]}x{rgba.shape[0]}, out mean {out.mean():.5f}")
+    with open(os.path.join(out_dir, "spread.json"), "w") as f:
+        json.dump({
+            "spread": worst,
+            "how": "pad_rgb in float64 vs float32 (cv2 resizes in the input's type), "
+                   "max |f32 - f64| / (1 + |f64|) over every case",
+            "opencv": cv2.__version__,
+        }, f, indent=1)
+        f.write("\n")
+    print(f"spread {worst:.3e}")
 
 
 def bench():
@@ -129,5 +147,6 @@ def bench():
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bench", action="store_true", help="time a 512x512 pad instead of writing fixtures")
+    p.add_argument("--out", default=FIXTURE_DIR, help="folder to write the fixtures into")
     args = p.parse_args()
-    bench() if args.bench else write_fixtures()
+    bench() if args.bench else write_fixtures(args.out)

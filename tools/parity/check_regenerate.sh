@@ -6,12 +6,13 @@
 # Usage (from the repository root): tools/parity/check_regenerate.sh [NAME...]
 #   NAME: a fixture script without make_/_fixture.py (default: all of them)
 # Needs the project venv with tools/parity/requirements.txt installed (torch 2.11.0, diffusers
-# 0.35.2, transformers 4.57.3, gco-wrapper 3.0.8, efficientnet_lite_pytorch 0.1.0, einops 0.8.1),
+# 0.35.2, transformers 4.57.3, gco-wrapper 3.0.8, efficientnet_lite_pytorch 0.1.0, einops 0.8.1,
+# opencv-python-headless 4.10.0.84),
 # for `clip_tokenizer`, `sam` and `efficientnet_lite` inputs found like the tests find them
 # (testdata/, then .cache/, then ../shared/), and for `mix` a GuidedMixup checkout
 # ($GUIDEDMIXUP_DIR, default .cache/GuidedMixup), for `diffusemix` a diffuseMix checkout
-# ($DIFFUSEMIX_DIR, default .cache/diffuseMix). Not covered: tools/alpha_pyramid_reference.py
-# (needs opencv-python-headless, writes in place) and crates/data/tests/fixtures/make_cars_mat.py
+# ($DIFFUSEMIX_DIR, default .cache/diffuseMix); `alpha_pyramid` runs tools/alpha_pyramid_reference.py
+# (opencv-python-headless 4.10.0.84). Not covered: crates/data/tests/fixtures/make_cars_mat.py
 # (a data-format fixture, no reference numerics). Exits 1 if any fixture differs or a script fails.
 set -u
 cd "$(dirname "$0")/../.."
@@ -53,7 +54,7 @@ run_one() {
 
 ALL=(resnet densenet vit efficientnet_lite sgd optim_sensitivity mix comixup rand_augment
      scheduler samplers clip_tokenizer sam grounding_dino sd pipeline layer_diffuse
-     transparent_attn_sd diffusemix)
+     transparent_attn_sd diffusemix alpha_pyramid)
 NAMES=("${@:-${ALL[@]}}")
 fail=0
 for n in "${NAMES[@]}"; do
@@ -111,6 +112,9 @@ for n in "${NAMES[@]}"; do
         run_one "$n" crates/sd/tests/fixtures '$PY '"$s"' --out $OUT' ;;
     transparent_attn_sd)
         run_one "$n" crates/sd/tests/fixtures/transparent_attn_tiny '$PY '"$s"' --out $OUT' ;;
+    alpha_pyramid)
+        run_one "$n" crates/decouple/tests/fixtures/alpha_pyramid \
+            '$PY tools/alpha_pyramid_reference.py --out $OUT' ;;
     *) echo "== $n: unknown fixture script"; false ;;
     esac || fail=1
 done

@@ -7,6 +7,7 @@ COMMITTED_DIR (which must exist):
   *.safetensors  same tensor names, shapes and dtypes; float tensors within the tolerance, others
                  equal
   *.json         same structure; numbers within the tolerance, everything else equal
+  *.f32          raw little-endian float32 arrays: same length, values within the tolerance
   other files    byte-identical
 The tolerance is the one the Rust tests enforce, max(4 x spread, 2 f32 ulps) as both absolute and
 relative bound, where spread is the reference's own float64-vs-float32 spread recorded by the
@@ -117,6 +118,15 @@ def compare_file(new, old, tol, rel, errors):
             elif not np.array_equal(x, y):
                 errors.append(f"{rel}:{k}: values differ")
         return worst
+    if new.endswith(".f32"):
+        a, b = np.fromfile(new, dtype="<f4"), np.fromfile(old, dtype="<f4")
+        if a.shape != b.shape:
+            errors.append(f"{rel}: {a.size} vs {b.size} float32 values")
+            return 0.0
+        ok, r = close(a, b, tol)
+        if not ok:
+            errors.append(f"{rel}: off by {r:.2f} x the tolerance")
+        return r
     if new.endswith(".json"):
         with open(new) as f:
             a = json.load(f)
