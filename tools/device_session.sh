@@ -4,7 +4,8 @@
 #   here:    tools/device_pack.sh                       # release deda, stripped, + photo assets -> .device/
 #   device:  run(command="tools/device_session.sh", carry=[".device"], timeout_s=600)
 #   dry run on a CPU (tiny weights and sizes, 2-shot, same steps, < 3 min; TINY= KSHOT=1 for the
-#   full-size random weights on the CPU, which checks their names and configs load, ~10 min):
+#   full-size random weights on the CPU, which checks their names and configs load; on this 23 GB
+#   2-core machine its Lang-SAM decouple grew past 23 GB RSS and was OOM-killed, so untried past it):
 #            DEVICE=cpu tools/device_session.sh          # or: tools/device_session.sh --dry-run
 #
 # Steps (each under its own `timeout`; outputs and logs are copied to $OUT):
