@@ -90,10 +90,19 @@ fn by_hand(x: &Tensor, t: &Tensor, mx: &Tensor, mt: &Tensor, lam: f64) -> BTreeM
         .collect()
 }
 
+/// The largest element difference over all parameters; a NaN or Inf anywhere counts as +inf
+/// (so `d < tol` fails) instead of being dropped by `f64::max`.
 fn max_diff(a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter()
-        .map(|(k, v)| (v - &b[k]).abs().max().double_value(&[]))
+        .map(|(k, v)| {
+            let d = (v - &b[k]).abs().max().double_value(&[]);
+            if d.is_finite() {
+                d
+            } else {
+                f64::INFINITY
+            }
+        })
         .fold(0.0, f64::max)
 }
 
