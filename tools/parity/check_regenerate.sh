@@ -54,7 +54,7 @@ run_one() {
 
 ALL=(resnet densenet vit efficientnet_lite sgd optim_sensitivity mix comixup rand_augment
      scheduler samplers clip_tokenizer sam grounding_dino sd pipeline layer_diffuse
-     transparent_attn_sd diffusemix alpha_pyramid)
+     transparent_attn_sd diffusemix alpha_pyramid ip2p)
 NAMES=("${@:-${ALL[@]}}")
 fail=0
 for n in "${NAMES[@]}"; do
@@ -108,7 +108,7 @@ for n in "${NAMES[@]}"; do
     pipeline)
         run_one "$n" crates/sd/tests/fixtures \
             '$PY '"$s"' --out $OUT --layer-diffuse crates/sd/tests/fixtures/layer_diffuse_tiny' ;;
-    sd | layer_diffuse)
+    sd | layer_diffuse | ip2p)
         run_one "$n" crates/sd/tests/fixtures '$PY '"$s"' --out $OUT' ;;
     transparent_attn_sd)
         run_one "$n" crates/sd/tests/fixtures/transparent_attn_tiny '$PY '"$s"' --out $OUT' ;;
