@@ -17,6 +17,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod error;
+pub mod generators;
 pub mod models;
 pub mod pipelines;
 pub mod stages;

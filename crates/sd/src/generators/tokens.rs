@@ -1,0 +1,253 @@
+//! Learned class tokens for the peers' prompts, one or several vectors per class, in the files
+//! of [`crate::stages::ttti::store`] (one safetensors file per class, `{"<token>": rows}`),
+//! which is also what diffusers' `load_textual_inversion` reads: a `(hidden,)` or
+//! `(1, hidden)` tensor is one vector, `(n, hidden)` is `n` vectors that the prompt spells
+//! `<token> <token>_1 … <token>_{n−1}` (diffusers' `maybe_convert_prompt`; DA-Fusion's
+//! `format_name` with `num_tokens = n`).
+//!
+//! [`PromptEncoder`] finds the `<…>` placeholders of a prompt, loads each one's file from the
+//! embeddings folder once, adds the tokens to the tokenizer and encodes the prompt with the
+//! learned rows in place of the embedding table's.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use deda_edit::ClipTokenizer;
+use tch::{Kind, Tensor};
+
+use crate::error::{Error, Result};
+use crate::models::clip_text::ClipTextModel;
+
+/// The file of placeholder `token` (`<name>` → `name.safetensors`) in `dir`.
+pub fn token_file(dir: &Path, token: &str) -> PathBuf {
+    dir.join(format!("{}.safetensors", token.trim_matches(['<', '>'])))
+}
+
+/// The prompt words of a token with `n` vectors: `<t> <t>_1 … <t>_{n−1}`.
+pub fn token_words(token: &str, n: usize) -> String {
+    (0..n.max(1))
+        .map(|k| {
+            if k == 0 {
+                token.to_string()
+            } else {
+                format!("{token}_{k}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Reads a token file: exactly one tensor `(hidden,)`, `(1, hidden)` or `(n, hidden)`;
+/// returns its token and the rows `(n, hidden)` in f32.
+///
+/// # Errors
+/// [`Error::Weights`] naming the file if it is missing, unreadable or not one embedding.
+pub fn load_tokens(path: &Path) -> Result<(String, Tensor)> {
+    let fail = |message: String| Error::Weights {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(fail("learned token file not found".into()));
+    }
+    let tensors = Tensor::read_safetensors(path).map_err(|e| fail(e.to_string()))?;
+    let [(token, t)] = tensors.as_slice() else {
+        return Err(fail(format!(
+            "expected one tensor {{token: embedding}}, found {}",
+            tensors.len()
+        )));
+    };
+    let rows = match t.size().as_slice() {
+        [h] => t.reshape([1, *h]),
+        [n, _] if *n >= 1 => t.shallow_clone(),
+        s => {
+            return Err(fail(format!(
+                "embedding {token:?} must be (hidden,) or (n, hidden), got {s:?}"
+            )))
+        }
+    };
+    Ok((token.clone(), rows.to_kind(Kind::Float)))
+}
+
+/// Writes `{token: rows (n, hidden)}` to `path` atomically (temporary file, then rename).
+///
+/// # Errors
+/// [`Error::Weights`] naming the file if it cannot be written.
+pub fn save_tokens(path: &Path, token: &str, rows: &Tensor) -> Result<()> {
+    let fail = |message: String| Error::Weights {
+        path: path.to_path_buf(),
+        message,
+    };
+    let rows = rows
+        .detach()
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous();
+    if rows.dim() != 2 {
+        return Err(fail(format!(
+            "rows must be (n, hidden), got {:?}",
+            rows.size()
+        )));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| fail(format!("cannot create folder: {e}")))?;
+    }
+    let tmp = path.with_extension(format!("safetensors.tmp{}", std::process::id()));
+    Tensor::write_safetensors(&[(token, &rows)], &tmp).map_err(|e| fail(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| fail(format!("cannot rename the temporary file: {e}")))
+}
+
+/// `last_hidden_state` of `ids` (N, L) with `learned` (id → row (hidden,)) in place of the
+/// embedding table's rows for those ids.
+///
+/// # Errors
+/// [`Error::Input`] for ids outside the vocabulary that are not learned, or rows of the wrong
+/// width.
+pub fn encode_with_rows(
+    text: &ClipTextModel,
+    ids: &Tensor,
+    learned: &HashMap<i64, Tensor>,
+) -> Result<Tensor> {
+    if learned.is_empty() {
+        return text.forward(ids);
+    }
+    let hidden = text.config().hidden_size;
+    let device = text.token_embedding().device();
+    let ids = ids.to_device(device).to_kind(Kind::Int64);
+    let mut any = ids.zeros_like().to_kind(Kind::Bool);
+    for &id in learned.keys() {
+        any = any.logical_or(&ids.eq(id));
+    }
+    let mut embeds = text.embed_tokens(&ids.masked_fill(&any, 0))?;
+    let mut sorted: Vec<_> = learned.iter().collect();
+    sorted.sort_by_key(|(id, _)| **id);
+    for (&id, row) in sorted {
+        if row.size() != [hidden] {
+            return Err(Error::Input(format!(
+                "learned row of id {id} must be ({hidden},), got {:?}",
+                row.size()
+            )));
+        }
+        let mask = ids.eq(id).unsqueeze(-1);
+        let row = row
+            .to_device(device)
+            .to_kind(embeds.kind())
+            .view([1, 1, hidden]);
+        embeds = embeds.where_self(&mask.logical_not(), &row);
+    }
+    Ok(text.forward_embeds(&embeds)?.last())
+}
+
+/// Prompts → text embeddings, with the learned tokens of an embeddings folder.
+#[derive(Debug)]
+pub struct PromptEncoder {
+    tokenizer: ClipTokenizer,
+    embeddings: Option<PathBuf>,
+    /// Loaded placeholders: token → number of vectors.
+    loaded: HashMap<String, usize>,
+    learned: HashMap<i64, Tensor>,
+    cache: HashMap<String, Tensor>,
+}
+
+impl PromptEncoder {
+    /// An encoder; with `embeddings`, the `<…>` words of prompts are learned tokens read from
+    /// that folder.
+    pub fn new(tokenizer: ClipTokenizer, embeddings: Option<PathBuf>) -> Self {
+        PromptEncoder {
+            tokenizer,
+            embeddings,
+            loaded: HashMap::new(),
+            learned: HashMap::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The embeddings folder.
+    pub fn embeddings(&self) -> Option<&Path> {
+        self.embeddings.as_deref()
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &ClipTokenizer {
+        &self.tokenizer
+    }
+
+    /// Loads the placeholder `token` (once) and returns its number of vectors.
+    fn load(&mut self, token: &str, vocab: i64) -> Result<usize> {
+        if let Some(&n) = self.loaded.get(token) {
+            return Ok(n);
+        }
+        let Some(dir) = &self.embeddings else {
+            return Ok(0);
+        };
+        let path = token_file(dir, token);
+        let (stored, rows) = load_tokens(&path)?;
+        if stored != token {
+            return Err(Error::Weights {
+                path,
+                message: format!("holds token {stored:?}, expected {token:?}"),
+            });
+        }
+        let n = rows.size()[0] as usize;
+        for k in 0..n {
+            let word = if k == 0 {
+                token.to_string()
+            } else {
+                format!("{token}_{k}")
+            };
+            let id = self
+                .tokenizer
+                .add_token(&word)
+                .map_err(|e| Error::Input(e.to_string()))?;
+            if i64::from(id) < vocab {
+                return Err(Error::Input(format!(
+                    "placeholder {word:?} is already a word of the vocabulary (id {id})"
+                )));
+            }
+            self.learned.insert(i64::from(id), rows.get(k as i64));
+        }
+        self.loaded.insert(token.to_string(), n);
+        Ok(n)
+    }
+
+    /// The prompt with each multi-vector placeholder spelled out (`<t>` → `<t> <t>_1 …`),
+    /// loading the placeholders it names.
+    ///
+    /// # Errors
+    /// [`Error::Weights`] naming a missing or bad token file.
+    pub fn expand(&mut self, prompt: &str, vocab: i64) -> Result<String> {
+        let mut words = Vec::new();
+        for w in prompt.split_whitespace() {
+            let is_placeholder =
+                w.len() > 2 && w.starts_with('<') && w.ends_with('>') && !w.contains('|');
+            if is_placeholder && self.embeddings.is_some() {
+                let n = self.load(w, vocab)?;
+                words.push(token_words(w, n));
+            } else {
+                words.push(w.to_string());
+            }
+        }
+        Ok(words.join(" "))
+    }
+
+    /// Text embeddings (1, 77, D) of `prompt` (cached).
+    ///
+    /// # Errors
+    /// As [`PromptEncoder::expand`] and the text encoder.
+    pub fn encode(&mut self, text: &ClipTextModel, prompt: &str) -> Result<Tensor> {
+        if let Some(c) = self.cache.get(prompt) {
+            return Ok(c.shallow_clone());
+        }
+        let vocab = text.config().vocab_size;
+        let expanded = self.expand(prompt, vocab)?;
+        let ids: Vec<i64> = self
+            .tokenizer
+            .encode(&expanded)
+            .into_iter()
+            .map(i64::from)
+            .collect();
+        let ids = Tensor::from_slice(&ids).view([1, -1]);
+        let out = tch::no_grad(|| encode_with_rows(text, &ids, &self.learned))?;
+        self.cache.insert(prompt.to_string(), out.shallow_clone());
+        Ok(out)
+    }
+}

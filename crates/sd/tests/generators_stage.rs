@@ -1,0 +1,273 @@
+//! The SD peer generators through `run_generate` on tiny random weights into a temporary bank
+//! (2 source images, 1 variant each, 2 sampling steps at 64 px), with the CLIP scorer; plans
+//! drawn from the stage's RNG only; learned multi-vector tokens; missing files named.
+use std::path::{Path, PathBuf};
+
+use deda_bank::{BankMeta, BankWriter, PartBank};
+use deda_core::{rng_for, ClassId, PartKind, Stream};
+use deda_edit::generate::{run_generate, GENERATE};
+use deda_sd::generators::tokens::{save_tokens, token_file};
+use deda_sd::generators::{
+    build, build_peer, build_scorer, BuildOptions, ClipSource, GeneratorConfig, ImageGenerator,
+    PeerMethod, ScorerConfig, SourceImage, LABEL_PROB, OBJECT_PROB,
+};
+use deda_sd::stages::ttti::store::placeholder_token;
+use deda_sd::weights::LoadOptions;
+use image::{Rgb, RgbImage};
+use tch::Tensor;
+
+#[path = "../../../testdata/locate.rs"]
+mod locate;
+
+const CLASSES: [&str; 2] = ["Black footed Albatross", "Laysan Albatross"];
+
+fn bpe() -> PathBuf {
+    locate::require("models/clip/bpe_simple_vocab_16e6.txt.gz")
+}
+
+fn photo(id: &str) -> RgbImage {
+    let k = id.bytes().map(u32::from).sum::<u32>() % 40;
+    RgbImage::from_fn(48, 40, |x, y| Rgb([(x * 5 + k) as u8, (y * 6) as u8, 90]))
+}
+
+fn sources() -> Vec<SourceImage> {
+    (0..2)
+        .map(|k| SourceImage {
+            source_image: format!("train/img{k}.jpg"),
+            class: ClassId(k),
+        })
+        .collect()
+}
+
+/// Learned tokens for both classes, `n` vectors each (random rows of the tiny width 16).
+fn tokens(dir: &Path, n: i64) {
+    for (i, c) in CLASSES.iter().enumerate() {
+        let token = placeholder_token(c);
+        tch::manual_seed(100 + i as i64);
+        save_tokens(
+            &token_file(dir, &token),
+            &token,
+            &Tensor::randn([n, 16], tch::kind::FLOAT_CPU),
+        )
+        .unwrap();
+    }
+}
+
+/// Fast settings: 64 px, 2 steps, strengths that run at least one step.
+fn fast(method: PeerMethod) -> GeneratorConfig {
+    let mut cfg = match method {
+        PeerMethod::RealGuidance => {
+            GeneratorConfig::from_json(method, &serde_json::json!({"strength": 0.5}))
+        }
+        PeerMethod::DaFusion => {
+            GeneratorConfig::from_json(method, &serde_json::json!({"strengths": [0.5, 1.0]}))
+        }
+        PeerMethod::DiffMix => GeneratorConfig::from_json(
+            method,
+            &serde_json::json!({"strengths": [0.5, 0.9], "super_class": "bird"}),
+        ),
+    }
+    .unwrap();
+    let s = cfg.img2img_mut();
+    s.steps = 2;
+    s.size = 64;
+    cfg
+}
+
+fn options(embeddings: Option<PathBuf>) -> BuildOptions {
+    BuildOptions {
+        embeddings,
+        ..BuildOptions::tiny_random(7, bpe())
+    }
+}
+
+#[test]
+fn every_peer_fills_a_bank_with_scored_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = CLASSES.iter().map(|s| s.to_string()).collect();
+    let meta = BankMeta::new(names.clone());
+    let emb4 = dir.path().join("tokens4");
+    tokens(&emb4, 4);
+    let emb1 = dir.path().join("tokens1");
+    tokens(&emb1, 1);
+    let mut scorer = build_scorer(
+        &ClipSource::TinyRandom(3),
+        &bpe(),
+        ScorerConfig {
+            object: Some("bird".into()),
+            ..ScorerConfig::default()
+        },
+        LoadOptions::default(),
+    )
+    .unwrap();
+    for (method, emb) in [
+        (PeerMethod::RealGuidance, None),
+        (PeerMethod::DaFusion, Some(emb4.clone())),
+        (PeerMethod::DiffMix, Some(emb1.clone())),
+    ] {
+        let bank = dir.path().join(method.name());
+        drop(BankWriter::open(&bank, &meta, None).unwrap());
+        let mut gen = build(&fast(method), options(emb)).unwrap();
+        assert_eq!(gen.method(), method.name());
+        let mut load = |id: &str| Ok(photo(id));
+        let report = run_generate(
+            &bank,
+            &sources(),
+            &mut load,
+            gen.as_mut(),
+            Some(&mut scorer),
+            1,
+            5,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(
+            report.written + report.blank.len() + report.non_finite.len(),
+            2,
+            "{method}: {report:?}"
+        );
+        assert!(report.written >= 1, "{method}: {report:?}");
+        let pb = PartBank::open(&bank).unwrap();
+        let gens: Vec<_> = pb
+            .records()
+            .iter()
+            .filter(|r| r.kind == PartKind::Generated)
+            .collect();
+        assert_eq!(gens.len(), report.written);
+        for r in gens {
+            let info = r.generated.as_ref().unwrap();
+            assert_eq!(info.method, method.name());
+            let label = info.clip_score(LABEL_PROB).unwrap();
+            assert!((0.0..=1.0).contains(&label), "{label}");
+            assert!(info.clip_score(OBJECT_PROB).is_some());
+            let s = info.strength.unwrap().0;
+            match method {
+                PeerMethod::RealGuidance => {
+                    assert_eq!(s, 0.5);
+                    assert_eq!(info.target_class, r.class);
+                    assert!(info.prompt.starts_with("a photo of a ") && !info.prompt.contains('<'));
+                }
+                PeerMethod::DaFusion => {
+                    assert!(s == 0.5 || s == 1.0, "{s}");
+                    assert_eq!(info.target_class, r.class);
+                    assert!(info
+                        .prompt
+                        .contains(&placeholder_token(&names[r.class.index()])));
+                }
+                PeerMethod::DiffMix => {
+                    assert!(s == 0.5 || s == 0.9, "{s}");
+                    assert_ne!(info.target_class, r.class, "another class by default");
+                    assert!(info.prompt.ends_with(" bird"), "{}", info.prompt);
+                }
+            }
+            let img = pb.load_generated(&r.id).unwrap();
+            assert_eq!(
+                img.dimensions(),
+                (48, 40),
+                "resized back to the source's size"
+            );
+        }
+    }
+}
+
+#[test]
+fn plans_come_from_the_rng_and_generation_from_the_seed() {
+    let names: Vec<String> = CLASSES.iter().map(|s| s.to_string()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    tokens(dir.path(), 4);
+    let mut gen = build_peer(
+        &fast(PeerMethod::DaFusion),
+        options(Some(dir.path().into())),
+    )
+    .unwrap();
+    let src = &sources()[0];
+    let plan = |g: &dyn ImageGenerator, v: u64| {
+        g.plan(
+            src,
+            &names,
+            &mut rng_for(5, Stream::Edit, &[GENERATE, 0, v]),
+        )
+    };
+    assert_eq!(plan(&gen, 0), plan(&gen, 0));
+    let strengths: std::collections::BTreeSet<u32> = (0..40)
+        .map(|v| (plan(&gen, v).strength.unwrap() * 100.0) as u32)
+        .collect();
+    assert_eq!(strengths.into_iter().collect::<Vec<_>>(), vec![50, 100]);
+    let p = plan(&gen, 1);
+    let img = photo("x");
+    let a = gen.generate(&img, &p, 11).unwrap();
+    let b = gen.generate(&img, &p, 11).unwrap();
+    let c = gen.generate(&img, &p, 12).unwrap();
+    assert_eq!(a, b, "same seed, same image");
+    assert_ne!(a, c, "another seed, another image");
+}
+
+#[test]
+fn missing_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = CLASSES.iter().map(|s| s.to_string()).collect();
+    // A token folder without the class's file: the error names the file.
+    let emb = dir.path().join("tokens");
+    std::fs::create_dir_all(&emb).unwrap();
+    let mut gen = build_peer(&fast(PeerMethod::DiffMix), options(Some(emb.clone()))).unwrap();
+    let p = gen.plan(&sources()[0], &names, &mut rng_for(1, Stream::Edit, &[0]));
+    let e = gen.generate(&photo("x"), &p, 1).unwrap_err().to_string();
+    assert!(e.contains("laysan-albatross.safetensors"), "{e}");
+    // A missing weights folder, tokenizer and token folder.
+    let nope = dir.path().join("nope");
+    let e = build(&fast(PeerMethod::DaFusion), BuildOptions::folder(&nope))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("nope"), "{e}");
+    let e = build(
+        &fast(PeerMethod::DaFusion),
+        BuildOptions::tiny_random(1, dir.path().join("no-bpe.gz")),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("no-bpe.gz"), "{e}");
+    let e = build(
+        &fast(PeerMethod::DaFusion),
+        options(Some(dir.path().join("no-tokens"))),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("no-tokens"), "{e}");
+}
+
+#[test]
+fn configs_are_validated_and_default_to_the_references() {
+    let rg = GeneratorConfig::default_for(PeerMethod::RealGuidance);
+    assert_eq!(rg.strengths(), vec![0.1]);
+    assert_eq!(rg.img2img().guidance_scale, 3.0);
+    let dm = GeneratorConfig::default_for(PeerMethod::DiffMix);
+    assert_eq!(dm.strengths(), vec![0.5, 0.7, 0.9]);
+    assert_eq!(dm.img2img().steps, 25);
+    let df = GeneratorConfig::default_for(PeerMethod::DaFusion);
+    assert_eq!(df.strengths(), vec![0.25, 0.5, 0.75, 1.0]);
+    assert_eq!(df.img2img().guidance_scale, 7.5);
+    let json = serde_json::to_value(&dm).unwrap();
+    assert_eq!(json["method"], "diff-mix");
+    assert_eq!(json["sampler"], "dpm-solver");
+    let back: GeneratorConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(back, dm);
+    for bad in [
+        serde_json::json!({"strengths": [1.5]}),
+        serde_json::json!({"strengths": []}),
+        serde_json::json!({"steps": 0}),
+        serde_json::json!({"template": "no slot"}),
+        serde_json::json!({"size": 100}),
+        serde_json::json!({"unknown": 1}),
+    ] {
+        assert!(
+            GeneratorConfig::from_json(PeerMethod::DiffMix, &bad).is_err(),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        "diff-mix".parse::<PeerMethod>().unwrap(),
+        PeerMethod::DiffMix
+    );
+    assert!("diffmix".parse::<PeerMethod>().is_err());
+}
