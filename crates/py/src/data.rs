@@ -48,20 +48,17 @@ pub(crate) fn pick(
     }
 }
 
-/// The loader's view of a data set: a multi-label sample weighs its classes equally.
+/// The loader's view of a data set: each sample's target is `Label::soft_target` (a multi-label
+/// sample weighs its classes equally), as `deda_train::source_of` builds it for `deda train`.
 pub(crate) fn source_of(ds: &DataSet) -> VecSource {
     VecSource {
         samples: ds
             .samples
             .iter()
-            .map(|s| {
-                let classes = s.label.classes();
-                let w = 1.0 / classes.len().max(1) as f32;
-                SampleEntry {
-                    path: s.path.clone(),
-                    id: s.id.clone(),
-                    target: classes.iter().map(|&c| (c, w)).collect(),
-                }
+            .map(|s| SampleEntry {
+                path: s.path.clone(),
+                id: s.id.clone(),
+                target: s.label.soft_target(),
             })
             .collect(),
         num_classes: ds.num_classes(),

@@ -17,6 +17,7 @@ use pyo3::types::PyList;
 use std::sync::{Arc, Mutex};
 
 /// What a reader was built from, kept to build the Rust loader itself ([`PyReader::loader_epoch`]).
+#[derive(Clone)]
 struct Inputs {
     /// The `KIND:PATH` of the data set (for messages).
     dataset: String,
@@ -31,6 +32,9 @@ struct Inputs {
 pub struct PyReader {
     inputs: Inputs,
     class_names: Vec<String>,
+    /// The loader the reader came from (data set, bank, pool): [`PyReader::reopened`] makes
+    /// more readers of it without opening anything again.
+    loader: Arc<Loader>,
     reader: Mutex<SampleReader>,
 }
 
@@ -130,9 +134,23 @@ impl PyReader {
         let l = inputs.loader(inputs.loader.clone(), &ds.class_names, dataset)?;
         Ok(PyReader {
             reader: Mutex::new(l.sample_reader()),
+            loader: Arc::new(l),
             inputs,
             class_names: ds.class_names,
         })
+    }
+
+    /// A new reader of the same opened data set, bank and pool, with its own scratch buffers
+    /// and counts: what a forked DataLoader worker uses instead of opening everything again
+    /// (it never touches this reader's lock, which a thread of the parent may have held at the
+    /// fork). Files read and checked by this process stay checked in the new reader.
+    fn reopened(&self) -> PyReader {
+        PyReader {
+            inputs: self.inputs.clone(),
+            class_names: self.class_names.clone(),
+            loader: Arc::clone(&self.loader),
+            reader: Mutex::new(self.loader.sample_reader()),
+        }
     }
 
     fn __len__(&self) -> usize {
@@ -175,6 +193,18 @@ impl PyReader {
             .samples
             .get(i)
             .map(|s| s.id.clone())
+            .ok_or_else(|| {
+                pyo3::exceptions::PyIndexError::new_err(format!("sample index {i} out of range"))
+            })
+    }
+
+    /// The image file of sample `i`.
+    fn path(&self, i: usize) -> PyResult<std::path::PathBuf> {
+        self.inputs
+            .source
+            .samples
+            .get(i)
+            .map(|s| s.path.clone())
             .ok_or_else(|| {
                 pyo3::exceptions::PyIndexError::new_err(format!("sample index {i} out of range"))
             })

@@ -1,7 +1,10 @@
 """deda.PartBank, deda.DataSet and the errors of bad input: Python exceptions naming the file,
 part or sample, never an abort of the interpreter."""
 import json
+import os
 import pickle
+import re
+import signal
 
 import numpy as np
 import pytest
@@ -95,8 +98,9 @@ def test_a_raising_transform_names_the_sample_and_chains_the_cause(demo):
     ds = DedaDataset(demo["spec"], demo["bank"], transform=transform, size=64)
     with pytest.raises(deda.TransformError, match="boom") as e:
         ds[3]
-    assert ds.sample_id(3) in str(e.value)
+    assert ds.sample_id(3) in str(e.value) and str(deda.DataSet(demo["spec"]).train[3]["path"]) in str(e.value)
     assert isinstance(e.value.__cause__, ValueError)
+    assert ds.in_flight() == [], "a raised sample is not left in flight"
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1)
     with pytest.raises(deda.TransformError, match=ds.sample_id(0)):
         next(iter(loader))
@@ -123,3 +127,33 @@ def test_output_formats_indexing_and_pickling(demo):
     ev = DedaDataset(demo["spec"], demo["bank"], split="test", train=False, size=64)
     assert len(ev) == 60 and all(not ev.read(i)[2] for i in range(5))
     assert np.array_equal(ev[0][0].numpy(), ev[0][0].numpy())
+
+
+class KillWorker0:
+    """A transform that SIGKILLs DataLoader worker 0 on its first sample (as the kernel's OOM
+    killer would), leaving every other call alone."""
+
+    def __call__(self, x):
+        info = torch.utils.data.get_worker_info()
+        if info is not None and info.id == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x
+
+
+def test_a_worker_killed_mid_epoch_is_an_exception_and_in_flight_names_its_sample(demo):
+    ds = DedaDataset(demo["spec"], demo["bank"], transform=KillWorker0(), size=48, seed=3)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, timeout=60)
+    with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid") as e:
+        for _ in loader:
+            pass
+    # Worker 0 took batch 0 (samples 0 and 1) and died on sample 0: in_flight names it.
+    pid = int(re.search(r"pid(?:\(s\))? (\d+)", str(e.value)).group(1))
+    dead = [s for s in ds.in_flight() if s["pid"] == pid]
+    assert [(s["index"], s["alive"]) for s in dead] == [(0, False)], ds.in_flight()
+    assert dead[0]["id"] == ds.sample_id(0) and dead[0]["path"].is_file()
+    # Nothing was written or damaged: a new iterator without the killer gives every sample.
+    ds.transform = None
+    batches = list(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2))
+    assert sum(len(x) for x, _ in batches) == len(ds)
+    assert torch.equal(batches[0][0][1], ds[1][0])
+    assert deda.PartBank(demo["bank"]).verify()["ok"]

@@ -2,6 +2,7 @@
 the same seed, epoch and index, and the same whatever the DataLoader's worker count or start
 method."""
 import hashlib
+import pickle
 
 import numpy as np
 import pytest
@@ -129,3 +130,39 @@ def test_batches_filled_in_place_equal_the_single_samples(demo, workers, context
     # A caller's own collate still gets (image, target) pairs.
     pairs = next(iter(DataLoader(ds, batch_size=3, collate_fn=list)))
     assert len(pairs) == 3 and torch.equal(pairs[1][0], ds[1][0])
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_set_epoch_reaches_persistent_workers(demo, context):
+    """set_epoch between epochs reaches persistent workers (the epoch is shared memory, not a
+    copy pickled once into each worker): epoch 1 through the same worker processes is the Rust
+    loader's epoch 1, not epoch 0 again."""
+    ds = make(demo, output="float")
+    loader = DataLoader(ds, batch_size=4, shuffle=False, num_workers=2, persistent_workers=True,
+                        multiprocessing_context=context)
+    epochs, pids = [], []
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        images = [x for x, _ in loader]
+        epochs.append(torch.cat(images))
+        pids.append(sorted(w.pid for w in loader._iterator._workers))
+    assert pids[0] == pids[1], "the same (persistent) worker processes served both epochs"
+    assert len(epochs[1]) == len(ds)
+    differ = sum(not torch.equal(a, b) for a, b in zip(epochs[0], epochs[1]))
+    assert differ > len(ds) // 2, f"epoch 1 repeats epoch 0 ({len(ds) - differ} samples equal)"
+    for e in (0, 1):
+        for indices, images, targets in ds.rust_loader_epoch(e, batch_size=6, threads=2):
+            for k, i in enumerate(indices):
+                assert epochs[e][i].numpy().tobytes() == images[k].tobytes(), f"epoch {e} sample {i}"
+    del loader
+
+
+def test_set_epoch_and_pickling(demo):
+    ds = make(demo)
+    ds.set_epoch(5)
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone.epoch == 5 and torch.equal(clone[3][0], ds[3][0])
+    clone.set_epoch(6)  # a plain pickle's copy has its own epoch
+    assert (ds.epoch, clone.epoch) == (5, 6)
+    with pytest.raises(ValueError, match="-1"):
+        ds.set_epoch(-1)

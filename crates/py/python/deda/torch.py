@@ -13,9 +13,17 @@
 Sample ``i`` of epoch ``e`` is made by deda's own per-sample loader code (combination decision,
 composing or decoding, crop, flip, normalisation) from ``(seed, e, i)`` alone: it is the same
 bytes as deda's Rust loader yields for that seed, epoch and index, whatever the worker count,
-start method, batch size or order. Call :meth:`DedaDataset.set_epoch` before each epoch (before
-the ``DataLoader`` iterator is created: workers receive the data set when they start, so use
-``persistent_workers=False``, the default).
+start method, batch size or order.
+
+Epochs: call :meth:`DedaDataset.set_epoch` before each epoch, before that epoch's iterator is
+created (``for batch in loader``). The epoch lives in a one-element int64 tensor in shared memory
+that the data set carries: a forked worker inherits the mapping and a spawned (or forkserver)
+worker receives it through PyTorch's shared-memory pickling, so workers read the main process's
+current epoch at every batch, also ``persistent_workers=True`` ones that outlive the iterator
+they were started for. (Deriving the epoch from the sampler's indices instead would need a deda
+sampler wrapped around every user sampler, ``DistributedSampler`` included; the shared value
+works with any sampler.) A plain ``pickle.dumps`` of the data set stores the epoch's value: the
+copy it gives back has its own epoch.
 
 Batches: a ``DataLoader`` with the default collate gets ``[images, targets]`` of shapes
 ``(B, 3, size, size)`` and ``(B, classes)``. Without a transform, :meth:`DedaDataset.__getitems__`
@@ -23,9 +31,24 @@ fills each batch in one call straight into one tensor (in a worker, in the share
 travels in), which ``default_collate`` passes on without a copy; with uint8 output the consumer
 normalises on its device (see ``examples/train_torchvision.py``), a quarter of the bytes to move.
 
-The data set pickles without its native reader, which each process (DataLoader worker, fork or
-spawn) re-opens on its first sample; nothing here touches CUDA. Errors are :class:`deda.DedaError`
-subclasses naming the file, part or sample.
+A worker killed mid-epoch (out of memory, a signal) makes the ``DataLoader`` raise PyTorch's
+``RuntimeError: DataLoader worker (pid ...) exited unexpectedly`` (or "... is killed by signal");
+:meth:`DedaDataset.in_flight` then names the samples each worker was producing (index, id, image
+file, worker pid, whether it is still alive), kept in shared memory like the epoch. Nothing is
+written anywhere, so a new iterator starts over cleanly and gives the same samples::
+
+    try:
+        for images, targets in loader:
+            ...
+    except RuntimeError:
+        for s in ds.in_flight():
+            print(f"worker {s['pid']} was producing sample {s['index']} ({s['path']})")
+        raise
+
+The data set pickles without its native reader, which a spawned DataLoader worker re-opens on
+its first sample (a forked one takes a new reader of the parent's opened data set and bank);
+nothing here touches CUDA. Errors are :class:`deda.DedaError` subclasses naming the file, part or
+sample.
 """
 
 from __future__ import annotations
@@ -67,6 +90,12 @@ def _collate_batch_samples(batch, *, collate_fn_map=None):
 
 if default_collate_fn_map is not None:
     default_collate_fn_map[_BatchSample] = _collate_batch_samples
+
+
+# Rows of the shared in-flight table: row 0 for the main process, row 1 + id for DataLoader
+# worker id; columns: pid, number of indices, then up to _INFLIGHT_INDICES of them.
+_INFLIGHT_ROWS = 65
+_INFLIGHT_INDICES = 64
 
 
 def _empty(shape: tuple, dtype: torch.dtype) -> torch.Tensor:
@@ -138,7 +167,10 @@ class DedaDataset(Dataset):
         self.bank = None if bank is None else os.fspath(bank)
         self.transform = transform
         self.output = output
-        self.epoch = 0
+        # Shared with the DataLoader workers, persistent ones included (see the module docs).
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        # What each process is producing, for in_flight() after a worker died (shared as well).
+        self._busy = torch.zeros((_INFLIGHT_ROWS, 2 + _INFLIGHT_INDICES), dtype=torch.int64).share_memory_()
         self._args = dict(
             dataset=self.dataset_spec,
             bank=self.bank,
@@ -157,9 +189,14 @@ class DedaDataset(Dataset):
         self._len = len(reader)
 
     def _open(self) -> SampleReader:
-        # A forked worker gets a copy of the parent's reader; it opens its own all the same.
+        # A forked worker inherits the parent's reader: it takes a new reader of the same opened
+        # data set, bank and pool (own buffers, nothing read again). A spawned worker gets the
+        # data set pickled without a reader and opens everything itself.
         if self._reader is None or self._pid != os.getpid():
-            self._reader = SampleReader(**self._args)
+            if self._reader is not None:
+                self._reader = self._reader.reopened()
+            else:
+                self._reader = SampleReader(**self._args)
             self._pid = os.getpid()
         return self._reader
 
@@ -169,15 +206,71 @@ class DedaDataset(Dataset):
         state["_pid"] = None
         return state
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-
     def __len__(self) -> int:
         return self._len
 
     def set_epoch(self, epoch: int) -> None:
-        """Samples are drawn for ``epoch`` from now on (call it before each epoch's iterator)."""
-        self.epoch = int(epoch)
+        """Samples are drawn for ``epoch`` from now on, in this process and in every DataLoader
+        worker of this data set, persistent or not (call it before each epoch's iterator)."""
+        epoch = int(epoch)
+        if epoch < 0:
+            raise ValueError(f"epoch {epoch}: must be >= 0")
+        self._epoch[0] = epoch
+
+    @property
+    def epoch(self) -> int:
+        """The epoch samples are drawn for (set by :meth:`set_epoch`)."""
+        return int(self._epoch[0])
+
+    def __setstate__(self, state: dict) -> None:
+        if "_epoch" not in state:  # pickled by an older deda: a plain int
+            state["_epoch"] = torch.tensor([int(state.pop("epoch", 0))], dtype=torch.int64)
+            state["_busy"] = torch.zeros((_INFLIGHT_ROWS, 2 + _INFLIGHT_INDICES), dtype=torch.int64)
+        for key in ("_epoch", "_busy"):  # a plain pickle's copy: shareable again
+            if not state[key].is_shared():
+                state[key] = state[key].share_memory_()
+        self.__dict__.update(state)
+
+    def _begin(self, indices: list[int]) -> Optional[torch.Tensor]:
+        """Records that this process produces ``indices`` now; returns its row (None: no room)."""
+        info = get_worker_info()
+        row = 0 if info is None else 1 + info.id
+        if row >= _INFLIGHT_ROWS:
+            return None
+        slot = self._busy[row]
+        n = min(len(indices), _INFLIGHT_INDICES)
+        slot[2 : 2 + n] = torch.as_tensor(indices[:n], dtype=torch.int64)
+        slot[1] = len(indices)
+        slot[0] = os.getpid()
+        return slot
+
+    @staticmethod
+    def _end(slot: Optional[torch.Tensor]) -> None:
+        if slot is not None:
+            slot[1] = 0
+
+    def in_flight(self) -> list[dict]:
+        """The samples that processes of this data set (this one and its DataLoader workers,
+        rows kept in shared memory) had started and not finished: after a ``DataLoader`` lost
+        a worker, the samples the dead one was producing. Each is a dict ``index``, ``id``,
+        ``path`` (the image file), ``pid`` and ``alive`` (whether that process still runs); a
+        batch of more than 64 samples lists its first 64."""
+        reader = self._open()
+        out = []
+        for row in self._busy.tolist():
+            pid, n = row[0], row[1]
+            if n <= 0:
+                continue
+            try:
+                os.kill(pid, 0)
+                alive = True
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True
+            for i in row[2 : 2 + min(n, _INFLIGHT_INDICES)]:
+                out.append({"index": i, "id": reader.id(i), "path": reader.path(i), "pid": pid, "alive": alive})
+        return out
 
     def sample_id(self, i: int) -> str:
         """The stable id (path relative to the data-set root) of sample ``i``."""
@@ -198,15 +291,20 @@ class DedaDataset(Dataset):
         return torch.from_numpy(image), torch.from_numpy(target), combined
 
     def __getitem__(self, i: int) -> tuple[Any, torch.Tensor]:
-        image, target, _ = self.read(i)
-        if self.transform is not None:
-            try:
-                image = self.transform(image)
-            except Exception as e:
-                raise TransformError(
-                    f"transform {self.transform!r} raised on sample {int(i)} "
-                    f"({self.sample_id(i)}) of {self.dataset_spec}: {type(e).__name__}: {e}"
-                ) from e
+        slot = self._begin([self._index(i)])
+        try:
+            image, target, _ = self.read(i)
+            if self.transform is not None:
+                try:
+                    image = self.transform(image)
+                except Exception as e:
+                    raise TransformError(
+                        f"transform {self.transform!r} raised on sample {int(i)} "
+                        f"({self.sample_id(i)}, {self._open().path(self._index(i))}) of "
+                        f"{self.dataset_spec}: {type(e).__name__}: {e}"
+                    ) from e
+        finally:  # (a killed process never gets here: its row stays, for in_flight)
+            self._end(slot)
         return image, target
 
     def __getitems__(self, indices: list[int]) -> list:
@@ -220,7 +318,11 @@ class DedaDataset(Dataset):
         dtype = torch.uint8 if self.output == "uint8" else torch.float32
         images = _empty((len(idx), 3, self.size, self.size), dtype)
         targets = _empty((len(idx), len(self.classes)), torch.float32)
-        self._open().read_batch(idx, self.epoch, images.numpy(), targets.numpy())
+        slot = self._begin(idx)
+        try:
+            self._open().read_batch(idx, self.epoch, images.numpy(), targets.numpy())
+        finally:
+            self._end(slot)
         out = []
         for k in range(len(idx)):
             sample = _BatchSample((images[k], targets[k]))
