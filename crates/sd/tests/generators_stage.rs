@@ -271,3 +271,68 @@ fn configs_are_validated_and_default_to_the_references() {
     );
     assert!("diffmix".parse::<PeerMethod>().is_err());
 }
+
+#[test]
+fn da_fusion_inversion_learns_multi_vector_tokens_and_resumes() {
+    use deda_sd::generators::inversion::{learn_class_tokens, DaFusionTiConfig};
+    use deda_sd::generators::tokens::load_tokens;
+    use deda_sd::generators::{load_tokenizer, tiny_random_sd};
+    let dir = tempfile::tempdir().unwrap();
+    let sd = tiny_random_sd(9, LoadOptions::default()).unwrap();
+    let mut tok = load_tokenizer(&bpe()).unwrap();
+    let cfg = DaFusionTiConfig {
+        num_vectors: 2,
+        batch_size: 2,
+        micro_batch: 1,
+        steps: 2,
+        size: 64,
+        ..DaFusionTiConfig::default()
+    };
+    assert!((DaFusionTiConfig::default().effective_lr() - 4e-3).abs() < 1e-12);
+    let classes: Vec<(String, Vec<RgbImage>)> = CLASSES
+        .iter()
+        .map(|c| (c.to_string(), vec![photo(c), photo("other")]))
+        .collect();
+    let mut losses = Vec::new();
+    let out = dir.path().join("tokens");
+    let report = learn_class_tokens(&sd, &mut tok, &classes, &out, &cfg, 3, &mut |_, _, l| {
+        losses.push(l)
+    })
+    .unwrap();
+    assert_eq!(report.learned.len(), 2);
+    assert_eq!(losses.len(), 4);
+    assert!(
+        losses.iter().all(|l| l.is_finite() && *l > 0.0),
+        "{losses:?}"
+    );
+    let (token, rows) = load_tokens(&report.files[0]).unwrap();
+    assert_eq!(token, placeholder_token(CLASSES[0]));
+    assert_eq!(rows.size(), [2, 16]);
+    // Vector k starts from the name's token k ("black", "footed"), then moves.
+    let ids = tok.token_ids(CLASSES[0]);
+    let table = sd.text_encoder.model.token_embedding();
+    let start = table.get(i64::from(ids[1]));
+    let moved = (rows.get(1) - start).abs().max().double_value(&[]);
+    assert!(moved > 0.0 && moved < 0.1, "{moved}");
+    // Resumed: nothing learned again.
+    let again =
+        learn_class_tokens(&sd, &mut tok, &classes, &out, &cfg, 3, &mut |_, _, _| {}).unwrap();
+    assert!(again.learned.is_empty() && again.skipped.len() == 2);
+    // The generator reads them: the prompt spells both vectors.
+    let mut gen = build_peer(&fast(PeerMethod::DaFusion), options(Some(out))).unwrap();
+    let names: Vec<String> = CLASSES.iter().map(|s| s.to_string()).collect();
+    let p = gen.plan(&sources()[0], &names, &mut rng_for(2, Stream::Edit, &[0]));
+    assert!(gen.generate(&photo("y"), &p, 4).is_ok());
+    // No image, no token.
+    let e = learn_class_tokens(
+        &sd,
+        &mut tok,
+        &[("Sooty Albatross".into(), vec![])],
+        &dir.path().join("t2"),
+        &cfg,
+        0,
+        &mut |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no training image"), "{e}");
+}

@@ -68,7 +68,7 @@ impl Img2ImgSettings {
                 self.template
             ));
         }
-        if self.size < 64 || self.size % 64 != 0 {
+        if self.size < 64 || !self.size.is_multiple_of(64) {
             return bad(format!(
                 "size {} must be a multiple of 64 (at least 64)",
                 self.size

@@ -100,7 +100,7 @@ impl DaFusionTiConfig {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad("learning_rate must be > 0");
         }
-        if self.size < 8 || self.size % 8 != 0 {
+        if self.size < 8 || !self.size.is_multiple_of(8) {
             return bad("size must be a multiple of 8");
         }
         if !(0.0..=1.0).contains(&self.flip_p) {
