@@ -27,7 +27,7 @@ pub struct PartBank {
     meta: BankMeta,
     records: Vec<PartRecord>,
     by_id: HashMap<PartId, usize>,
-    cdp_by_source: HashMap<String, usize>,
+    cdp_by_source: HashMap<String, Vec<usize>>,
     cip_by_source: HashMap<String, usize>,
     synthetic: HashMap<PartId, Vec<PartId>>,
     per_class: Vec<[Vec<PartId>; 4]>,
@@ -125,7 +125,10 @@ impl PartBank {
             bank.per_class[r.class.index()][slot(r.kind)].push(r.id.clone());
             match r.kind {
                 PartKind::Cdp => {
-                    bank.cdp_by_source.insert(r.source_image.clone(), i);
+                    bank.cdp_by_source
+                        .entry(r.source_image.clone())
+                        .or_default()
+                        .push(i);
                 }
                 PartKind::Cip => {
                     bank.cip_by_source.insert(r.source_image.clone(), i);
@@ -187,10 +190,19 @@ impl PartBank {
         self.by_id.get(id).map(|&i| &self.records[i])
     }
 
-    /// The real CDP cut from this sample.
+    /// The real CDP cut from this sample; for a multi-label image with one CDP per class,
+    /// the first of them by id (see [`PartBank::cdps_of_source`]).
     pub fn cdp_of_source(&self, source_image: &str) -> Option<&PartRecord> {
+        self.cdps_of_source(source_image).next()
+    }
+
+    /// Every real CDP cut from this sample, sorted by id: one for a single-label image, one
+    /// per labelled class found for a multi-label one ([`crate::layout::object_key`]).
+    pub fn cdps_of_source(&self, source_image: &str) -> impl Iterator<Item = &PartRecord> + '_ {
         self.cdp_by_source
             .get(source_image)
+            .into_iter()
+            .flatten()
             .map(|&i| &self.records[i])
     }
 

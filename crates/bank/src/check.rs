@@ -1,7 +1,7 @@
 //! Consistency rules every manifest record must satisfy when a bank is opened.
 use crate::error::{Error, Result};
 use crate::generated::generated_part_id;
-use crate::layout::{part_id, resolve};
+use crate::layout::{cdp_key, part_id, resolve};
 use crate::meta::BankMeta;
 use crate::record::PartRecord;
 use crate::synthetic::synthetic_part_id;
@@ -39,12 +39,15 @@ fn record_problem(meta: &BankMeta, r: &PartRecord) -> Option<String> {
     let is_syn = r.kind == PartKind::SyntheticCdp;
     let is_gen = r.kind == PartKind::Generated;
     // Synthetic ids carry their producer's tag; untagged ones predate the tag and still read.
+    // CDPs (and their edits) of one object class of a multi-label image are named by its
+    // object key (`cdp_key`); others by the sample id.
+    let key = cdp_key(r);
     let expected_id = match r.variant {
         Some(v) if is_gen => generated_part_id(&r.source_image, v, &r.producer),
-        Some(v) if is_syn && r.id != part_id(r.kind, &r.source_image, r.variant) => {
-            synthetic_part_id(&r.source_image, v, &r.producer)
+        Some(v) if is_syn && r.id != part_id(r.kind, &key, r.variant) => {
+            synthetic_part_id(&key, v, &r.producer)
         }
-        _ => part_id(r.kind, &r.source_image, r.variant),
+        _ => part_id(r.kind, &key, r.variant),
     };
     if r.class.index() >= meta.num_classes() {
         Some(format!(

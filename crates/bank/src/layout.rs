@@ -56,6 +56,40 @@ fn file_stem(kind: PartKind, source_image: &str, variant: Option<u32>) -> String
     }
 }
 
+/// The key a CDP of one object class of a multi-label image is named by (ids and files are
+/// derived from it as from a sample id): `<source_image>#c<class:04>`. Each labelled class of
+/// such an image has its own CDP (`cdp/<stem of the key>`); the image keeps one CIP under its
+/// plain sample id. Single-label images keep `cdp/<stem>` (see [`cdp_key`]).
+///
+/// ```
+/// use deda_core::ClassId;
+/// let key = deda_bank::layout::object_key("JPEGImages/000005.jpg", ClassId(8));
+/// assert_eq!(key, "JPEGImages/000005.jpg#c0008");
+/// let id = deda_bank::part_id(deda_core::PartKind::Cdp, &key, None);
+/// assert!(id.0.starts_with("cdp/JPEGImages_000005.jpg_c0008-"), "{id}");
+/// ```
+pub fn object_key(source_image: &str, class: ClassId) -> String {
+    format!("{source_image}#c{:04}", class.0)
+}
+
+/// The key a real or synthetic CDP record's id is derived from: its `source_image` for the one
+/// CDP of a single-label image (and banks written before images could hold several CDPs), or
+/// [`object_key`]`(source_image, class)` for a per-class CDP of a multi-label image (its
+/// synthetic edits are named after their source CDP's key). Other kinds: `source_image`.
+pub fn cdp_key(record: &crate::record::PartRecord) -> String {
+    let plain = part_id(PartKind::Cdp, &record.source_image, None);
+    let of_object = match record.kind {
+        PartKind::Cdp => record.id != plain,
+        PartKind::SyntheticCdp => record.source_part.as_ref().is_some_and(|s| *s != plain),
+        PartKind::Cip | PartKind::Generated => false,
+    };
+    if of_object {
+        object_key(&record.source_image, record.class)
+    } else {
+        record.source_image.clone()
+    }
+}
+
 /// The id of a part: `cdp/<stem>`, `cip/<stem>` or `syn/<stem>-v<variant>`.
 ///
 /// `variant` is only used for [`PartKind::SyntheticCdp`] (where `None` means 0).

@@ -25,6 +25,13 @@
 //! `syn/<stem>-<tag>-v<k>` ([`part_id`], [`synthetic_part_id`]): deterministic, so shards never collide and reruns give the
 //! same ids and files.
 //!
+//! A multi-label image (Pascal VOC) holds one CDP **per labelled class**, named after
+//! [`layout::object_key`] (`<source_image>#c<class:04>`, so `cdp/<stem of the key>`; its
+//! synthetic edits likewise), and one CIP under the plain sample id with the holes of all its
+//! CDPs filled. Readers therefore never assume one CDP per `source_image`
+//! ([`PartBank::cdps_of_source`]); banks with one CDP per image (every earlier bank) read as
+//! before.
+//!
 //! # Crash safety and resuming
 //!
 //! [`BankWriter`] writes each image atomically first, then appends its record to the manifest
@@ -79,7 +86,7 @@ pub use error::{Error, Result};
 pub use generated::{
     generated_part_id, select_generated, ClipFilter, GeneratedDraft, GeneratedInfo, Real, Selection,
 };
-pub use layout::{part_file, part_id, part_stem};
+pub use layout::{cdp_key, object_key, part_file, part_id, part_stem};
 pub use lock::{BankLock, LOCK_FILE};
 pub use merge::{merge_shards, repair, MergeReport, RepairReport};
 pub use meta::{BankMeta, FORMAT_VERSION};

@@ -9,7 +9,9 @@ use crate::encode::{
 };
 use crate::error::{Error, Result};
 use crate::generated::{generated_part_file, generated_part_id, GeneratedDraft};
-use crate::layout::{manifest_path, part_file, part_id, MANIFEST_FILE, META_FILE, SHARDS_DIR};
+use crate::layout::{
+    cdp_key, manifest_path, object_key, part_file, part_id, MANIFEST_FILE, META_FILE, SHARDS_DIR,
+};
 use crate::lock::{canonical_root, ensure_inside, remove_stale_tmp_files, BankLock};
 use crate::manifest::{cut_torn_line, read_manifest, Appender, Manifest};
 use crate::meta::{create_or_check_meta, BankMeta};
@@ -154,7 +156,7 @@ impl BankWriter {
     fn remember(&mut self, record: PartRecord) {
         if record.kind == PartKind::SyntheticCdp {
             self.synthetic_of_source
-                .entry(record.source_image.clone())
+                .entry(cdp_key(&record))
                 .or_default()
                 .push(self.records.len());
         }
@@ -171,8 +173,20 @@ impl BankWriter {
         }
     }
 
+    /// Whether the CDP of class `class` of the multi-label image `source_image` is stored (see
+    /// [`BankWriter::put_object_cdp`]).
+    pub fn contains_object_cdp(&self, source_image: &str, class: ClassId) -> bool {
+        self.index.contains_key(&part_id(
+            PartKind::Cdp,
+            &object_key(source_image, class),
+            None,
+        ))
+    }
+
     /// Whether variant `variant` of the synthetic CDPs of `source_image` made by `producer` is
     /// stored (variants of other producers do not count: see [`crate::synthetic`]).
+    /// `source_image` is the source CDP's [`cdp_key`] (its sample id, or its object key for a
+    /// per-class CDP of a multi-label image).
     pub fn contains_synthetic(
         &self,
         source_image: &str,
@@ -182,7 +196,8 @@ impl BankWriter {
         self.contains_id(&synthetic_part_id(source_image, variant, producer))
     }
 
-    /// Every stored synthetic CDP of `source_image`, of any producer, in storing order.
+    /// Every stored synthetic CDP of `source_image` (a CDP's [`cdp_key`]), of any producer, in
+    /// storing order.
     pub fn synthetic_of_source(&self, source_image: &str) -> impl Iterator<Item = &PartRecord> {
         self.synthetic_of_source
             .get(source_image)
@@ -213,12 +228,34 @@ impl BankWriter {
     /// [`Error::ClassOutOfRange`], [`Error::EmptyImage`], [`Error::EmptyCdp`] (no pixel with
     /// alpha > 0), [`Error::Conflict`] (same id, other bytes), or a write error.
     pub fn put_cdp(&mut self, draft: PartDraft, img: &RgbaImage) -> Result<PartRecord> {
+        let key = draft.source_image.clone();
+        self.put_cdp_keyed(draft, img, &key)
+    }
+
+    /// Stores the CDP of one labelled class (`draft.class`) of a multi-label image: all of
+    /// that class's objects cut out together, under the id and file of
+    /// [`object_key`]`(source_image, class)`, so an image holds one CDP per class (its one CIP,
+    /// with every CDP's hole filled, goes through [`BankWriter::put_cip`] as usual).
+    ///
+    /// # Errors
+    /// As [`BankWriter::put_cdp`].
+    pub fn put_object_cdp(&mut self, draft: PartDraft, img: &RgbaImage) -> Result<PartRecord> {
+        let key = object_key(&draft.source_image, draft.class);
+        self.put_cdp_keyed(draft, img, &key)
+    }
+
+    fn put_cdp_keyed(
+        &mut self,
+        draft: PartDraft,
+        img: &RgbaImage,
+        key: &str,
+    ) -> Result<PartRecord> {
         self.check_class(draft.class, &draft.source_image)?;
         let pixel_area = visible_cdp_area(PartKind::Cdp, &draft.source_image, img)?;
-        let file = part_file(PartKind::Cdp, draft.class, &draft.source_image, None, "png");
+        let file = part_file(PartKind::Cdp, draft.class, key, None, "png");
         let bytes = encode_rgba_png(img, &self.dir.join(&file))?;
         let record = PartRecord {
-            id: part_id(PartKind::Cdp, &draft.source_image, None),
+            id: part_id(PartKind::Cdp, key, None),
             kind: PartKind::Cdp,
             class: draft.class,
             source_image: draft.source_image,
@@ -336,10 +373,11 @@ impl BankWriter {
         self.check_class(source.class, &source.source_image)?;
         let kind = PartKind::SyntheticCdp;
         let pixel_area = visible_cdp_area(kind, &source.source_image, img)?;
-        let file = synthetic_part_file(source.class, &source.source_image, variant, &producer);
+        let key = cdp_key(source);
+        let file = synthetic_part_file(source.class, &key, variant, &producer);
         let bytes = encode_rgba_png(img, &self.dir.join(&file))?;
         let record = PartRecord {
-            id: synthetic_part_id(&source.source_image, variant, &producer),
+            id: synthetic_part_id(&key, variant, &producer),
             kind,
             class: source.class,
             source_image: source.source_image.clone(),

@@ -74,10 +74,10 @@ pub use imagefolder::{
     ImageFolderLayout,
 };
 pub use kshot::{k_shot, KShot};
-pub use masks::GroundTruthMasks;
+pub use masks::{GroundTruthMasks, MaskEncoding};
 pub use spec::{stage_samples, DataKind, DataSpec, SpecError};
 pub use text_lines::split_csv_line;
-pub use voc::read_voc2007;
+pub use voc::{read_voc2007, voc_colour, VOC_CLASSES};
 pub use waterbirds::{read_waterbirds, read_waterbirds_all, WaterbirdsLabels, WaterbirdsSplits};
 pub mod assets;
 pub mod bench_sets;

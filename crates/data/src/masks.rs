@@ -5,7 +5,10 @@
 //! by `.png` and joining the result onto a masks folder:
 //! - CUB-200-2011: `images/<p>.jpg` → `<root>/segmentations/<p>.png`;
 //! - mini-Waterbirds: `images/<p>.jpg` → `<root>/masks/<p>.png`;
-//! - scarce multi-class: `train/<c>/<f>.jpg` → `<root>/masks/train/<c>/<f>.png`.
+//! - scarce multi-class: `train/<c>/<f>.jpg` → `<root>/masks/train/<c>/<f>.png`;
+//! - Pascal VOC 2007: `JPEGImages/<id>.jpg` → `<root>/SegmentationClass/<id>.png`, a class-index
+//!   image (palette PNG with the VOC colour map, [`MaskEncoding::VocClasses`]) that exists for
+//!   the segmentation subset only (422 of the 5011 trainval images).
 use crate::data_set::{join_id, Sample};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,20 @@ pub struct GroundTruthMasks {
     pub masks_dir: PathBuf,
     /// Prefix removed from sample ids before the mask path is formed (may be empty).
     pub strip_prefix: String,
+    /// How the mask files encode objects.
+    pub encoding: MaskEncoding,
+}
+
+/// How a data set's mask files encode objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaskEncoding {
+    /// One object per image: 8-bit grayscale (or colour, read as luma), 255 = object.
+    Binary,
+    /// Pascal VOC's `SegmentationClass`: every pixel is coloured with its class's entry of the
+    /// VOC colour map ([`crate::voc_colour`]: class `i` of [`crate::VOC_CLASSES`] has index
+    /// `i + 1`; 0 is background, 255 the void border), so one file holds every class's mask.
+    /// Images outside the segmentation subset have no file.
+    VocClasses,
 }
 
 impl GroundTruthMasks {
@@ -24,6 +41,16 @@ impl GroundTruthMasks {
         GroundTruthMasks {
             masks_dir: root.join("segmentations"),
             strip_prefix: "images/".into(),
+            encoding: MaskEncoding::Binary,
+        }
+    }
+
+    /// Pascal VOC 2007's `SegmentationClass/` under `root` ([`MaskEncoding::VocClasses`]).
+    pub fn voc2007(root: &Path) -> Self {
+        GroundTruthMasks {
+            masks_dir: root.join("SegmentationClass"),
+            strip_prefix: "JPEGImages/".into(),
+            encoding: MaskEncoding::VocClasses,
         }
     }
 
@@ -32,6 +59,7 @@ impl GroundTruthMasks {
         GroundTruthMasks {
             masks_dir: root.join("masks"),
             strip_prefix: "images/".into(),
+            encoding: MaskEncoding::Binary,
         }
     }
 
@@ -40,6 +68,7 @@ impl GroundTruthMasks {
         GroundTruthMasks {
             masks_dir: root.join("masks"),
             strip_prefix: String::new(),
+            encoding: MaskEncoding::Binary,
         }
     }
 

@@ -249,19 +249,21 @@ impl DataSpec {
             DataKind::Cub => Some(GroundTruthMasks::cub(root)),
             DataKind::MiniWaterbirds => Some(GroundTruthMasks::mini_waterbirds(root)),
             DataKind::Scarce => Some(GroundTruthMasks::scarce_multiclass(root)),
+            DataKind::Voc2007 => Some(GroundTruthMasks::voc2007(root)),
             _ => None,
         }
     }
 }
 
-/// The `(id, path, class)` triples the decouple stage takes; a multi-label sample uses its
-/// first label (its CDP then carries all the image's objects), a sample without labels is left
-/// out.
+/// The `(id, path, class)` triples of the single-label samples, which the decouple stage
+/// decouples into one CDP and one CIP each; multi-label samples (whose every labelled class
+/// gets its own CDP, see `deda_decouple::run_decouple_objects`) and samples without labels are
+/// left out.
 pub fn stage_samples(samples: &[Sample]) -> Vec<(String, PathBuf, deda_core::ClassId)> {
     samples
         .iter()
         .filter_map(|s| {
-            let class = s.label.classes().first().copied()?;
+            let class = s.label.single()?;
             Some((s.id.clone(), s.path.clone(), class))
         })
         .collect()
@@ -322,7 +324,12 @@ mod tests {
             .collect();
         assert_eq!(
             with,
-            [DataKind::Cub, DataKind::MiniWaterbirds, DataKind::Scarce]
+            [
+                DataKind::Cub,
+                DataKind::Voc2007,
+                DataKind::MiniWaterbirds,
+                DataKind::Scarce
+            ]
         );
     }
 

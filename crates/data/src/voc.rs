@@ -12,6 +12,10 @@
 //! order [`VOC_CLASSES`]. **Objects marked `difficult` count as positives**, as is common in
 //! multi-label classification work; an image's label is the sorted set of its objects'
 //! classes. Sample ids are `JPEGImages/<id>.jpg`.
+//!
+//! The segmentation subset's `SegmentationClass/<id>.png` (class-index images in the VOC colour
+//! map, [`voc_colour`]) serve as ground-truth masks ([`crate::GroundTruthMasks::voc2007`]): the
+//! decouple stage cuts each labelled class of an image out as its own CDP.
 use crate::data_set::{DataSet, Label, Sample, Split};
 use crate::error::{Error, Result};
 use crate::text_lines::TextFile;
@@ -41,6 +45,27 @@ pub const VOC_CLASSES: [&str; 20] = [
     "train",
     "tvmonitor",
 ];
+
+/// The colour of palette index `index` in the VOC colour map (`SegmentationClass` PNGs): the
+/// devkit's `labelcolormap`, which spreads the index's bits over the three channels (class `i`
+/// of [`VOC_CLASSES`] is index `i + 1`; 0 background `[0, 0, 0]`, 255 void `[224, 224, 192]`).
+///
+/// ```
+/// assert_eq!(deda_data::voc_colour(1), [128, 0, 0]); // aeroplane
+/// assert_eq!(deda_data::voc_colour(15), [192, 128, 128]); // person
+/// assert_eq!(deda_data::voc_colour(255), [224, 224, 192]);
+/// ```
+pub fn voc_colour(index: u8) -> [u8; 3] {
+    let mut rgb = [0u8; 3];
+    let mut c = index;
+    for j in 0..8 {
+        for (ch, v) in rgb.iter_mut().enumerate() {
+            *v |= ((c >> ch) & 1) << (7 - j);
+        }
+        c >>= 3;
+    }
+    rgb
+}
 
 /// Reads VOC 2007 `trainval` (as train) and `test` from `root`.
 ///

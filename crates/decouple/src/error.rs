@@ -53,6 +53,19 @@ pub enum Error {
         /// The sample id.
         sample: String,
     },
+    /// A class-index mask file (Pascal VOC) was asked for a prompt that names none of its
+    /// classes.
+    #[error("mask {} of sample {sample}: the prompt {prompt:?} names none of its classes (expected one of {classes})", path.display())]
+    UnknownMaskClass {
+        /// The sample id.
+        sample: String,
+        /// The mask file.
+        path: PathBuf,
+        /// The prompt given.
+        prompt: String,
+        /// The class names, comma-separated.
+        classes: String,
+    },
     /// A mask file could not be read.
     #[error("mask {} of sample {sample}: {source}", path.display())]
     MaskFile {

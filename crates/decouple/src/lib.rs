@@ -9,6 +9,8 @@
 //! - [`segmenter`]: the [`Segmenter`] interface and mask-file / in-memory implementations;
 //! - [`options`] holds [`DecoupleOptions`];
 //! - [`stage`] holds [`run_decouple`], the resumable stage that fills the part bank;
+//! - [`objects`]: multi-label images (Pascal VOC), one CDP per labelled class and one CIP with
+//!   every class's hole filled ([`run_decouple_objects`]);
 //! - [`split`]: the stage over a data set's split ([`decouple_split`] into a [`BankTarget`],
 //!   sharded, prompts from class names), [`ground_truth_segmenter`] from the masks a data set
 //!   ships, the stage's report as text ([`DecoupleReport::summary`], [`report_markdown`]);
@@ -30,6 +32,7 @@ pub mod alpha_pyramid;
 pub mod cutout;
 pub mod dilate;
 pub mod error;
+pub mod objects;
 pub mod options;
 mod resample;
 pub mod segmenter;
@@ -40,6 +43,7 @@ pub mod working;
 pub use alpha_pyramid::{pad_rgb, pad_rgb_f32, AlphaF32Image};
 pub use cutout::{decouple_image, Decoupled, Outcome};
 pub use error::{Error, Result};
+pub use objects::{class_prompt, object_samples, run_decouple_objects, ObjectSample};
 pub use options::DecoupleOptions;
 pub use segmenter::{or_masks, AlphaSegmenter, MaskFileSegmenter, Segmentation, Segmenter};
 pub use split::{

@@ -93,11 +93,16 @@ pub fn or_masks(width: u32, height: u32, masks: &[GrayImage]) -> Result<GrayImag
 /// Maps a sample id to the path of its mask file.
 pub type MaskPathFn = Box<dyn Fn(&str) -> PathBuf + Send>;
 
-/// Ground-truth masks read from files (the mini-benchmarks, CUB's `segmentations/*.png`).
+/// Ground-truth masks read from files (the mini-benchmarks, CUB's `segmentations/*.png`,
+/// Pascal VOC's `SegmentationClass/*.png`).
 ///
-/// The mask file may be grayscale or colour (converted to luma); soft values are kept.
+/// A binary mask file may be grayscale or colour (converted to luma); soft values are kept.
+/// A class-index file ([`MaskFileSegmenter::voc_classes`]) gives the mask of the class the
+/// prompt names.
 pub struct MaskFileSegmenter {
     mask_path: MaskPathFn,
+    /// For class-index files: the class names, class `i` coloured `voc_colour(i + 1)`.
+    classes: Option<Vec<String>>,
 }
 
 impl MaskFileSegmenter {
@@ -105,7 +110,62 @@ impl MaskFileSegmenter {
     pub fn new(mask_path: impl Fn(&str) -> PathBuf + Send + 'static) -> Self {
         MaskFileSegmenter {
             mask_path: Box::new(mask_path),
+            classes: None,
         }
+    }
+
+    /// A segmenter reading Pascal VOC class-index masks (`SegmentationClass/<id>.png`, colours
+    /// of [`deda_data::voc_colour`]) from `mask_path(id)`: the prompt is a class name of
+    /// `classes` (class `i` is palette index `i + 1`) and the mask is every pixel of that
+    /// class's colour (255), all its objects together. An image without a mask file (outside
+    /// VOC's segmentation subset) gets an empty mask, so the stage keeps it real-only and
+    /// counts it as nothing found.
+    pub fn voc_classes(
+        mask_path: impl Fn(&str) -> PathBuf + Send + 'static,
+        classes: Vec<String>,
+    ) -> Self {
+        MaskFileSegmenter {
+            mask_path: Box::new(mask_path),
+            classes: Some(classes),
+        }
+    }
+
+    fn class_mask(
+        &self,
+        id: &str,
+        image: &RgbImage,
+        prompt: &str,
+        classes: &[String],
+    ) -> Result<Segmentation> {
+        let path = (self.mask_path)(id);
+        let Some(i) = classes.iter().position(|c| c == prompt.trim()) else {
+            return Err(Error::UnknownMaskClass {
+                sample: id.to_string(),
+                path,
+                prompt: prompt.to_string(),
+                classes: classes.join(", "),
+            });
+        };
+        if !path.is_file() {
+            let (w, h) = image.dimensions();
+            return Ok(Segmentation::from_mask(GrayImage::new(w, h)));
+        }
+        let colour = deda_data::voc_colour(u8::try_from(i + 1).unwrap_or(0));
+        let rgb = deda_core::image_io::load(&path)
+            .map_err(|source| Error::MaskFile {
+                sample: id.to_string(),
+                path: path.clone(),
+                source: Box::new(source),
+            })?
+            .into_rgb8();
+        let mask = GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+            image::Luma([if rgb.get_pixel(x, y).0 == colour {
+                255
+            } else {
+                0
+            }])
+        });
+        Ok(Segmentation::from_mask(mask))
     }
 }
 
@@ -124,7 +184,10 @@ impl Segmenter for MaskFileSegmenter {
         })
     }
 
-    fn segment_sample(&mut self, id: &str, _image: &RgbImage, _: &str) -> Result<Segmentation> {
+    fn segment_sample(&mut self, id: &str, image: &RgbImage, prompt: &str) -> Result<Segmentation> {
+        if let Some(classes) = &self.classes {
+            return self.class_mask(id, image, prompt, classes);
+        }
         let path = (self.mask_path)(id);
         let mask = deda_core::image_io::load(&path)
             .map_err(|source| Error::MaskFile {

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use deda_bank::{BankMeta, BankWriter, CipFormat, Shard, WriterOptions};
 use deda_core::ClassId;
-use deda_data::{stage_samples, DataSet, GroundTruthMasks};
+use deda_data::{stage_samples, DataSet, GroundTruthMasks, MaskEncoding};
 
 use crate::error::{Error, Result};
+use crate::objects::{class_prompt, object_samples, run_decouple_objects};
 use crate::options::DecoupleOptions;
 use crate::segmenter::{MaskFileSegmenter, Segmenter};
 use crate::stage::{run_decouple_prompted, shard_filter, DecoupleReport};
@@ -46,11 +47,12 @@ impl<'a> BankTarget<'a> {
 pub const PROMPT_SEPARATOR: &str = " . ";
 
 /// Decouples every sample of `train` (this shard's, if `target.shard` is set) into the bank
-/// `target`, resuming it. The prompt is `prompt`, or else the sample's label names: its class
-/// name, or for a multi-label image (VOC) every one of its labels joined by
-/// [`PROMPT_SEPARATOR`], so that every labelled object is cut out of the CIP and kept in the
-/// CDP (whose class stays the first label, see [`stage_samples`]). `progress` gets
-/// `(done, total)` after each sample.
+/// `target`, resuming it. A single-label image gives one CDP of its class and one CIP, prompted
+/// with `prompt` or else its class name. A multi-label image (VOC) gives one CDP **per
+/// labelled class**, each prompted with that class alone (`prompt` with `{label}` replaced by
+/// the class name, or the name itself), and one CIP with every class's hole filled
+/// ([`crate::objects`]). Shards split the single-label and the multi-label samples each by
+/// their index. `progress` gets `(done, total)` after each sample.
 ///
 /// # Errors
 /// [`Error::OpenBank`] if the bank cannot be opened for writing or was started with other CIP
@@ -63,36 +65,49 @@ pub fn decouple_split(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<DecoupleReport> {
     let mut writer = open_writer(train, target)?;
+    let mine = |list_index: usize| shard_filter(list_index, target.shard);
     let samples: Vec<_> = stage_samples(&train.samples)
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| shard_filter(*i, target.shard))
+        .filter(|(i, _)| mine(*i))
+        .map(|(_, s)| s)
+        .collect();
+    let objects: Vec<_> = object_samples(&train.samples)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| mine(*i))
         .map(|(_, s)| s)
         .collect();
     let names = &train.class_names;
-    let name = |c: &ClassId| names.get(c.index()).cloned().unwrap_or_default();
-    let multi: std::collections::HashMap<&str, String> = train
-        .samples
-        .iter()
-        .filter(|s| s.label.classes().len() > 1)
-        .map(|s| {
-            let all: Vec<String> = s.label.classes().iter().map(name).collect();
-            (s.id.as_str(), all.join(PROMPT_SEPARATOR))
-        })
-        .collect();
-    let prompt_for = |id: &str, c: ClassId| match (prompt, multi.get(id)) {
-        (Some(p), _) => p.to_string(),
-        (None, Some(all)) => all.clone(),
-        (None, None) => name(&c),
+    let name = |c: ClassId| names.get(c.index()).cloned().unwrap_or_default();
+    let total = samples.len() + objects.len();
+    let single_prompt = |_: &str, c: ClassId| match prompt {
+        Some(p) => p.to_string(),
+        None => name(c),
     };
-    run_decouple_prompted(
-        &samples,
+    let mut report = DecoupleReport::default();
+    if !samples.is_empty() {
+        report = run_decouple_prompted(
+            &samples,
+            segmenter,
+            &single_prompt,
+            &mut writer,
+            &target.options,
+            &mut |done, _| progress(done, total),
+        )?;
+    }
+    let first = samples.len();
+    let object_prompt = |_: &str, c: ClassId| class_prompt(prompt, &name(c));
+    run_decouple_objects(
+        &objects,
         segmenter,
-        &prompt_for,
+        &object_prompt,
         &mut writer,
         &target.options,
-        progress,
-    )
+        &mut report,
+        &mut |done| progress(first + done, total),
+    )?;
+    Ok(report)
 }
 
 /// The bank writer of `target`, its CIP settings checked against a resumed bank's.
@@ -115,8 +130,21 @@ fn open_writer(train: &DataSet, target: &BankTarget) -> Result<BankWriter> {
 
 /// A segmenter reading the data set's own masks. A sample whose id lacks the masks' prefix gets
 /// a path that does not exist, so it is reported as failed, never silently left unmasked.
+/// Pascal VOC's class-index masks ([`MaskEncoding::VocClasses`]) give the mask of the class the
+/// prompt names (the 20 VOC classes), empty for images outside the segmentation subset.
 pub fn ground_truth_segmenter(masks: GroundTruthMasks) -> MaskFileSegmenter {
-    MaskFileSegmenter::new(move |id| ground_truth_mask_path(&masks, id))
+    match masks.encoding {
+        MaskEncoding::Binary => {
+            MaskFileSegmenter::new(move |id| ground_truth_mask_path(&masks, id))
+        }
+        MaskEncoding::VocClasses => {
+            let classes = deda_data::VOC_CLASSES
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            MaskFileSegmenter::voc_classes(move |id| ground_truth_mask_path(&masks, id), classes)
+        }
+    }
 }
 
 impl DecoupleReport {
@@ -138,6 +166,20 @@ impl DecoupleReport {
         }
         for (id, why) in &self.failed {
             let _ = write!(s, "\n  failed: {id}: {why}");
+        }
+        if !self.objects_missing.is_empty() {
+            let _ = write!(
+                s,
+                "\n  {} labelled class(es) of decoupled multi-label images found nothing (no CDP of \
+                 that class), e.g. {}",
+                self.objects_missing.len(),
+                self.objects_missing
+                    .iter()
+                    .take(3)
+                    .map(|(id, c)| format!("{id} {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         s
     }
@@ -245,6 +287,7 @@ mod tests {
             too_large: vec![],
             failed: vec![("b/bad.jpg".into(), "truncated JPEG".into())],
             mask_areas: vec![area("x", 0.5), area("y", 0.1), area("z", 0.3)],
+            objects_missing: vec![("m.jpg".into(), ClassId(1))],
         }
     }
 
@@ -258,7 +301,8 @@ mod tests {
         );
         assert_eq!(lines[1], "  nothing found (kept real-only): a/empty.jpg");
         assert_eq!(lines[2], "  failed: b/bad.jpg: truncated JPEG");
-        assert_eq!(lines.len(), 3);
+        assert!(lines[3].contains("1 labelled class(es)") && lines[3].contains("m.jpg class 1"));
+        assert_eq!(lines.len(), 4);
     }
 
     #[test]
@@ -288,6 +332,7 @@ mod tests {
         let masks = GroundTruthMasks {
             masks_dir: PathBuf::from("m"),
             strip_prefix: "train/".into(),
+            encoding: MaskEncoding::Binary,
         };
         assert_eq!(
             ground_truth_mask_path(&masks, "train/cat/1.jpg"),

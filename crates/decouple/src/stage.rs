@@ -49,8 +49,11 @@ pub struct DecoupleReport {
     pub too_large: Vec<String>,
     /// Samples that failed, with the reason.
     pub failed: Vec<(String, String)>,
-    /// Object size of each processed sample.
+    /// Object size of each processed sample (a multi-label image: all its classes together).
     pub mask_areas: Vec<MaskArea>,
+    /// Labelled classes of decoupled multi-label images for which the segmenter found nothing
+    /// (or too much), so that class has no CDP of that image (see [`crate::objects`]).
+    pub objects_missing: Vec<(String, ClassId)>,
 }
 
 /// Whether sample `index` belongs to `shard` (`index mod n == i`); every sample without a shard.

@@ -1,6 +1,7 @@
-//! A multi-label image (VOC) is prompted with every one of its labels, so every labelled object
-//! leaves the CIP and enters the CDP; a single-label image keeps its class name, and an explicit
-//! prompt (`bird`) wins. A stand-in segmenter finds, per phrase of the prompt, that class's square.
+//! A multi-label image (VOC) is prompted once per labelled class, with that label alone: each
+//! class becomes its own CDP, and every labelled object leaves the image's one CIP. An explicit
+//! prompt is used for every class (with `{label}` replaced). A stand-in segmenter finds, per
+//! phrase of the prompt, that class's square.
 use deda_bank::PartBank;
 use deda_core::{ClassId, PartKind};
 use deda_data::{DataSet, Label, Sample};
@@ -39,7 +40,9 @@ impl Segmenter for PhraseSquares {
                 let (a, b) = square(c);
                 (a..b).contains(&x) && (16..24).contains(&y)
             });
-            Luma([if hit { 255 } else { 0 }])
+            // only where the photo shows an object
+            let shown = image.get_pixel(x, y).0[0] == 250;
+            Luma([if hit && shown { 255 } else { 0 }])
         });
         Ok(Segmentation::from_mask(mask))
     }
@@ -93,19 +96,19 @@ fn data_set(dir: &std::path::Path) -> DataSet {
     }
 }
 
-/// The width of the CDP of `image` (the bounding box of what was cut out).
-fn cdp_width(bank: &PartBank, image: &str) -> u32 {
-    let id = &bank
-        .records()
-        .iter()
-        .find(|r| r.kind == PartKind::Cdp && r.source_image == image)
-        .unwrap_or_else(|| panic!("no CDP of {image}"))
-        .id;
-    bank.load_cdp(id).unwrap().width()
+/// The CDPs of `image`: (class, box x, box width).
+fn cdps_of(bank: &PartBank, image: &str) -> Vec<(ClassId, u32, u32)> {
+    bank.cdps_of_source(image)
+        .map(|r| {
+            let b = r.bbox.unwrap();
+            assert_eq!(bank.load_cdp(&r.id).unwrap().width(), b.w);
+            (r.class, b.x, b.w)
+        })
+        .collect()
 }
 
 #[test]
-fn a_multi_label_image_is_prompted_with_all_its_labels_and_loses_every_object() {
+fn a_multi_label_image_gives_one_cdp_per_label_and_loses_every_object() {
     let dir = tempfile::tempdir().unwrap();
     let train = data_set(dir.path());
     let prompts = Arc::new(Mutex::new(Vec::new()));
@@ -122,19 +125,50 @@ fn a_multi_label_image_is_prompted_with_all_its_labels_and_loses_every_object() 
     assert_eq!(report.processed, 2, "{report:?}");
     assert_eq!(
         *prompts.lock().unwrap(),
-        ["dog . person", "cat"],
-        "every label of the multi-label image, the class name of the other"
+        ["dog", "person", "cat"],
+        "each label of the multi-label image alone, then the other image's"
     );
     let bank = PartBank::open(&bank_dir).unwrap();
-    // Both objects (x 4..12 and 16..24) are in the CDP: its box spans 20 pixels, not 8.
-    assert_eq!(cdp_width(&bank, "JPEGImages/multi.png"), 20);
-    assert_eq!(cdp_width(&bank, "JPEGImages/single.png"), 8);
+    // One CDP per labelled class, each just its own 8-pixel square, with its own class.
+    assert_eq!(
+        cdps_of(&bank, "JPEGImages/multi.png"),
+        [(ClassId(0), 4, 8), (ClassId(1), 16, 8)]
+    );
+    assert_eq!(
+        cdps_of(&bank, "JPEGImages/single.png"),
+        [(ClassId(2), 28, 8)]
+    );
+    // One CIP per image, with both objects filled in (no red object pixel left).
+    let cips: Vec<_> = bank
+        .records()
+        .iter()
+        .filter(|r| r.kind == PartKind::Cip)
+        .collect();
+    assert_eq!(cips.len(), 2);
+    let cip = bank
+        .load_cip(&bank.cip_of_source("JPEGImages/multi.png").unwrap().id)
+        .unwrap();
+    for (x, y, p) in cip.enumerate_pixels() {
+        assert!(p.0[0] < 200, "object pixel left at ({x}, {y}): {p:?}");
+    }
+    assert_eq!(cip.dimensions(), photo(&[0, 1]).dimensions());
 
-    // An explicit prompt is used for every image.
+    // Resuming decouples nothing again.
+    let again = decouple_split(
+        &train,
+        &mut PhraseSquares(Arc::new(Mutex::new(Vec::new()))),
+        None,
+        &BankTarget::new(&bank_dir),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!((again.processed, again.skipped_existing), (0, 2));
+
+    // An explicit prompt is used for every class of every image ({label}: the class's name).
     let prompts = Arc::new(Mutex::new(Vec::new()));
     let mut seg = PhraseSquares(prompts.clone());
     let other = dir.path().join("bank-bird");
-    decouple_split(
+    let r = decouple_split(
         &train,
         &mut seg,
         Some("bird"),
@@ -142,5 +176,46 @@ fn a_multi_label_image_is_prompted_with_all_its_labels_and_loses_every_object() 
         &mut |_, _| {},
     )
     .unwrap();
-    assert_eq!(*prompts.lock().unwrap(), ["bird", "bird"]);
+    assert_eq!(*prompts.lock().unwrap(), ["bird", "bird", "bird"]);
+    assert_eq!(r.nothing_found.len(), 2, "{r:?}");
+    let prompts = Arc::new(Mutex::new(Vec::new()));
+    let mut seg = PhraseSquares(prompts.clone());
+    decouple_split(
+        &train,
+        &mut seg,
+        Some("{label}"),
+        &BankTarget::new(&dir.path().join("bank-label")),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(*prompts.lock().unwrap(), ["dog", "person", "cat"]);
+}
+
+#[test]
+fn a_class_that_finds_nothing_has_no_cdp_but_the_image_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut train = data_set(dir.path());
+    // The multi-label image also claims "cat", whose square it does not show.
+    train.samples[0].label = Label::Multi(vec![ClassId(0), ClassId(1), ClassId(2)]);
+    let bank_dir = dir.path().join("bank");
+    let report = decouple_split(
+        &train,
+        &mut PhraseSquares(Arc::new(Mutex::new(Vec::new()))),
+        None,
+        &BankTarget::new(&bank_dir),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(report.processed, 2);
+    assert_eq!(
+        report.objects_missing,
+        [("JPEGImages/multi.png".to_string(), ClassId(2))]
+    );
+    assert!(
+        report.summary().contains("1 labelled class(es)"),
+        "{}",
+        report.summary()
+    );
+    let bank = PartBank::open(&bank_dir).unwrap();
+    assert_eq!(bank.cdps_of_source("JPEGImages/multi.png").count(), 2);
 }

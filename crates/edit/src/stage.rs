@@ -196,7 +196,9 @@ fn edit_cdp(
     report: &mut EditReport,
 ) -> Result<()> {
     let dir = job.bank.dir();
-    let source = &job.record.source_image;
+    // the CDP's key: its sample id, or its object key when a multi-label image has one CDP
+    // per class (variants are named after it)
+    let source = &deda_bank::cdp_key(job.record);
     let producer = out.producer;
     count_stale(&out.writer, source, producer, report);
     let missing: Vec<u32> = (0..k)
