@@ -336,3 +336,55 @@ fn da_fusion_inversion_learns_multi_vector_tokens_and_resumes() {
     .unwrap_err();
     assert!(e.to_string().contains("no training image"), "{e}");
 }
+
+#[test]
+fn clip_scores_are_the_models_softmax_over_the_prompts() {
+    let names: Vec<String> = vec!["cardinal".into(), "blue jay".into(), "crow".into()];
+    let mut scorer = build_scorer(
+        &ClipSource::TinyRandom(4),
+        &bpe(),
+        ScorerConfig {
+            object: Some("bird".into()),
+            ..ScorerConfig::default()
+        },
+        LoadOptions::default(),
+    )
+    .unwrap();
+    let img = photo("scored");
+    let scores = scorer.score(&img, ClassId(1), &names).unwrap();
+    let ids = |texts: &[String]| {
+        let rows: Vec<Tensor> = texts
+            .iter()
+            .map(|t| {
+                let v: Vec<i64> = scorer
+                    .tokenizer()
+                    .encode(t)
+                    .into_iter()
+                    .map(i64::from)
+                    .collect();
+                Tensor::from_slice(&v).view([1, -1])
+            })
+            .collect();
+        Tensor::cat(&rows, 0)
+    };
+    let pixels = scorer.pixel_values(&img);
+    assert_eq!(pixels.size(), [1, 3, 32, 32]);
+    let labels: Vec<String> = names.iter().map(|n| format!("a photo of a {n}.")).collect();
+    let p = tch::no_grad(|| scorer.clip().text_probabilities(&pixels, &ids(&labels))).unwrap();
+    let want = p.double_value(&[0, 1]) as f32;
+    assert!(
+        (scores[LABEL_PROB] - want).abs() < 1e-6,
+        "{scores:?} vs {want}"
+    );
+    let caps = vec![
+        "a photo with a bird on it".to_string(),
+        "a photo without a bird on it".to_string(),
+    ];
+    let p = tch::no_grad(|| scorer.clip().text_probabilities(&pixels, &ids(&caps))).unwrap();
+    let want = p.double_value(&[0, 0]) as f32;
+    assert!(
+        (scores[OBJECT_PROB] - want).abs() < 1e-6,
+        "{scores:?} vs {want}"
+    );
+    assert!(scorer.score(&img, ClassId(3), &names).is_err());
+}

@@ -217,7 +217,6 @@ fn run(
     inputs: &SampleInputs<'_>,
     s: &SampleSettings,
 ) -> Result<Sampled> {
-    let device = inputs.image.device();
     let sf = vae.config().scaling_factor;
     let dist = vae.encode(inputs.image)?;
     let mean = dist.mean.to_kind(Kind::Float);
@@ -324,7 +323,6 @@ fn run(
     let decoded = vae.decode(&(&x / sf))?.to_kind(Kind::Float);
     let image = (decoded / 2.0 + 0.5).clamp(0.0, 1.0);
     check_finite(&image, "decoded image")?;
-    let _ = device;
     Ok(Sampled {
         timesteps,
         latents: x,

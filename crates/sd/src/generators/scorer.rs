@@ -90,6 +90,16 @@ impl ClipScorer {
         Ok(s)
     }
 
+    /// The CLIP model.
+    pub fn clip(&self) -> &ClipModel {
+        &self.clip.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &ClipTokenizer {
+        &self.tokenizer
+    }
+
     /// The settings.
     pub fn settings(&self) -> &ScorerConfig {
         &self.cfg
