@@ -14,6 +14,7 @@ pub mod clip;
 pub mod clip_text;
 pub mod clip_vision;
 pub mod layer_diffuse;
+pub mod lora;
 pub mod transparent_attn;
 pub mod unet;
 pub mod vae;

@@ -4,4 +4,5 @@
 //!   invert`: one learned token per class of a bank) and [`ttti::store`] (where the tokens live);
 //! - [`bench`](mod@bench): `deda bench sdedit` / `deda bench ttti-step` timings.
 pub mod bench;
+pub mod lora_ti;
 pub mod ttti;
