@@ -26,6 +26,7 @@
 //! Missing weight, token or tokenizer files are [`Error::Weights`] naming the path; a
 //! non-finite latent or image is [`Generation::NonFinite`] (skipped and counted by the stage).
 pub mod config;
+pub mod diffusemix;
 pub mod inversion;
 pub mod peer;
 pub mod sampler;
