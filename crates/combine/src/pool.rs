@@ -100,15 +100,110 @@ impl ClassIndex {
         let pos = if k >= r.start { k + r.len() } else { k };
         self.order.get(pos).copied()
     }
+
+    /// The ranges of `classes` (any order, duplicates allowed), sorted by start, empty ones
+    /// dropped.
+    fn ranges_of(&self, classes: &[ClassId]) -> Vec<Range<usize>> {
+        let mut rs: Vec<Range<usize>> = classes
+            .iter()
+            .map(|&c| self.range_of(c))
+            .filter(|r| !r.is_empty())
+            .collect();
+        rs.sort_by_key(|r| r.start);
+        rs.dedup();
+        rs
+    }
+
+    /// Number of entries of none of `classes`.
+    fn count_outside(&self, classes: &[ClassId]) -> usize {
+        let inside: usize = self.ranges_of(classes).iter().map(|r| r.len()).sum();
+        self.order.len() - inside
+    }
+
+    /// The `k`-th entry (in class order) of none of `classes`.
+    fn outside(&self, classes: &[ClassId], k: usize) -> Option<usize> {
+        let mut pos = k;
+        for r in self.ranges_of(classes) {
+            if pos >= r.start {
+                pos += r.len();
+            } else {
+                break;
+            }
+        }
+        self.order.get(pos).copied()
+    }
+}
+
+/// Multi-label pools: the labelled classes of each CIP's image, as the sorted positions of the
+/// CIPs whose image holds each class, so "uniform over the CIPs of images without class `c`"
+/// is one draw and a binary search.
+#[derive(Debug, Clone, Default)]
+struct Labels {
+    /// Per CIP, its image's classes (sorted, deduplicated).
+    of_cip: Vec<Vec<ClassId>>,
+    /// Per class, the sorted CIP indices whose image holds it.
+    cips_with: Vec<Vec<usize>>,
+}
+
+impl Labels {
+    fn build(of_cip: Vec<Vec<ClassId>>) -> Labels {
+        let mut cips_with: Vec<Vec<usize>> = Vec::new();
+        for (i, classes) in of_cip.iter().enumerate() {
+            for c in classes {
+                if cips_with.len() <= c.index() {
+                    cips_with.resize(c.index() + 1, Vec::new());
+                }
+                cips_with[c.index()].push(i);
+            }
+        }
+        Labels { of_cip, cips_with }
+    }
+
+    fn with(&self, class: ClassId) -> &[usize] {
+        self.cips_with.get(class.index()).map_or(&[], Vec::as_slice)
+    }
+
+    /// The `k`-th index in `0..n` that is not in the sorted list `taken`.
+    fn kth_not_in(taken: &[usize], n: usize, k: usize) -> Option<usize> {
+        // The answer is k + j, where j = how many taken indices lie below it: the number of
+        // positions i with taken[i] - i <= k.
+        let (mut lo, mut hi) = (0, taken.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            // taken is sorted and distinct, so taken[mid] >= mid
+            if taken[mid].saturating_sub(mid) <= k {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let pos = k + lo;
+        (pos < n).then_some(pos)
+    }
+}
+
+/// The classes a CIP's image holds, or just the CIP's class in a single-label pool.
+fn cip_classes<'a>(labels: Option<&'a Labels>, cips: &'a [CipEntry], i: usize) -> &'a [ClassId] {
+    match labels.and_then(|l| l.of_cip.get(i)) {
+        Some(classes) => classes,
+        None => cips.get(i).map_or(&[], |c| std::slice::from_ref(&c.class)),
+    }
 }
 
 /// The view of the part bank the sampler needs.
+///
+/// A **multi-label** pool ([`PartPool::with_image_labels`]) knows every labelled class of each
+/// CIP's image and which CDPs were cut from the same image (one per labelled class), so the
+/// sampler can keep every pasted CDP off backdrops of images that contain its class.
 #[derive(Debug, Clone, Default)]
 pub struct PartPool {
     cdps: Vec<CdpEntry>,
     cips: Vec<CipEntry>,
     cdp_index: ClassIndex,
     cip_index: ClassIndex,
+    labels: Option<Labels>,
+    /// Per CDP, every CDP of its image (itself included, sorted); empty: itself alone.
+    image_cdps: Vec<Vec<usize>>,
 }
 
 impl PartPool {
@@ -121,7 +216,92 @@ impl PartPool {
             cips,
             cdp_index,
             cip_index,
+            labels: None,
+            image_cdps: Vec::new(),
         }
+    }
+
+    /// Makes this a multi-label pool: `cip_classes[i]` are the labelled classes of CIP `i`'s
+    /// image (its data-set label; missing entries: the CIP's own class), and `image_cdps[j]`
+    /// every CDP index cut from the same image as CDP `j` (itself included; missing entries:
+    /// itself alone).
+    pub fn with_image_labels(
+        mut self,
+        cip_classes: Vec<Vec<ClassId>>,
+        image_cdps: Vec<Vec<usize>>,
+    ) -> Self {
+        let of_cip = (0..self.cips.len())
+            .map(|i| {
+                let mut cs = cip_classes
+                    .get(i)
+                    .filter(|c| !c.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| vec![self.cips[i].class]);
+                cs.sort_unstable();
+                cs.dedup();
+                cs
+            })
+            .collect();
+        self.labels = Some(Labels::build(of_cip));
+        self.image_cdps = image_cdps
+            .into_iter()
+            .map(|mut g| {
+                g.sort_unstable();
+                g.dedup();
+                g
+            })
+            .collect();
+        self
+    }
+
+    /// Whether this is a multi-label pool ([`PartPool::with_image_labels`]).
+    pub fn is_multi_label(&self) -> bool {
+        self.labels.is_some()
+    }
+
+    /// The labelled classes of CIP `i`'s image (a single-label pool: its class).
+    pub fn classes_of_cip(&self, i: usize) -> &[ClassId] {
+        cip_classes(self.labels.as_ref(), &self.cips, i)
+    }
+
+    /// The CDPs cut from the same image as CDP `i` (itself included, sorted); empty when CDP
+    /// `i` is its image's only one.
+    pub fn cdps_of_image_of(&self, i: usize) -> &[usize] {
+        self.image_cdps
+            .get(i)
+            .filter(|g| g.len() > 1)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Number of CIPs whose image does not hold `class` (a single-label pool: whose class is
+    /// not `class`).
+    pub fn count_cips_without(&self, class: ClassId) -> usize {
+        match &self.labels {
+            None => self.count_cips_not_of(class),
+            Some(l) => self.cips.len() - l.with(class).len(),
+        }
+    }
+
+    /// The `k`-th CIP whose image does not hold `class` (a single-label pool: as
+    /// [`PartPool::cip_not_of`]; a multi-label one: in CIP order), with its index.
+    pub fn cip_without(&self, class: ClassId, k: usize) -> Option<(usize, &CipEntry)> {
+        let i = match &self.labels {
+            None => self.cip_index.other(class, k)?,
+            Some(l) => Labels::kth_not_in(l.with(class), self.cips.len(), k)?,
+        };
+        self.cips.get(i).map(|c| (i, c))
+    }
+
+    /// Number of real CDPs whose class is none of `classes`.
+    pub fn count_cdps_outside(&self, classes: &[ClassId]) -> usize {
+        self.cdp_index.count_outside(classes)
+    }
+
+    /// The `k`-th real CDP (in class order) whose class is none of `classes`.
+    pub fn cdp_outside(&self, classes: &[ClassId], k: usize) -> Option<&CdpEntry> {
+        self.cdp_index
+            .outside(classes, k)
+            .and_then(|i| self.cdps.get(i))
     }
 
     /// All real CDPs; samples refer to them by index.
@@ -214,6 +394,91 @@ mod tests {
             .collect();
         assert_eq!(got, ["a", "c", "d", "e"]);
         assert_eq!(pool.count_cips_except(None), 5);
+    }
+
+    #[test]
+    fn multi_label_cips_skip_every_image_holding_the_class() {
+        let c = ClassId;
+        let pool = PartPool::new(
+            vec![],
+            vec![
+                cip("a", 0),
+                cip("b", 1),
+                cip("c", 0),
+                cip("d", 2),
+                cip("e", 1),
+            ],
+        )
+        .with_image_labels(
+            vec![
+                vec![c(0), c(1)],
+                vec![c(1)],
+                vec![c(0), c(2)],
+                vec![c(2)],
+                vec![c(1), c(2)],
+            ],
+            vec![],
+        );
+        let without = |class: u32| -> Vec<String> {
+            (0..pool.count_cips_without(c(class)))
+                .map(|k| pool.cip_without(c(class), k).unwrap().1.id.0.clone())
+                .collect()
+        };
+        assert_eq!(without(0), ["b", "d", "e"]);
+        assert_eq!(without(1), ["c", "d"]);
+        assert_eq!(without(2), ["a", "b"]);
+        assert_eq!(without(7), ["a", "b", "c", "d", "e"]);
+        assert!(pool.cip_without(c(1), 2).is_none());
+        assert_eq!(pool.classes_of_cip(2), [c(0), c(2)]);
+        // Exhaustive check of the complement selection against a plain filter.
+        for taken in [
+            vec![],
+            vec![0],
+            vec![4],
+            vec![1, 2, 3],
+            vec![0, 1, 2, 3, 4],
+            vec![0, 2, 4],
+        ] {
+            let free: Vec<usize> = (0..5).filter(|i| !taken.contains(i)).collect();
+            for (k, &want) in free.iter().enumerate() {
+                assert_eq!(
+                    Labels::kth_not_in(&taken, 5, k),
+                    Some(want),
+                    "{taken:?} {k}"
+                );
+            }
+            assert_eq!(Labels::kth_not_in(&taken, 5, free.len()), None);
+        }
+    }
+
+    #[test]
+    fn cdps_outside_a_class_set() {
+        let cdp = |id: &str, class: u32| CdpEntry {
+            id: id.into(),
+            class: ClassId(class),
+            ..CdpEntry::default()
+        };
+        let pool = PartPool::new(
+            vec![
+                cdp("a", 2),
+                cdp("b", 0),
+                cdp("c", 1),
+                cdp("d", 2),
+                cdp("e", 3),
+            ],
+            vec![],
+        );
+        let outside = |cs: &[u32]| -> Vec<String> {
+            let cs: Vec<ClassId> = cs.iter().map(|&c| ClassId(c)).collect();
+            (0..pool.count_cdps_outside(&cs))
+                .map(|k| pool.cdp_outside(&cs, k).unwrap().id.0.clone())
+                .collect()
+        };
+        assert_eq!(outside(&[2]), ["b", "c", "e"]);
+        assert_eq!(outside(&[2, 0, 2]), ["c", "e"]);
+        assert_eq!(outside(&[3, 1]), ["b", "a", "d"]);
+        assert_eq!(outside(&[9]).len(), 5);
+        assert!(outside(&[0, 1, 2, 3]).is_empty());
     }
 
     #[test]

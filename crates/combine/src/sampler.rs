@@ -7,10 +7,10 @@
 //!
 //! | index | use |
 //! |---|---|
-//! | 0 | `p_aug`: combine if `u < p_aug` |
+//! | 0 | `p_aug`: combine if `u < p_aug`; then, for a multi-label image with several CDPs, which of them is the sample's own: `u / p_aug` (uniform given the draw) |
 //! | 1 | which CIP among the allowed ones (`cip_source`: other classes, all but the own, or the own) |
 //! | 2 | `p_mix`: add a second CDP if `u < p_mix` |
-//! | 3 | which second CDP among the real CDPs of other classes |
+//! | 3 | which second CDP among the real CDPs of other classes (multi-label pools: of classes the CIP's image does not hold either) |
 //! | 4–10 | layer 1 (the sample's own CDP): see below |
 //! | 11–17 | layer 2 (the second CDP): see below |
 //!
@@ -20,6 +20,18 @@
 //! the rotation is `(2u − 1)·max_rotation_deg`. With `placement = "original"` each layer takes
 //! its CDP's [`crate::pool::Home`] instead of the scale, centre, flip and rotation draws (which
 //! are still drawn, keeping the order).
+//!
+//! # Multi-label pools
+//! In a pool made with [`PartPool::with_image_labels`] (Pascal VOC: one CDP per labelled class
+//! of an image, CIPs knowing all their image's labels), "from another class" is generalised to
+//! label sets: the CIP is drawn among the images that **do not contain** the pasted CDP's
+//! class, and the second CDP among the classes that are neither the first CDP's nor any of the
+//! CIP's image. So no pasted object ever lands on a backdrop whose (filled-in) scene held an
+//! object of its own class: the combination's label (area-weighted over the pasted CDPs) then
+//! never names a class whose context the backdrop already carries, which is what the
+//! single-label rule achieves for one class per image. A backdrop may still hold other labelled
+//! classes' context (their objects are cut out of every CIP). Single-label pools draw exactly
+//! as before.
 use crate::config::{CdpPlacement, CipSource, CombineConfig};
 use crate::error::ConfigErrors;
 use crate::params::{CombineParams, LayerParams};
@@ -107,6 +119,11 @@ impl CombineSampler {
         if u[0] >= self.config.p_aug {
             return Decision::Real(RealReason::NotDrawn);
         }
+        // A multi-label image has one CDP per labelled class: u[0] / p_aug picks which.
+        let own_cdp = own_cdp.map(|i| match self.pool.cdps_of_image_of(i) {
+            [] => i,
+            group => group[pick(u[0] / self.config.p_aug, group.len())],
+        });
         let Some(own) = own_cdp.and_then(|i| self.pool.cdps().get(i)) else {
             return Decision::Real(RealReason::NoCdp);
         };
@@ -114,19 +131,30 @@ impl CombineSampler {
         if n_cips == 0 {
             return Decision::Real(RealReason::NoCip);
         }
-        let (cip, cip_fallback) = match self.allowed_cip(own, u[1]) {
-            Some(c) => (c, false),
-            None => match self.pool.cips().get(pick(u[1], n_cips)) {
-                Some(c) => (c, true),
-                None => return Decision::Real(RealReason::NoCip),
-            },
+        let (cip_index, cip, cip_fallback) = match self.allowed_cip(own, u[1]) {
+            Some((i, c)) => (i, c, false),
+            None => {
+                let i = pick(u[1], n_cips);
+                match self.pool.cips().get(i) {
+                    Some(c) => (i, c, true),
+                    None => return Decision::Real(RealReason::NoCip),
+                }
+            }
         };
         let mut home_unavailable = false;
         let mut layers = vec![self.layer(own, &u[4..4 + LAYER_DRAWS], &mut home_unavailable)];
         let mut mix_unavailable = false;
         if u[2] < self.config.p_mix {
-            let n = self.pool.count_cdps_not_of(own.class);
-            match self.pool.cdp_not_of(own.class, pick(u[3], n)) {
+            let (n, partner) = if self.pool.is_multi_label() {
+                let mut excluded = self.pool.classes_of_cip(cip_index).to_vec();
+                excluded.push(own.class);
+                let n = self.pool.count_cdps_outside(&excluded);
+                (n, self.pool.cdp_outside(&excluded, pick(u[3], n)))
+            } else {
+                let n = self.pool.count_cdps_not_of(own.class);
+                (n, self.pool.cdp_not_of(own.class, pick(u[3], n)))
+            };
+            match partner {
                 Some(partner) if n > 0 => layers.push(self.layer(
                     partner,
                     &u[11..11 + LAYER_DRAWS],
@@ -148,18 +176,25 @@ impl CombineSampler {
 
     /// The CIP that `cip_source` allows for a sample whose CDP is `own`, chosen by `u`; None
     /// when that set is empty.
-    fn allowed_cip(&self, own: &CdpEntry, u: f64) -> Option<&CipEntry> {
+    /// (In a multi-label pool "other classes" means images without `own`'s class.) Returns the
+    /// CIP's index with it.
+    fn allowed_cip(&self, own: &CdpEntry, u: f64) -> Option<(usize, &CipEntry)> {
         let pool = &self.pool;
         match self.config.cip_source {
             CipSource::OtherClass => {
-                let n = pool.count_cips_not_of(own.class);
-                (n > 0).then(|| pool.cip_not_of(own.class, pick(u, n)))?
+                let n = pool.count_cips_without(own.class);
+                (n > 0).then(|| pool.cip_without(own.class, pick(u, n)))?
             }
             CipSource::Any => {
                 let n = pool.count_cips_except(own.own_cip);
-                (n > 0).then(|| pool.cip_except(own.own_cip, pick(u, n)))?
+                let k = pick(u, n);
+                let i = match own.own_cip {
+                    Some(o) if k >= o => k + 1,
+                    _ => k,
+                };
+                (n > 0).then(|| pool.cips().get(i).map(|c| (i, c)))?
             }
-            CipSource::Own => own.own_cip.and_then(|i| pool.cips().get(i)),
+            CipSource::Own => own.own_cip.and_then(|i| pool.cips().get(i).map(|c| (i, c))),
         }
     }
 

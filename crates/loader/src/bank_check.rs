@@ -2,7 +2,8 @@
 //!
 //! [`check_bank`] compares the bank's class names (`bank.json`, written by `deda decouple`)
 //! with the data set's, checks that every training sample has its CDP and CIP with the
-//! sample's class, and that each kind of part is stored in one file format. A few samples
+//! sample's class (a multi-label image: at least one CDP, each of one of its labelled classes,
+//! not one CDP for the whole image as banks decoupled before per-class CDPs hold), and that each kind of part is stored in one file format. A few samples
 //! without parts are a warning with the count; more than [`MAX_MISSING_FRACTION`] of them is an
 //! error, as is any class mismatch or mixed formats.
 use crate::pool::TrainingSet;
@@ -65,18 +66,25 @@ pub fn check_bank(bank: &PartBank, class_names: &[String], source: &dyn SampleSo
     }
     let training = TrainingSet::from_source(source);
     let mut wrong_class = Vec::new();
+    let mut one_cdp_for_many = Vec::new();
     for i in 0..source.len() {
         let id = source.id(i);
-        match bank.cdp_of_source(id) {
-            None => check.missing_cdp.push(id.to_string()),
-            Some(r) => {
-                if !source.target(i).iter().any(|(c, _)| *c == r.class) {
-                    wrong_class.push(format!(
-                        "{id} (class {} in the bank)",
-                        class_label(theirs, r.class.index())
-                    ));
-                }
+        let target = source.target(i);
+        let cdps: Vec<_> = bank.cdps_of_source(id).collect();
+        if cdps.is_empty() {
+            check.missing_cdp.push(id.to_string());
+        }
+        for r in &cdps {
+            if !target.iter().any(|(c, _)| *c == r.class) {
+                wrong_class.push(format!(
+                    "{id} (class {} in the bank)",
+                    class_label(theirs, r.class.index())
+                ));
             }
+        }
+        // A multi-label image decoupled before per-class CDPs: one CDP named after the image.
+        if target.len() > 1 && cdps.iter().any(|r| deda_bank::cdp_key(r) == r.source_image) {
+            one_cdp_for_many.push(id.to_string());
         }
         if bank.cip_of_source(id).is_none() {
             check.missing_cip.push(id.to_string());
@@ -91,6 +99,15 @@ pub fn check_bank(bank: &PartBank, class_names: &[String], source: &dyn SampleSo
             "{} training sample(s) have a CDP of another class than their label, e.g. {}",
             wrong_class.len(),
             wrong_class[..wrong_class.len().min(3)].join(", ")
+        ));
+    }
+    if !one_cdp_for_many.is_empty() {
+        check.errors.push(format!(
+            "{} multi-label training sample(s) have one CDP for the whole image instead of one per \
+             labelled class (the bank was decoupled before per-class CDPs), e.g. {}; decouple \
+             again into a new bank folder",
+            one_cdp_for_many.len(),
+            one_cdp_for_many[..one_cdp_for_many.len().min(3)].join(", ")
         ));
     }
     let n = training.len().max(1);

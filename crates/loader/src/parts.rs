@@ -4,7 +4,7 @@ use crate::error::PartError;
 use crate::source::SampleSource;
 use deda_bank::{PartBank, PartRecord};
 use deda_combine::{CdpEntry, CipEntry, Home, PartPool};
-use deda_core::{PartId, PartKind};
+use deda_core::{ClassId, PartId, PartKind};
 use image::{RgbImage, RgbaImage};
 use std::collections::HashMap;
 
@@ -55,8 +55,14 @@ fn part_error(id: &PartId, e: deda_bank::Error) -> PartError {
 pub struct PartIndex {
     /// Parts the sampler may choose from.
     pub pool: PartPool,
-    /// Sample id (`source_image`) → index into `pool.cdps()`.
+    /// Sample id (`source_image`) → index into `pool.cdps()` (a multi-label image with one
+    /// CDP per class: its first by id; the sampler picks among the others, see
+    /// [`PartPool::cdps_of_image_of`]).
     pub cdp_of_sample: HashMap<String, usize>,
+    /// Per CIP of the pool, its sample id.
+    cip_sources: Vec<String>,
+    /// Per CDP, every CDP of its image when there are several (else empty).
+    cdp_groups: Vec<Vec<usize>>,
 }
 
 impl PartIndex {
@@ -72,11 +78,18 @@ impl PartIndex {
         let mut cdp_of_sample = HashMap::new();
         let mut by_id = HashMap::new();
         let mut cip_of_sample: HashMap<&str, (usize, &PartRecord)> = HashMap::new();
+        let mut image_cdps: HashMap<String, Vec<usize>> = HashMap::new();
         for r in &records {
             match r.kind {
                 PartKind::Cdp => {
                     by_id.insert(r.id.clone(), cdps.len());
-                    cdp_of_sample.insert(r.source_image.clone(), cdps.len());
+                    cdp_of_sample
+                        .entry(r.source_image.clone())
+                        .or_insert(cdps.len());
+                    image_cdps
+                        .entry(r.source_image.clone())
+                        .or_default()
+                        .push(cdps.len());
                     cdps.push(CdpEntry {
                         id: r.id.clone(),
                         class: r.class,
@@ -100,20 +113,60 @@ impl PartIndex {
                 cdps[i].synthetic.push(r.id.clone());
             }
         }
-        for (sample, &i) in &cdp_of_sample {
-            if let (Some(&(k, cip)), Some(cdp)) =
-                (cip_of_sample.get(sample.as_str()), cdps.get_mut(i))
-            {
-                cdp.own_cip = Some(k);
-                cdp.home = cip
-                    .bbox
-                    .and_then(|b| Home::from_box(cip.width, cip.height, (b.x, b.y, b.w, b.h)));
+        for (sample, group) in &image_cdps {
+            let Some(&(k, cip)) = cip_of_sample.get(sample.as_str()) else {
+                continue;
+            };
+            for &i in group {
+                if let Some(cdp) = cdps.get_mut(i) {
+                    cdp.own_cip = Some(k);
+                    // A multi-label image's CIP box spans all its CDPs: their common home.
+                    cdp.home = cip
+                        .bbox
+                        .and_then(|b| Home::from_box(cip.width, cip.height, (b.x, b.y, b.w, b.h)));
+                }
+            }
+        }
+        let mut cip_sources = vec![String::new(); cips.len()];
+        for (sample, &(k, _)) in &cip_of_sample {
+            if let Some(s) = cip_sources.get_mut(k) {
+                *s = (*sample).to_string();
+            }
+        }
+        let mut cdp_groups = vec![Vec::new(); cdps.len()];
+        for group in image_cdps.values().filter(|g| g.len() > 1) {
+            for &i in group {
+                if let Some(g) = cdp_groups.get_mut(i) {
+                    g.clone_from(group);
+                }
             }
         }
         PartIndex {
             pool: PartPool::new(cdps, cips),
             cdp_of_sample,
+            cip_sources,
+            cdp_groups,
         }
+    }
+
+    /// Makes the pool multi-label (see [`PartPool::with_image_labels`]) when `labels` (sample
+    /// id → its labelled classes) gives some image more than one class or some image has more
+    /// than one CDP: each CIP then knows all its image's classes, each CDP its image's other
+    /// CDPs. Otherwise the pool stays single-label and draws exactly as before.
+    pub fn with_labels(mut self, labels: &HashMap<&str, Vec<ClassId>>) -> PartIndex {
+        let multi =
+            labels.values().any(|c| c.len() > 1) || self.cdp_groups.iter().any(|g| g.len() > 1);
+        if !multi {
+            return self;
+        }
+        let cip_classes = self
+            .cip_sources
+            .iter()
+            .map(|s| labels.get(s.as_str()).cloned().unwrap_or_default())
+            .collect();
+        self.pool = std::mem::take(&mut self.pool)
+            .with_image_labels(cip_classes, std::mem::take(&mut self.cdp_groups));
+        self
     }
 
     /// For every sample of `source`, the index of its CDP (if the bank has one).

@@ -174,7 +174,19 @@ impl Combiner {
         source: &dyn SampleSource,
     ) -> Result<(Combiner, PoolSummary)> {
         let training = TrainingSet::from_source(source);
-        let index = PartIndex::for_training_set(bank.records(), &training);
+        // Each image's labelled classes (multi-label sets: every class with a positive weight).
+        let labels: std::collections::HashMap<&str, Vec<deda_core::ClassId>> = (0..source.len())
+            .map(|i| {
+                let classes = source
+                    .target(i)
+                    .iter()
+                    .filter(|(_, w)| *w > 0.0)
+                    .map(|(c, _)| *c)
+                    .collect();
+                (source.id(i), classes)
+            })
+            .collect();
+        let index = PartIndex::for_training_set(bank.records(), &training).with_labels(&labels);
         let summary = index.summary(bank.records().len(), &training);
         if config.p_aug > 0.0 && summary.is_empty() {
             return Err(Error::EmptyPool {
