@@ -185,6 +185,13 @@ fn saved_files_use_diffusers_names_and_round_trip() {
     dm.save_as(&p, LoraNaming::AttnProcs).unwrap();
     assert_eq!(keys(&p), keys(&lora_dir().join("diffmix_lora.safetensors")));
     assert_same_weights(&dm, &LoraWeights::load(&p).unwrap());
+    // DEDA_LORA_KEEP=DIR keeps the files written here (to load them with diffusers by hand).
+    if let Ok(keep) = std::env::var("DEDA_LORA_KEEP") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&ours, keep.join("peft_resaved.safetensors")).unwrap();
+        std::fs::copy(&p, keep.join("diffmix_resaved.safetensors")).unwrap();
+    }
     // Alpha folded into `up` where the naming has no alpha: the same merged weights.
     let p = dir.path().join("compat.safetensors");
     peft.save_as(&p, LoraNaming::LoraCompatible).unwrap();

@@ -627,8 +627,9 @@ impl LoraWeights {
     }
 
     /// Writes the LoRA to `path` as diffusers 0.35 `save_lora_weights` does: peft names with the
-    /// `unet.` prefix ([`LoraNaming::Peft`]) and `r`, `lora_alpha`, `target_modules` in the
-    /// safetensors metadata `lora_adapter_metadata`, so `pipe.load_lora_weights(path)` loads it;
+    /// `unet.` prefix ([`LoraNaming::Peft`]) and `r`, `lora_alpha`, `target_modules` (and empty
+    /// `rank_pattern` / `alpha_pattern`, which diffusers requires) in the safetensors metadata
+    /// `lora_adapter_metadata`, so `pipe.load_lora_weights(path)` loads it;
     /// f32, atomic, byte-identical for identical weights. For Diff-Mix's own loader (diffusers
     /// 0.25) use [`save_as`](Self::save_as) with [`LoraNaming::AttnProcs`].
     ///
@@ -670,6 +671,8 @@ impl LoraWeights {
                 "unet.r": r,
                 "unet.lora_alpha": alpha,
                 "unet.target_modules": targets,
+                "unet.rank_pattern": {},
+                "unet.alpha_pattern": {},
                 "unet.lora_dropout": 0.0,
                 "unet.bias": "none",
                 "unet.use_rslora": false,
