@@ -28,6 +28,13 @@ Writes <out>/generators_tiny_data.safetensors:
   <case>.image (1,3,64,64)    output_type="pt": the decoded image in [0, 1] (before 8-bit rounding)
   spread.<case> (1,) f64      the reference's own float32 error of that case (same call in float64,
                               max |f32 - f64| / (1 + |f64|)); spread (1,) f64 the largest
+DA-Fusion's multi-vector textual inversion, one step (diffusers' textual_inversion example with
+num_vectors 2: placeholder ids 64 and 65 added to the tiny text encoder, AdamW over the whole
+embedding table with lr 4e-3 = 5e-4 x batch 8 (--scale_lr), weight decay 1e-2, every other row
+restored; timesteps from the FULL range [0, 1000), DDPMScheduler.add_noise):
+  ti.ids (2,77) i64; ti.init_rows (2,16); ti.latents, ti.noise (2,4,8,8); ti.timesteps (2,) i64;
+  ti.loss (1,); ti.grad (2,16) the rows' gradient; ti.rows1 (2,16) after the step;
+  spread.ti (1,) f64
 """
 import argparse
 import contextlib
@@ -36,7 +43,10 @@ import os
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, PNDMScheduler,
+import copy
+
+import torch.nn.functional as F
+from diffusers import (AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, PNDMScheduler,
                        StableDiffusionImg2ImgPipeline, UNet2DConditionModel)
 from diffusers.models.autoencoders import vae as vae_module
 from diffusers.pipelines.stable_diffusion import pipeline_stable_diffusion_img2img as i2i_module
@@ -117,6 +127,44 @@ def run_case(models, picture, cond, uncond, enc_noise, noise, case, dtype):
             f"{name}.latents": seen["latents"], f"{name}.image": out.images}
 
 
+def textual_inversion(text, unet, dtype):
+    """One step of the example's loop with 2 placeholder vectors (ids 64, 65)."""
+    g = torch.Generator().manual_seed(21)
+    text = copy.deepcopy(text)
+    vocab = text.get_input_embeddings().weight.shape[0]
+    ids_p = [vocab, vocab + 1]
+    text.resize_token_embeddings(vocab + 2)
+    table = text.get_input_embeddings().weight
+    with torch.no_grad():
+        table[ids_p] = table[[7, 9]]  # each vector from one token of the "class name"
+    init_rows = table[ids_p].detach().clone()
+    original = table.detach().clone()
+    for p in list(unet.parameters()) + list(text.parameters()):
+        p.requires_grad_(False)
+    table.requires_grad_(True)
+    opt = torch.optim.AdamW([table], lr=5e-4 * 8, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                          beta_schedule="scaled_linear")
+    ids = torch.cat([ids_with([11] + ids_p), ids_with([21, 22] + ids_p + [23])])
+    latents = torch.randn(2, 4, 8, 8, generator=g).to(dtype)
+    noise = torch.randn(2, 4, 8, 8, generator=g).to(dtype)
+    t = torch.tensor([997, 412])
+    noisy = sched.add_noise(latents, noise, t)
+    with default_dtype(dtype):
+        ctx = text(ids).last_hidden_state
+    loss = F.mse_loss(unet(noisy, t, encoder_hidden_states=ctx).sample.to(dtype), noise.to(dtype))
+    loss.backward()
+    grad = table.grad[ids_p].clone()
+    opt.step()
+    keep = torch.ones(vocab + 2, dtype=torch.bool)
+    keep[ids_p] = False
+    with torch.no_grad():
+        table[keep] = original[keep]
+    return {"ti.ids": ids, "ti.init_rows": init_rows, "ti.latents": latents, "ti.noise": noise,
+            "ti.timesteps": t, "ti.loss": loss.detach().reshape(1), "ti.grad": grad,
+            "ti.rows1": table[ids_p].detach().clone()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="crates/sd/tests/fixtures")
@@ -160,6 +208,12 @@ def main():
         data[f"spread.{name}"] = torch.tensor([s], dtype=torch.float64)
         worst = max(worst, s)
         print(name, "timesteps", r32[f"{name}.timesteps"].tolist())
+    ti32 = textual_inversion(text, unet, torch.float32)
+    ti64 = textual_inversion(models64[0], models64[1], torch.float64)
+    s = spread(ti32, ti64)
+    data.update(ti32)
+    data["spread.ti"] = torch.tensor([s], dtype=torch.float64)
+    worst = max(worst, s)
     data["spread"] = torch.tensor([worst], dtype=torch.float64)
     save_file({k: v.contiguous() for k, v in data.items()},
               os.path.join(args.out, "generators_tiny_data.safetensors"))

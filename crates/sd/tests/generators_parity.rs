@@ -97,3 +97,45 @@ fn every_peer_sampling_call_matches_diffusers() {
         );
     }
 }
+
+#[test]
+fn da_fusion_inversion_step_matches_the_diffusers_example() {
+    use deda_sd::generators::inversion::{multi_vector_loss, DaFusionTiConfig};
+    use deda_sd::stages::ttti::{AdamWConfig, AdamWRow};
+    let d = data();
+    let sd =
+        StableDiffusion::load(&fixtures().join("pipeline_tiny"), LoadOptions::default()).unwrap();
+    let tol = Tolerance::from_spread(d["spread.ti"].double_value(&[0]));
+    let ts: Vec<i64> = Vec::try_from(&d["ti.timesteps"]).unwrap();
+    assert!(ts.iter().any(|&t| t > 400), "full timestep range");
+    let mut rows = d["ti.init_rows"].copy().set_requires_grad(true);
+    let loss = multi_vector_loss(
+        &sd,
+        &[64, 65],
+        &rows,
+        &d["ti.ids"],
+        &d["ti.latents"],
+        &d["ti.noise"],
+        &ts,
+    )
+    .unwrap();
+    loss.backward();
+    let rl = assert_tensor_close("ti.loss", &loss.reshape([1]), &d["ti.loss"], tol);
+    let grad = rows.grad().detach().copy();
+    let rg = assert_tensor_close("ti.grad", &grad, &d["ti.grad"], tol);
+    let cfg = DaFusionTiConfig::default();
+    let mut opt = AdamWRow::new(
+        &rows,
+        AdamWConfig {
+            lr: cfg.effective_lr(),
+            weight_decay: cfg.weight_decay,
+            ..AdamWConfig::default()
+        },
+    );
+    opt.step(&mut rows, &grad);
+    let rr = assert_tensor_close("ti.rows1", &rows.detach(), &d["ti.rows1"], tol);
+    eprintln!(
+        "ti: tolerance {tol}; loss max abs {:.2e}, grad {:.2e}, rows after AdamW {:.2e}",
+        rl.max_abs, rg.max_abs, rr.max_abs
+    );
+}

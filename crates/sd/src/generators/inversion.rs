@@ -125,6 +125,70 @@ fn pixels(img: &RgbImage, size: u32, flip: bool) -> Tensor {
         - 1.0
 }
 
+/// The ε-prediction loss `mse(unet(add_noise(z, ε, t), t, text(prompt_ids)), ε)` (mean, f32)
+/// with `rows` (n, hidden) in place of the embedding rows of `ids` (the n placeholder ids);
+/// differentiable with respect to `rows`. `timesteps` may be anywhere in `0..T`.
+///
+/// # Errors
+/// [`Error::Input`] for mismatched sizes or timesteps outside `0..T`.
+pub fn multi_vector_loss(
+    sd: &StableDiffusion,
+    ids: &[i64],
+    rows: &Tensor,
+    prompt_ids: &Tensor,
+    latents: &Tensor,
+    noise: &Tensor,
+    timesteps: &[i64],
+) -> Result<Tensor> {
+    let n = latents.size().first().copied().unwrap_or(0);
+    if timesteps.len() as i64 != n || noise.size() != latents.size() {
+        return Err(Error::Input(format!(
+            "inversion batch: {} timesteps and noise {:?} for latents {:?}",
+            timesteps.len(),
+            noise.size(),
+            latents.size()
+        )));
+    }
+    if rows.size().first().copied() != Some(ids.len() as i64) {
+        return Err(Error::Input(format!(
+            "{} placeholder ids for rows {:?}",
+            ids.len(),
+            rows.size()
+        )));
+    }
+    let sched = DdimScheduler::sd15();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for &t in timesteps {
+        let (sa, sb) = u32::try_from(t)
+            .map_err(|_| Error::Input(format!("timestep {t} is negative")))
+            .and_then(|t| {
+                sched
+                    .add_noise_coefficients(t)
+                    .map_err(|e| Error::Input(e.to_string()))
+            })?;
+        a.push(sa);
+        b.push(sb);
+    }
+    let device = latents.device();
+    let col = |v: &[f32]| Tensor::from_slice(v).to_device(device).view([-1, 1, 1, 1]);
+    let z = latents.to_kind(Kind::Float);
+    let noise = noise.to_device(device).to_kind(Kind::Float);
+    let noisy = &z * col(&a) + &noise * col(&b);
+    let learned: HashMap<i64, Tensor> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, &id)| (id, rows.get(k as i64)))
+        .collect();
+    let text = &sd.text_encoder.model;
+    let ctx = encode_with_rows(text, prompt_ids, &learned)?;
+    let t = Tensor::from_slice(timesteps).to_device(device);
+    let unet = &sd.unet.model;
+    let eps = unet
+        .forward(&noisy.to_kind(unet.kind()), &t, &ctx.to_kind(unet.kind()))?
+        .to_kind(Kind::Float);
+    Ok(eps.mse_loss(&noise, tch::Reduction::Mean))
+}
+
 /// Learns the rows (num_vectors, hidden) of `class_name`'s placeholder from `images`.
 /// `progress(step, loss)` is called after each step.
 ///
@@ -212,19 +276,13 @@ pub fn learn_tokens(
             let m = cfg.micro_batch.min(cfg.batch_size - start);
             let mut xs = Vec::with_capacity(m);
             let mut ps = Vec::with_capacity(m);
-            let (mut a, mut b, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+            let mut ts = Vec::with_capacity(m);
             for _ in 0..m {
                 let img = &images[rng.random_range(0..images.len())];
                 let flip = rng.random::<f64>() < cfg.flip_p;
                 xs.push(pixels(img, cfg.size, flip));
                 ps.push(prompts[rng.random_range(0..prompts.len())].shallow_clone());
-                let t = rng.random_range(0..t_max);
-                let (sa, sb) = sched
-                    .add_noise_coefficients(t)
-                    .map_err(|e| Error::Config(e.to_string()))?;
-                a.push(sa);
-                b.push(sb);
-                ts.push(i64::from(t));
+                ts.push(i64::from(rng.random_range(0..t_max)));
             }
             let x = Tensor::cat(&xs, 0).to_device(device);
             let z = tch::no_grad(|| -> Result<Tensor> {
@@ -234,25 +292,7 @@ pub fn learn_tokens(
                 Ok((&mean + dist.std().to_kind(Kind::Float) * en) * sf)
             })?;
             let noise = seeded_noise(rng.random(), &z.size()).to_device(device);
-            let col = |v: &[f32]| Tensor::from_slice(v).to_device(device).view([-1, 1, 1, 1]);
-            let noisy = &z * col(&a) + &noise * col(&b);
-            let learned: HashMap<i64, Tensor> = ids
-                .iter()
-                .enumerate()
-                .map(|(k, &id)| (id, rows.get(k as i64)))
-                .collect();
-            let ctx = encode_with_rows(text, &Tensor::cat(&ps, 0), &learned)?;
-            let t = Tensor::from_slice(&ts).to_device(device);
-            let eps = sd
-                .unet
-                .model
-                .forward(
-                    &noisy.to_kind(sd.unet.model.kind()),
-                    &t,
-                    &ctx.to_kind(sd.unet.model.kind()),
-                )?
-                .to_kind(Kind::Float);
-            let loss = eps.mse_loss(&noise, tch::Reduction::Mean);
+            let loss = multi_vector_loss(sd, &ids, &rows, &Tensor::cat(&ps, 0), &z, &noise, &ts)?;
             check_finite(&loss, "textual-inversion loss")?;
             (&loss * (m as f64 / cfg.batch_size as f64)).backward();
             total += loss.double_value(&[]) * m as f64;
