@@ -1,6 +1,6 @@
 //! `deda run RECIPE`: a recipe is a whole experiment. Runs, in order, the offline stages its
-//! `[stages]` declare (decouple → invert → edit) whose outputs are missing or were produced with
-//! other settings, then trains (or resumes, or keeps a finished run). `--plan` prints what it
+//! `[stages]` declare (De-DA: decouple → invert → edit; the generative peers: finetune →
+//! generate) whose outputs are missing or were produced with other settings, then trains (or resumes, or keeps a finished run). `--plan` prints what it
 //! would do, what it reuses and what the work costs, and stops. The planning is
 //! `deda_train::plan`; this file runs the stages through the same code as `deda decouple`,
 //! `deda invert`, `deda edit` and `deda train`.
@@ -101,7 +101,13 @@ pub fn run(a: RunArgs) -> Result<()> {
     if a.plan {
         return Ok(());
     }
-    for stage in [StageName::Decouple, StageName::Invert, StageName::Edit] {
+    for stage in [
+        StageName::Decouple,
+        StageName::Invert,
+        StageName::Edit,
+        StageName::Finetune,
+        StageName::Generate,
+    ] {
         // Each stage is planned again on what the previous ones left.
         let (observed, plan) = job.observe_and_plan(&costs)?;
         if !plan.stop.is_empty() {
@@ -114,6 +120,11 @@ pub fn run(a: RunArgs) -> Result<()> {
             Action::Reuse | Action::Skip => continue,
             Action::Supersede(aside) => {
                 let dir = match stage {
+                    StageName::Finetune => job
+                        .stages
+                        .as_ref()
+                        .and_then(|s| s.finetune.as_ref())
+                        .map(|f| f.out_dir(&job.bank)),
                     StageName::Invert => job
                         .stages
                         .as_ref()
@@ -138,6 +149,8 @@ pub fn run(a: RunArgs) -> Result<()> {
             StageName::Decouple => decouple(&job, stages, &observed)?,
             StageName::Invert => invert(&job, stages, &observed)?,
             StageName::Edit => edit(&job, stages, &observed)?,
+            StageName::Finetune => finetune(&job, stages)?,
+            StageName::Generate => generate(&job, stages, &observed)?,
             StageName::Train => {}
         }
     }
@@ -193,10 +206,53 @@ fn load(a: &RunArgs) -> Result<Job> {
     })
 }
 
+/// The generative peers' fine-tuning (DA-Fusion's full-range textual inversion, Diff-Mix's
+/// LoRA + textual inversion) of `deda-sd`.
+fn finetune(job: &Job, stages: &StagesConfig) -> Result<()> {
+    if stages.finetune.is_none() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "[stages.finetune] for {}: the fine-tuning stages of deda-sd (DA-Fusion's full-range \
+         textual inversion, Diff-Mix's LoRA + textual inversion, crates/sd/src/stages/lora_ti) \
+         are not in this build yet",
+        job.config.method.name
+    ))
+    .into())
+}
+
+/// The generative peer's images of the run's training images.
+fn generate(job: &Job, stages: &StagesConfig, observed: &Observed) -> Result<()> {
+    let Some(g) = &stages.generate else {
+        return Ok(());
+    };
+    let finetune = stages.finetune.as_ref().map(|f| f.out_dir(&job.bank));
+    let report = crate::stages::generate_bank(
+        &job.bank,
+        &job.train,
+        job.config.method.name,
+        g,
+        finetune.as_deref(),
+        None,
+    )?;
+    let mut stamp = job.stamp(StageName::Generate, observed);
+    stamp.producer = report.producer.clone();
+    stamp.nothing_found = report
+        .blank
+        .iter()
+        .chain(&report.non_finite)
+        .map(|(id, v)| format!("{id}#v{v}"))
+        .collect();
+    record_stage(&job.bank, StageName::Generate, stamp)?;
+    Ok(())
+}
+
 /// The decouple stage on the run's training images; stops when the segmenter finds nothing in
 /// more of them than `max_nothing_found`.
 fn decouple(job: &Job, stages: &StagesConfig, before: &Observed) -> Result<()> {
-    let d = &stages.decouple;
+    let Some(d) = &stages.decouple else {
+        return Ok(());
+    };
     let mut segmenter = crate::stages::make_segmenter(&d.segmenter, &job.spec)?;
     let prompt = d.prompt.as_deref().filter(|p| *p != LABEL_PROMPT);
     let target = deda_decouple::BankTarget {

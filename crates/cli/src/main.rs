@@ -22,6 +22,7 @@ mod cmd_doctor;
 mod cmd_edit;
 mod cmd_eval;
 mod cmd_experiment;
+mod cmd_generate;
 mod cmd_invert;
 mod cmd_predict;
 mod cmd_reproduce;
@@ -54,6 +55,9 @@ enum Command {
     Decouple(cmd_decouple::DecoupleArgs),
     /// Add synthetic CDPs (edits of each real CDP) to a part bank.
     Edit(cmd_edit::EditArgs),
+    /// Generate a generative peer's whole images (DA-Fusion, Diff-Mix, DiffuseMix,
+    /// Real-Guidance) of every training image into a part bank.
+    Generate(cmd_generate::GenerateArgs),
     /// Learn one token per class of a part bank (truncated-timestep textual inversion).
     Invert(cmd_invert::InvertArgs),
     /// Inspect, verify or merge a part bank.
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::BuildSet(a) => cmd_build_set::run(a),
         Command::Decouple(a) => cmd_decouple::run(a),
         Command::Edit(a) => cmd_edit::run(a),
+        Command::Generate(a) => cmd_generate::run(a),
         Command::Invert(a) => cmd_invert::run(a),
         Command::Bank(c) => cmd_bank::run(c),
         Command::Train(a) => cmd_train::run(a),

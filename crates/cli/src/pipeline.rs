@@ -26,5 +26,23 @@ pub fn prepare_data(config: &TrainConfig, spec: &DataSpec) -> Result<PreparedDat
             pool.cdps, pool.synthetic_cdps, pool.cips, pool.training_images, pool.excluded
         );
     }
+    if let Some(peer) = &prepared.peer_pool {
+        eprintln!(
+            "generated: {} {} image(s) of the {} training images by {}, {} kept by the filter ({}), {} dropped; {} class(es) emptied by the filter{}",
+            peer.generated,
+            peer.method,
+            peer.training_images,
+            peer.producer.describe(),
+            peer.kept,
+            peer.filter,
+            peer.dropped,
+            peer.emptied_classes.len(),
+            if peer.emptied_classes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({}: real images only)", peer.emptied_classes.join(", "))
+            }
+        );
+    }
     Ok(prepared)
 }

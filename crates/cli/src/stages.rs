@@ -244,3 +244,152 @@ fn weights_fingerprint(model: &crate::args::SdModelArgs) -> Result<String> {
     deda_sd::pipelines::sdedit::weights_fingerprint(&refs)
         .context("fingerprinting the sd editor's weights")
 }
+
+/// The generator of a generative peer named by `[stages.generate] generator` (`--generator`):
+/// `identity`, the stand-in that copies each image planned as `method` plans (no weights; its
+/// images are the real ones, a test of the plumbing), or `sd`, the method's diffusion generator
+/// of `deda-sd` (`finetune`: the `[stages.finetune]` output folder of DA-Fusion / Diff-Mix).
+pub fn make_generator(
+    method: deda_train::MethodName,
+    g: &deda_train::stages::GenerateStage,
+    finetune: Option<&Path>,
+) -> Result<Box<dyn deda_edit::ImageGenerator>> {
+    match g.generator.as_str() {
+        "identity" => Ok(Box::new(deda_train::peers::StandInGenerator {
+            method,
+            strengths: g.strengths_for(method),
+            prompts: match method {
+                deda_train::MethodName::Diffusemix => g.prompts_or_default(),
+                _ => Vec::new(),
+            },
+        })),
+        "sd" => {
+            let _ = finetune;
+            Err(UsageError(format!(
+                "stages.generate.generator = \"sd\" for {method}: the diffusion generators of \
+                 the generative peers (deda-sd, crates/sd/src/generators) are not in this build \
+                 yet; use generator = \"identity\" to run the method's plumbing with copies"
+            ))
+            .into())
+        }
+        other => Err(UsageError(format!(
+            "generator {other:?}: expected `sd` (the method's diffusion generator) or `identity` \
+             (copies planned as the method plans; a stand-in without weights)"
+        ))
+        .into()),
+    }
+}
+
+/// The scorer of `[stages.generate] scorer` (`--scorer`): `none`, `stand-in` (mean brightness,
+/// tests the filter plumbing) or `clip`.
+pub fn make_scorer(
+    g: &deda_train::stages::GenerateStage,
+) -> Result<Option<Box<dyn deda_edit::ImageScorer>>> {
+    match g.scorer.as_str() {
+        "none" => Ok(None),
+        "stand-in" => Ok(Some(Box::new(deda_train::peers::StandInScorer))),
+        "clip" => Err(UsageError(
+            "stages.generate.scorer = \"clip\": the CLIP scorer of deda-sd \
+             (crates/sd/src/generators) is not in this build yet; use scorer = \"stand-in\" to \
+             test the filter plumbing, or \"none\""
+                .into(),
+        )
+        .into()),
+        other => {
+            Err(UsageError(format!("scorer {other:?}: expected none, clip or stand-in")).into())
+        }
+    }
+}
+
+/// The generate stage of `method` over the training images `train` into `bank` (created with
+/// the data set's classes if absent), with a progress bar; prints the report.
+///
+/// # Errors
+/// When the stage fails, or when it ends with no image of the method for the training images
+/// (every generation blank or non-finite): the bank and the method are named.
+pub fn generate_bank(
+    bank: &Path,
+    train: &deda_data::DataSet,
+    method: deda_train::MethodName,
+    g: &deda_train::stages::GenerateStage,
+    finetune: Option<&Path>,
+    shard: Option<Shard>,
+) -> Result<deda_edit::GenerateReport> {
+    let mut generator = make_generator(method, g, finetune)?;
+    let mut scorer = make_scorer(g)?;
+    if !bank.join("bank.json").is_file() {
+        let meta = deda_bank::BankMeta::new(train.class_names.clone());
+        drop(
+            deda_bank::BankWriter::open(bank, &meta, None)
+                .with_context(|| format!("creating part bank {}", bank.display()))?,
+        );
+    }
+    let sources: Vec<deda_edit::generate::SourceImage> = train
+        .samples
+        .iter()
+        .map(|s| deda_edit::generate::SourceImage {
+            source_image: s.id.clone(),
+            class: s
+                .label
+                .classes()
+                .first()
+                .copied()
+                .unwrap_or(deda_core::ClassId(0)),
+        })
+        .collect();
+    let paths: std::collections::HashMap<&str, &Path> = train
+        .samples
+        .iter()
+        .map(|s| (s.id.as_str(), s.path.as_path()))
+        .collect();
+    let mut load = |id: &str| -> deda_edit::Result<image::RgbImage> {
+        let path = paths.get(id).ok_or_else(|| deda_edit::Error::Model {
+            reason: format!("sample {id} is not in the data set"),
+        })?;
+        deda_core::image_io::load_rgb(path).map_err(|e| deda_edit::Error::Model {
+            reason: format!("{}: {e}", path.display()),
+        })
+    };
+    let pb = progress::bar(0, "generate");
+    let report = deda_edit::run_generate(
+        bank,
+        &sources,
+        &mut load,
+        generator.as_mut(),
+        scorer
+            .as_mut()
+            .map(|s| s.as_mut() as &mut dyn deda_edit::ImageScorer),
+        g.k,
+        g.seed,
+        shard,
+        &mut |done, total| {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        },
+    )
+    .with_context(|| format!("generating {method} images into {}", bank.display()))?;
+    pb.finish_and_clear();
+    println!(
+        "generate: {method}, {} training image(s), {} owned by this shard, {} image(s) written, {} already there, {} blank and {} non-finite skipped",
+        report.sources,
+        report.owned,
+        report.written,
+        report.skipped_existing,
+        report.blank.len(),
+        report.non_finite.len()
+    );
+    if let Some(p) = &report.producer {
+        println!("generate: images by {}", p.describe());
+    }
+    if shard.is_none() && report.written + report.skipped_existing == 0 {
+        anyhow::bail!(
+            "part bank {}: the generate stage of {method} stored no image for the {} training \
+             images ({} blank, {} non-finite): no generated images of {method} to train on",
+            bank.display(),
+            report.sources,
+            report.blank.len(),
+            report.non_finite.len()
+        );
+    }
+    Ok(report)
+}

@@ -67,6 +67,7 @@ pub fn train_and_report(
         data,
         pool,
         synthetic,
+        peer_pool,
         ..
     } = data;
     let summary =
@@ -76,7 +77,7 @@ pub fn train_and_report(
             }
             other => {
                 let what = match &config.method.bank {
-                    Some(bank) if pool.is_some() => format!(
+                    Some(bank) if pool.is_some() || peer_pool.is_some() => format!(
                         "training on data set {} with part bank {}",
                         config.data.dataset,
                         bank.display()
@@ -94,6 +95,9 @@ pub fn train_and_report(
         .as_ref()
         .map(deda_train::data::pool_section)
         .unwrap_or_default();
+    if let Some(peer) = &peer_pool {
+        extra.push_str(&peer.section());
+    }
     if let Some(syn) = &synthetic {
         let p_syn = config.method.combine_or_default().p_syn;
         extra.push_str(&deda_train::data::synthetic_section(syn, p_syn));
@@ -203,6 +207,9 @@ impl FitObserver for Progress {
             r.seconds,
             100.0 * r.data_wait_fraction
         );
+        if let Some(map) = r.map {
+            eprintln!("epoch {:>4}  test mAP {:.2}%", r.epoch, 100.0 * map);
+        }
     }
 
     fn first_batch(&mut self, batch: &Batch) {

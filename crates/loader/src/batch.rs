@@ -90,6 +90,8 @@ pub struct EpochStats {
     pub label_fallback: usize,
     /// CDP layers that were synthetic edits.
     pub synthetic_layers: usize,
+    /// Samples replaced by a generated whole image (the generative peers).
+    pub generated: usize,
     /// Samples that failed and were skipped.
     pub bad: usize,
     /// The last failures, `id: error` (at most 10).
@@ -108,6 +110,7 @@ impl EpochStats {
         self.mixed += o.mixed;
         self.label_fallback += o.label_fallback;
         self.synthetic_layers += o.synthetic_layers;
+        self.generated += o.generated;
         self.bad += o.bad;
         self.last_bad.extend(o.last_bad.iter().cloned());
         let extra = self.last_bad.len().saturating_sub(10);

@@ -35,6 +35,14 @@ pub enum SampleError {
     /// Composing the combination failed.
     #[error(transparent)]
     Compose(#[from] deda_combine::Error),
+    /// A generative peer's rule could not be applied to the sample.
+    #[error("sample {sample}: {reason}")]
+    Peer {
+        /// The sample id.
+        sample: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A single sample was asked for beyond the data set's end.
     #[error("sample index {index} is out of range (the data set has {len} samples)")]
     OutOfRange {

@@ -5,6 +5,8 @@
 //!   (implemented for [`deda_bank::PartBank`]);
 //! - [`pool`]: a run's pool holds only the parts of its own training images
 //!   ([`Combiner::from_bank`], [`TrainingSet`], [`PoolSummary`]);
+//! - [`peers`]: the generative peers' rules (DA-Fusion, Diff-Mix, DiffuseMix, Real-Guidance)
+//!   replacing samples by generated whole images of the bank ([`Peers`], [`Loader::with_peers`]);
 //! - [`bank_check`]: before any work, is the bank the data set's (classes, coverage, formats)?
 //! - [`Loader`] / [`Epoch`]: ordered, deterministic batches whatever the thread count, built by
 //!   worker threads with bounded prefetch; failed samples are skipped, counted and, beyond
@@ -26,6 +28,7 @@ pub mod diversity;
 pub mod error;
 pub mod loader;
 pub mod parts;
+pub mod peers;
 pub mod pool;
 pub mod rand_augment;
 pub mod sample;
@@ -40,6 +43,7 @@ pub use config::{LoaderConfig, ResizeMode};
 pub use error::{Error, PartError, Result, SampleError};
 pub use loader::{Epoch, Loader};
 pub use parts::{PartIndex, PartStore};
+pub use peers::{PeerImage, PeerRule, Peers};
 pub use pool::{PoolSummary, TrainingSet};
 pub use rand_augment::RandAugmentConfig;
 pub use sample::{compose_parts, Combiner};

@@ -91,6 +91,7 @@ impl Loader {
                 config,
                 source,
                 combiner: combiner.map(Arc::new),
+                peers: None,
                 normaliser,
             }),
             buffers: Arc::new(BufferPool {
@@ -99,6 +100,29 @@ impl Loader {
                 reused: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// The same loader with a generative peer's rule: samples are replaced by generated whole
+    /// images as [`Peers`](crate::Peers) draws (a loader has a combiner or peers, not both; a
+    /// sample the combiner combined is never replaced).
+    pub fn with_peers(self, peers: crate::peers::Peers) -> Loader {
+        let ctx = match Arc::try_unwrap(self.ctx) {
+            Ok(mut ctx) => {
+                ctx.peers = Some(Arc::new(peers));
+                ctx
+            }
+            Err(shared) => Context {
+                config: shared.config.clone(),
+                source: Arc::clone(&shared.source),
+                combiner: shared.combiner.clone(),
+                peers: Some(Arc::new(peers)),
+                normaliser: shared.normaliser.clone(),
+            },
+        };
+        Loader {
+            ctx: Arc::new(ctx),
+            buffers: self.buffers,
+        }
     }
 
     /// Hands a finished batch back: its image buffer is kept (up to `threads +
@@ -252,6 +276,7 @@ fn build_batch(
                 batch.combined.push(p.combined);
                 stats.samples += 1;
                 stats.combined += usize::from(p.combined);
+                stats.generated += usize::from(p.generated);
                 batch.n += 1;
             }
             Err(e) => {

@@ -39,6 +39,8 @@ pub(crate) struct Context {
     pub(crate) config: LoaderConfig,
     pub(crate) source: Arc<dyn SampleSource>,
     pub(crate) combiner: Option<Arc<Combiner>>,
+    /// The generative peers' generated images and rule.
+    pub(crate) peers: Option<Arc<crate::peers::Peers>>,
     pub(crate) normaliser: Normaliser,
 }
 
@@ -46,6 +48,8 @@ pub(crate) struct Context {
 pub(crate) struct Produced {
     pub(crate) target: Vec<(ClassId, f32)>,
     pub(crate) combined: bool,
+    /// Whether a generative peer replaced it by a generated image.
+    pub(crate) generated: bool,
 }
 
 impl Context {
@@ -73,19 +77,29 @@ impl Context {
         stats: &mut EpochStats,
     ) -> Result<(RgbImage, bool, Produced), SampleError> {
         let composed = self.maybe_combine(i, epoch, scratch, stats)?;
-        let (img, target, combined) = match composed {
-            Some((img, target)) => (img, target, true),
-            None => {
-                let path = self.source.path(i);
-                let img =
-                    deda_core::image_io::load_rgb(path).map_err(|source| SampleError::Image {
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
-                (img, self.source.target(i).to_vec(), false)
-            }
+        let load_real = || {
+            let path = self.source.path(i);
+            deda_core::image_io::load_rgb(path).map_err(|source| SampleError::Image {
+                path: path.to_path_buf(),
+                source,
+            })
         };
-        let produced = Produced { target, combined };
+        let generated = match (&composed, &self.peers) {
+            (None, Some(peers)) => {
+                peers.produce(i, epoch, self.config.seed, self.source.as_ref(), &load_real)?
+            }
+            _ => None,
+        };
+        let (img, target, combined, generated) = match (composed, generated) {
+            (Some((img, target)), _) => (img, target, true, false),
+            (None, Some((img, target))) => (img, target, false, true),
+            (None, None) => (load_real()?, self.source.target(i).to_vec(), false, false),
+        };
+        let produced = Produced {
+            target,
+            combined,
+            generated,
+        };
         let mut rng = rng_for(self.config.seed, Stream::Augment, &[epoch, i as u64]);
         let crop = sample_crop(&self.config, img.width(), img.height(), &mut rng);
         let cropped = apply_crop(&img, &crop, self.config.crop, &mut scratch.resizer);

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RunError, RunResult};
 use crate::optim::{ScheduleConfig, SgdConfig};
+use crate::optim::multi_label::LossKind;
 
 /// The whole recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -196,11 +197,25 @@ pub enum MethodName {
     Comixup,
     /// Decoupled Data Augmentation: online CDP/CIP combination in the loader.
     Deda,
+    /// Real-Guidance (He et al., 2023): SD img2img of each image with its label name at strength
+    /// 0.1, CLIP zero-shot filter, own images replace the real one.
+    #[serde(rename = "real-guidance")]
+    RealGuidance,
+    /// DA-Fusion (Trabucco et al., 2024): img2img with a learnt class token, own images replace
+    /// the real one with p = 0.5.
+    #[serde(rename = "da-fusion")]
+    DaFusion,
+    /// Diff-Mix (Wang et al., 2024): inter-class img2img, soft labels, CLIP filter.
+    #[serde(rename = "diff-mix")]
+    DiffMix,
+    /// DiffuseMix (Islam et al., 2024): InstructPix2Pix style edits joined to the original and
+    /// blended with a fractal.
+    Diffusemix,
 }
 
 impl MethodName {
     /// Every method, in the order of the docs.
-    pub const ALL: [MethodName; 8] = [
+    pub const ALL: [MethodName; 12] = [
         MethodName::Vanilla,
         MethodName::Mixup,
         MethodName::Cutmix,
@@ -209,6 +224,18 @@ impl MethodName {
         MethodName::GuidedAp,
         MethodName::Comixup,
         MethodName::Deda,
+        MethodName::RealGuidance,
+        MethodName::DaFusion,
+        MethodName::DiffMix,
+        MethodName::Diffusemix,
+    ];
+
+    /// The generative peers: generated whole images from the bank replace real ones.
+    pub const PEERS: [MethodName; 4] = [
+        MethodName::RealGuidance,
+        MethodName::DaFusion,
+        MethodName::DiffMix,
+        MethodName::Diffusemix,
     ];
 
     /// The spelling used in configs.
@@ -222,12 +249,26 @@ impl MethodName {
             MethodName::GuidedAp => "guided-ap",
             MethodName::Comixup => "co-mixup",
             MethodName::Deda => "deda",
+            MethodName::RealGuidance => "real-guidance",
+            MethodName::DaFusion => "da-fusion",
+            MethodName::DiffMix => "diff-mix",
+            MethodName::Diffusemix => "diffusemix",
         }
+    }
+
+    /// Whether the method is a generative peer (trains on generated whole images of a bank).
+    pub fn is_generative_peer(self) -> bool {
+        MethodName::PEERS.contains(&self)
+    }
+
+    /// Whether the method reads a bank (`method.bank`): De-DA and the generative peers.
+    pub fn uses_bank(self) -> bool {
+        self == MethodName::Deda || self.is_generative_peer()
     }
 
     /// Whether the method mixes whole batches on the tensors (and so takes `mix_prob`).
     pub fn mixes_batches(self) -> bool {
-        !matches!(self, MethodName::Vanilla | MethodName::Deda)
+        !matches!(self, MethodName::Vanilla | MethodName::Deda) && !self.is_generative_peer()
     }
 
     /// Whether the method draws λ ~ Beta(α, α) or, for Co-Mixup, its prior ~ Dirichlet(α) (and
@@ -280,6 +321,10 @@ impl FromStr for MethodName {
 ///   paper (Fig. 9) uses `[method.combine]`: `p_syn = 0` (no synthetic CDPs), `p_mix = 0` (no
 ///   second CDP), `p_aug` (how often a sample is replaced).
 ///
+/// - `real-guidance`, `da-fusion`, `diff-mix`, `diffusemix` (`bank`, `[method.peer]`): the
+///   generative peers, trained on the generated whole images of the bank (made by
+///   `[stages.generate]` / `deda generate`), see [`crate::peers`].
+///
 /// RandAugment is not a method but a loader switch (`[loader.rand_augment]`), so it combines
 /// with any method (paper Fig. 7: De-DA + RandAugment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -300,6 +345,9 @@ pub struct MethodConfig {
     pub combine: Option<CombineConfig>,
     /// Co-Mixup: its knobs (`[method.comixup]`, the GuidedMixup code base's defaults).
     pub comixup: Option<crate::mixing::comixup::CoMixupParams>,
+    /// The generative peers: their training rule's knobs (`[method.peer]`, each method's
+    /// defaults, see [`crate::peers::PeerConfig`]).
+    pub peer: Option<crate::peers::PeerConfig>,
 }
 
 impl MethodConfig {
@@ -349,15 +397,25 @@ impl MethodConfig {
             }
         }
         match (self.name, &self.bank) {
-            (MethodName::Deda, None) => {
-                p.push("method.bank (the part bank folder) is required for deda".into())
-            }
-            (MethodName::Deda, Some(b)) if !b.is_dir() => {
+            (m, None) if m.uses_bank() => p.push(format!(
+                "method.bank (the part bank folder) is required for {m}"
+            )),
+            (m, Some(b)) if m.uses_bank() && !b.is_dir() => {
                 p.push(format!("method.bank {} does not exist", b.display()))
             }
-            (MethodName::Deda, Some(_)) => {}
-            (other, Some(_)) => p.push(format!("method.bank applies to deda, not {other}")),
+            (m, Some(_)) if m.uses_bank() => {}
+            (other, Some(_)) => p.push(format!(
+                "method.bank applies to deda and the generative peers, not {other}"
+            )),
             (_, None) => {}
+        }
+        match (&self.peer, self.name.is_generative_peer()) {
+            (Some(_), false) => p.push(format!(
+                "[method.peer] applies to real-guidance, da-fusion, diff-mix and diffusemix, not {}",
+                self.name
+            )),
+            (Some(peer), true) => peer.problems(self.name, p),
+            (None, _) => {}
         }
         if self.name != MethodName::Comixup && self.comixup.is_some() {
             p.push(format!(
@@ -405,6 +463,11 @@ pub struct RunConfig {
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     pub device: String,
+    /// The loss: `auto` (the default: `bce` for multi-label data sets such as `voc2007`,
+    /// `cross_entropy` otherwise), `cross_entropy` (soft-label, with label smoothing) or `bce`
+    /// (binary cross-entropy with logits over the classes, [`crate::optim::multi_label`]).
+    #[serde(skip_serializing_if = "LossKind::is_auto")]
+    pub loss: LossKind,
     /// libtorch intra-op threads (0: libtorch's default). 1 makes CPU runs bit-reproducible.
     pub torch_threads: i32,
 }
@@ -418,6 +481,7 @@ impl Default for RunConfig {
             seed: 1,
             device: "auto".into(),
             torch_threads: 0,
+            loss: LossKind::Auto,
         }
     }
 }
@@ -501,21 +565,37 @@ impl TrainConfig {
                 let missing = format!("method.bank {} does not exist", bank.display());
                 p.retain(|s| *s != missing);
             }
-            if self.method.name != MethodName::Deda {
+            if !self.method.name.uses_bank() {
                 p.push(format!(
-                    "[stages] applies to deda, not {}",
+                    "[stages] applies to deda and the generative peers, not {}",
                     self.method.name
                 ));
             }
             stages.problems(&mut p);
+            stages.method_problems(self.method.name, &mut p);
         }
         let t = &self.train;
         if t.epochs == 0 {
             p.push("train.epochs must be > 0".into());
         }
+        if self.method.name == MethodName::DiffMix && t.label_smoothing > 0.0 {
+            p.push(format!(
+                "train.label_smoothing {} with diff-mix: Diff-Mix smooths its (soft) labels in \
+                 its own form, set [method.peer] label_smoothing instead (default 0.1) and \
+                 train.label_smoothing = 0",
+                t.label_smoothing
+            ));
+        }
         if !(0.0..=1.0).contains(&t.label_smoothing) {
             p.push(format!(
                 "train.label_smoothing must be in [0, 1], got {}",
+                t.label_smoothing
+            ));
+        }
+        if self.resolved_loss() == LossKind::Bce && t.label_smoothing > 0.0 {
+            p.push(format!(
+                "train.label_smoothing {} with the multi-label loss (train.loss = bce, or auto on \
+                 a multi-label data set): label smoothing applies to the cross-entropy only",
                 t.label_smoothing
             ));
         }
@@ -775,5 +855,14 @@ mod tests {
                 "no problem mentions {needle}: {p:#?}"
             );
         }
+    }
+}
+
+impl TrainConfig {
+    /// The loss this recipe trains with: `[train] loss`, `auto` resolved by the data set
+    /// (multi-label: [`LossKind::Bce`]).
+    pub fn resolved_loss(&self) -> LossKind {
+        let multi_label = self.data.spec().is_ok_and(|s| s.kind.is_multi_label());
+        self.train.loss.resolve(multi_label)
     }
 }

@@ -10,6 +10,7 @@ use deda_data::{DataSet, DataSpec, Split};
 use deda_loader::{check_bank, Combiner, PoolSummary, SampleEntry, TrainingSet, VecSource};
 
 use crate::config::{MethodName, TrainConfig};
+use crate::optim::multi_label::LossKind;
 use crate::trainer::TrainData;
 
 /// Why the data of a run could not be prepared.
@@ -82,6 +83,10 @@ pub enum DataError {
         /// Every problem found.
         problems: Vec<String>,
     },
+    /// A generative peer's pool cannot be built (no generated images of the method, several
+    /// producers, invalid settings).
+    #[error(transparent)]
+    Peers(#[from] Box<crate::peers::PeerError>),
     /// The combiner cannot be built (invalid settings, empty pool).
     #[error("part bank {} with data set {dataset}: {source}", dir.display())]
     Pool {
@@ -99,7 +104,11 @@ impl DataError {
     /// Whether the problem was found before any work from the inputs alone (a usage error:
     /// exit code 2), rather than a run that cannot go on (exit code 1).
     pub fn is_usage(&self) -> bool {
-        !matches!(self, DataError::Pool { .. })
+        match self {
+            DataError::Pool { .. } => false,
+            DataError::Peers(e) => !matches!(**e, crate::peers::PeerError::Settings { .. }),
+            _ => true,
+        }
     }
 }
 
@@ -111,6 +120,8 @@ pub struct PreparedData {
     pub pool: Option<PoolSummary>,
     /// The pool's synthetic CDPs by producer, identity copies counted (method `deda` only).
     pub synthetic: Option<SyntheticSummary>,
+    /// The generative peer's pool: its images, filter outcome and hash (the peers only).
+    pub peer_pool: Option<crate::peers::PeerPoolSummary>,
     /// Warnings for the user (e.g. a few training samples without parts).
     pub warnings: Vec<String>,
 }
@@ -129,6 +140,19 @@ pub fn source_of(ds: &DataSet) -> VecSource {
             .collect(),
         num_classes: ds.num_classes(),
     }
+}
+
+/// The loader's view of a training set for `loss`: with the multi-label loss
+/// ([`LossKind::Bce`]) a multi-label sample's target is multi-hot (1 on each of its labels,
+/// [`deda_data::Label::multi_hot_target`]); otherwise as [`source_of`].
+pub fn source_for(ds: &DataSet, loss: LossKind) -> VecSource {
+    let mut source = source_of(ds);
+    if loss == LossKind::Bce {
+        for (entry, s) in source.samples.iter_mut().zip(&ds.samples) {
+            entry.target = s.label.multi_hot_target();
+        }
+    }
+    source
 }
 
 /// The training set of a run: `train`, or its `k`-shot subset drawn with `seed` (the recipe's
@@ -178,7 +202,7 @@ pub fn prepare_data(
         (Some(spec), Some(other)) => check_test_classes(spec, other.test, &train)?,
         _ => split.test,
     };
-    let train_source = source_of(&train);
+    let train_source = source_for(&train, config.resolved_loss());
     let mut inputs = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut pool = None;
@@ -238,6 +262,66 @@ pub fn prepare_data(
         }
         _ => None,
     };
+    let mut peers = None;
+    let mut peer_pool = None;
+    if let (Some(settings), Some(dir)) = (
+        config.method.peer_settings(config.data.k_shot.is_some()),
+        &config.method.bank,
+    ) {
+        let bank = PartBank::open(dir).map_err(|source| DataError::Bank {
+            dir: dir.clone(),
+            source: Box::new(source),
+        })?;
+        if bank.class_names() != train.class_names.as_slice() {
+            return Err(DataError::BankMismatch {
+                dir: dir.clone(),
+                dataset: dataset.to_string(),
+                problems: vec![format!(
+                    "the bank's {} classes ({}) are not the data set's {} ({})",
+                    bank.class_names().len(),
+                    bank.class_names()
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    train.class_names.len(),
+                    train
+                        .class_names
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )],
+            });
+        }
+        inputs.insert("bank_manifest".to_string(), bank.manifest_hash());
+        let (p, summary) = crate::peers::prepare_peers(
+            Arc::new(bank),
+            &settings,
+            &train_source,
+            &train.class_names,
+            config.train.seed,
+        )
+        .map_err(Box::new)?;
+        warnings.extend(
+            summary
+                .warning()
+                .map(|w| format!("part bank {} for data set {dataset}: {w}", dir.display())),
+        );
+        inputs.extend(summary.provenance_inputs());
+        inputs.insert(
+            "training_images".into(),
+            train_source.samples.len().to_string(),
+        );
+        inputs.insert(
+            "training_set_sha256".into(),
+            TrainingSet::from_source(&train_source).hash().to_string(),
+        );
+        peers = Some(p);
+        peer_pool = Some(summary);
+    }
     let groups: Vec<Option<u8>> = test.samples.iter().map(|s| s.group).collect();
     let has_groups = groups.iter().any(Option::is_some);
     Ok(PreparedData {
@@ -248,10 +332,12 @@ pub fn prepare_data(
             test_groups: has_groups.then_some(groups),
             group_names: test.group_names.clone(),
             combiner,
+            peers,
             inputs,
         },
         pool,
         synthetic,
+        peer_pool,
         warnings,
     })
 }

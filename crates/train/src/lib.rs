@@ -11,8 +11,11 @@
 //! - [`run`]: the run directory's files (layout, checkpoints, metrics log, `report.md`);
 //! - [`config`]: [`TrainConfig`], the TOML recipe (`[data]`, `[model]`, `[loader]`, `[optim]`,
 //!   `[method]`, `[train]`), whose reading lists every problem at once;
-//! - [`stages`]: `[stages]`, the offline stages a De-DA recipe declares (decouple, invert,
-//!   edit); [`plan`]: which of them `deda run` must run, what it reuses, what it costs;
+//! - [`peers`]: the generative peers (Real-Guidance, DA-Fusion, Diff-Mix, DiffuseMix) as
+//!   training methods: `[method.peer]` settings, the run's pool of generated images (training
+//!   images only, CLIP-filtered), the stand-in generator and scorer;
+//! - [`stages`]: `[stages]`, the offline stages a recipe declares (De-DA: decouple, invert,
+//!   edit; the generative peers: finetune, generate); [`plan`]: which of them `deda run` must run, what it reuses, what it costs;
 //! - [`data`]: [`prepare_data`], a recipe's splits to [`TrainData`] (k-shot, the part bank checked
 //!   against the data set, a pool of only the training images' parts); [`prepare_data_for`] reads
 //!   the splits from a [`deda_data::DataSpec`] first;
@@ -31,6 +34,7 @@ pub mod evaluation;
 pub mod inference;
 pub mod mixing;
 pub mod optim;
+pub mod peers;
 pub mod plan;
 pub mod run;
 pub mod stages;

@@ -148,6 +148,11 @@ pub struct Observed {
     pub embeddings_training_set: Option<String>,
     /// Token files in the embeddings folder.
     pub token_files: usize,
+    /// The generative peers: the recipe method's generated images of training images, per
+    /// producer (stage `generate:<method>`), in the bank.
+    pub generated: Vec<(Producer, usize)>,
+    /// The fine-tuning output folder exists.
+    pub finetune_exists: bool,
     /// `run-stages.json`.
     pub stamp: Stamp,
     /// Epochs done in the run folder (None: no run there).
@@ -182,9 +187,16 @@ pub fn observe(target: &RunTarget) -> RunResult<Observed> {
     o.bank_exists = target.bank.join("bank.json").is_file();
     if o.bank_exists {
         match PartBank::open(target.bank) {
-            Ok(bank) => read_bank(&bank, target.training_ids, &mut o),
+            Ok(bank) => {
+                read_bank(&bank, target.training_ids, &mut o);
+                o.generated =
+                    count_generated(&bank, target.training_ids, target.config.method.name);
+            }
             Err(e) => o.bank_unreadable = Some(e.to_string()),
         }
+    }
+    if let Some(f) = &stages.finetune {
+        o.finetune_exists = f.out_dir(target.bank).is_dir();
     }
     if let Some(inv) = &stages.invert {
         let dir = inv.out_dir(target.bank);
@@ -209,6 +221,28 @@ pub fn epochs_done(dir: &Path) -> Option<usize> {
         .ok()
         .flatten()
         .map(|s| s.epochs_done)
+}
+
+/// The generated images of `method` whose real image is in `training`, per producer.
+pub fn count_generated(
+    bank: &PartBank,
+    training: &BTreeSet<String>,
+    method: crate::MethodName,
+) -> Vec<(Producer, usize)> {
+    let mut out: Vec<(Producer, usize)> = Vec::new();
+    for r in bank.records() {
+        if r.kind != PartKind::Generated
+            || r.producer.generate_method() != Some(method.as_str())
+            || !training.contains(&r.source_image)
+        {
+            continue;
+        }
+        match out.iter_mut().find(|(p, _)| *p == r.producer) {
+            Some((_, n)) => *n += 1,
+            None => out.push((r.producer.clone(), 1)),
+        }
+    }
+    out
 }
 
 fn read_bank(bank: &PartBank, training: &BTreeSet<String>, o: &mut Observed) {
@@ -377,8 +411,18 @@ pub fn human_seconds(s: f64) -> String {
 /// The plan for `target` given what is on disk.
 pub fn plan_stages(target: &RunTarget, o: &Observed, costs: &CostTable) -> Plan {
     let mut plan = Plan::default();
-    if let Some(stages) = target.stages {
-        let decouple = plan_decouple(target, stages, o, costs, &mut plan.stop);
+    if let Some(stages) = target.stages.filter(|s| s.generate.is_some()) {
+        let finetune = plan_finetune(target, stages, o);
+        let finetune_runs = matches!(finetune.action, Action::Run | Action::Supersede(_));
+        plan.stages.push(finetune);
+        plan.stages
+            .push(plan_generate(target, stages, o, finetune_runs));
+    }
+    if let Some((stages, decouple)) = target
+        .stages
+        .and_then(|s| s.decouple.as_ref().map(|d| (s, d)))
+    {
+        let decouple = plan_decouple(target, stages, decouple, o, costs, &mut plan.stop);
         let decouple_runs = decouple.action != Action::Reuse;
         plan.stages.push(decouple);
         let invert = plan_invert(target, stages, o, costs, decouple_runs);
@@ -413,6 +457,7 @@ fn stage(stage: StageName, action: Action, why: String, unit: &'static str) -> S
 fn plan_decouple(
     t: &RunTarget,
     stages: &StagesConfig,
+    decouple: &crate::stages::DecoupleStage,
     o: &Observed,
     costs: &CostTable,
     stop: &mut Vec<String>,
@@ -424,7 +469,7 @@ fn plan_decouple(
     if let Some(why) = &o.bank_unreadable {
         p.why = format!("the bank {bank} cannot be read ({why}); the decouple stage repairs a torn manifest line and resumes");
         p.items = n;
-        p.estimate = costs.decouple(&stages.decouple.segmenter, n);
+        p.estimate = costs.decouple(&decouple.segmenter, n);
         return p;
     }
     if o.bank_exists && o.class_names != t.class_names {
@@ -510,7 +555,7 @@ fn plan_decouple(
         );
     } else {
         p.why = format!("{missing} of the {n} training images have no parts yet");
-        p.estimate = costs.decouple(&stages.decouple.segmenter, missing);
+        p.estimate = costs.decouple(&decouple.segmenter, missing);
     }
     p
 }
@@ -656,6 +701,100 @@ fn plan_edit(
     }
     if p.action == Action::Run {
         p.estimate = costs.edit(edit, p.items);
+    }
+    p
+}
+
+fn plan_finetune(t: &RunTarget, stages: &StagesConfig, o: &Observed) -> StagePlan {
+    let Some(f) = &stages.finetune else {
+        return stage(
+            StageName::Finetune,
+            Action::Skip,
+            "no [stages.finetune]: the generator needs no fine-tuned model parts".into(),
+            "classes",
+        );
+    };
+    let classes = t.class_names.len();
+    let mut p = stage(StageName::Finetune, Action::Run, String::new(), "classes");
+    p.items = classes;
+    let dir = f.out_dir(t.bank);
+    let hash = stages.settings_hash(StageName::Finetune);
+    p.why = match o.stamp.stages.get(&StageName::Finetune) {
+        None => format!("no fine-tuning by deda run into {} yet", dir.display()),
+        Some(s) if s.settings_hash != hash => format!(
+            "the fine-tuned parts in {} were made with other settings (hash {} vs {hash})",
+            dir.display(),
+            s.settings_hash
+        ),
+        Some(s) if s.training_set_sha256 != t.training_set_sha256() => format!(
+            "the fine-tuned parts in {} were learnt from another training set",
+            dir.display()
+        ),
+        Some(_) if !o.finetune_exists => format!("{} is missing", dir.display()),
+        Some(_) => {
+            p.action = Action::Reuse;
+            p.items = 0;
+            format!(
+                "the fine-tuned parts in {} were learnt from this training set with these settings",
+                dir.display()
+            )
+        }
+    };
+    p
+}
+
+fn plan_generate(
+    t: &RunTarget,
+    stages: &StagesConfig,
+    o: &Observed,
+    finetune_runs: bool,
+) -> StagePlan {
+    let method = t.config.method.name;
+    let k = stages.generate.as_ref().map_or(0, |g| g.k as usize);
+    let mut p = stage(StageName::Generate, Action::Run, String::new(), "images");
+    let hash = stages.settings_hash(StageName::Generate);
+    let stamp = o.stamp.stages.get(&StageName::Generate);
+    let wanted = t.training_ids.len() * k;
+    p.items = wanted;
+    let stamped = stamp.and_then(|s| s.producer.as_ref());
+    let have = stamped
+        .and_then(|prod| o.generated.iter().find(|(q, _)| q == prod))
+        .map_or(0, |(_, n)| *n);
+    let failed = stamp.map_or(0, |s| s.nothing_found.len());
+    p.why = match stamp {
+        _ if finetune_runs => "the fine-tuned model parts are (re)learnt first".to_string(),
+        None => format!("no {method} generation by deda run on this bank yet"),
+        Some(s) if s.settings_hash != hash => format!(
+            "the generated images were made with other settings (hash {} vs {hash})",
+            s.settings_hash
+        ),
+        Some(s) if s.training_set_sha256 != t.training_set_sha256() => {
+            "the generated images were made for another training set".into()
+        }
+        Some(_) if have + failed < wanted => {
+            p.items = wanted - have - failed;
+            format!("{} image(s) missing", p.items)
+        }
+        Some(_) => {
+            p.action = Action::Reuse;
+            p.items = 0;
+            format!(
+                "{k} image(s) of each of the {} training images ({have} stored{}), by these settings",
+                t.training_ids.len(),
+                if failed > 0 {
+                    format!(", {failed} blank or non-finite skipped")
+                } else {
+                    String::new()
+                }
+            )
+        }
+    };
+    let total: usize = o.generated.iter().map(|(_, n)| n).sum();
+    if total > 0 {
+        p.reuse = format!(
+            "{total} {method} image(s) of training images in the bank ({} producer(s))",
+            o.generated.len()
+        );
     }
     p
 }

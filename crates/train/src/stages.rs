@@ -22,6 +22,21 @@
 //! strength = 0.4
 //! ```
 //!
+//! A generative peer's recipe (method `real-guidance`, `da-fusion`, `diff-mix`, `diffusemix`)
+//! has no decouple, invert or edit stage; it generates whole images into its bank instead:
+//!
+//! ```toml
+//! [stages.finetune]            # DA-Fusion: full-range textual inversion; Diff-Mix: LoRA + TI
+//! steps = 2000
+//!
+//! [stages.generate]            # k generated images per training image (the multiplier M)
+//! generator = "sd"             # or "identity" (copies, planned like the method; no weights)
+//! weights = "weights/stable-diffusion-v1-5"
+//! k = 10
+//! scorer = "clip"              # CLIP scores stored per image for [method.peer] filter
+//! clip = "weights/clip-vit-base-patch32"
+//! ```
+//!
 //! Every field is validated with the rest of the recipe ([`crate::TrainConfig::problems`]): a
 //! weight file or folder that does not exist is named before any work. Each section has a
 //! settings hash ([`StagesConfig::settings_hash`]); `deda run` records it beside the bank
@@ -33,18 +48,172 @@ use serde::{Deserialize, Serialize};
 /// The prompt value that stands for each object's own label name.
 pub const LABEL_PROMPT: &str = "{label}";
 
-/// `[stages]`: the offline stages of a De-DA recipe.
+/// `[stages]`: the offline stages of a De-DA or generative-peer recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StagesConfig {
-    /// `[stages.decouple]` (required).
-    pub decouple: DecoupleStage,
+    /// `[stages.decouple]` (required for De-DA; refused for the generative peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decouple: Option<DecoupleStage>,
     /// `[stages.sd]`: SD-1.5 + LayerDiffuse, for `invert` and the `sd` editor.
     pub sd: Option<SdModelsConfig>,
     /// `[stages.invert]`: TTTI (absent: the editor prompts with the class name).
     pub invert: Option<InvertStage>,
     /// `[stages.edit]`: synthetic CDPs (absent: none; then `p_syn` draws nothing).
     pub edit: Option<EditStage>,
+    /// `[stages.finetune]`: the generative peers' model fine-tuning before generation
+    /// (DA-Fusion: textual inversion over the full timestep range; Diff-Mix: LoRA + textual
+    /// inversion). Only with the `sd` generator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<FinetuneStage>,
+    /// `[stages.generate]`: the generative peers' whole images (kind `gen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateStage>,
+}
+
+/// `[stages.generate]`: generated whole images of every training image, for a generative peer
+/// (the method is the recipe's `[method] name`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerateStage {
+    /// `sd` (the method's diffusion generator: SD-1.5 img2img for Real-Guidance, DA-Fusion and
+    /// Diff-Mix, InstructPix2Pix for DiffuseMix) or `identity` (copies each image with the
+    /// method's plan of target class and strength: a stand-in that tests the plumbing, not
+    /// the method). Required.
+    pub generator: String,
+    /// Generated images per training image (the expansion multiplier M).
+    pub k: u32,
+    /// The generator's weights (a diffusers folder or `hf:ORG/NAME`): SD-1.5, or
+    /// InstructPix2Pix for DiffuseMix. Required by `sd`.
+    pub weights: Option<PathBuf>,
+    /// img2img strengths, one drawn per image (absent: the method's, see
+    /// [`GenerateStage::strengths_for`]). Not for DiffuseMix.
+    pub strengths: Option<Vec<f64>>,
+    /// Denoising steps of the full schedule.
+    pub steps: u32,
+    /// Classifier-free (text) guidance scale.
+    pub guidance: f64,
+    /// Side images are generated at.
+    pub size: u32,
+    /// DiffuseMix's style prompts (absent: the reference's nine).
+    pub prompts: Option<Vec<String>>,
+    /// `none`, `clip` (CLIP scores for the filters: `label_prob`, `object_prob`) or `stand-in`
+    /// (the mean brightness as `label_prob` and `object_prob`: tests the filter plumbing
+    /// without weights, not a CLIP score).
+    pub scorer: String,
+    /// CLIP weights of the `clip` scorer (a transformers folder or `hf:…`).
+    pub clip: Option<PathBuf>,
+    /// Diff-Mix's CLIP captions: the object word in "a photo with a {object} on it" (absent:
+    /// `object`).
+    pub object: Option<String>,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Seed of the plans and the generations.
+    pub seed: u64,
+}
+
+impl Default for GenerateStage {
+    fn default() -> Self {
+        GenerateStage {
+            generator: String::new(),
+            k: 10,
+            weights: None,
+            strengths: None,
+            steps: 25,
+            guidance: 7.5,
+            size: 512,
+            prompts: None,
+            scorer: "none".into(),
+            clip: None,
+            object: None,
+            device: "auto".into(),
+            seed: 0,
+        }
+    }
+}
+
+/// The generators `[stages.generate] generator` accepts.
+pub const GENERATORS: [&str; 2] = ["sd", "identity"];
+
+/// The scorers `[stages.generate] scorer` accepts.
+pub const SCORERS: [&str; 3] = ["none", "clip", "stand-in"];
+
+impl GenerateStage {
+    /// The strengths drawn from: the recipe's, else the method's (the De-DA paper's settings):
+    /// Real-Guidance 0.1; DA-Fusion {0.25, 0.5, 0.75, 1.0}; Diff-Mix {0.5, 0.7, 0.9} (its
+    /// code's fixed 0.7 is `strengths = [0.7]`); none for DiffuseMix.
+    pub fn strengths_for(&self, method: crate::MethodName) -> Vec<f64> {
+        use crate::MethodName as M;
+        if let Some(s) = &self.strengths {
+            return s.clone();
+        }
+        match method {
+            M::RealGuidance => vec![0.1],
+            M::DaFusion => deda_combine::peers::da_fusion::STRENGTHS.to_vec(),
+            M::DiffMix => deda_combine::peers::diff_mix::PAPER_STRENGTHS.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// DiffuseMix's prompts: the recipe's, else the reference's README list.
+    pub fn prompts_or_default(&self) -> Vec<String> {
+        self.prompts.clone().unwrap_or_else(|| {
+            deda_combine::peers::diffusemix::PROMPTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+    }
+}
+
+/// `[stages.finetune]`: what the `sd` generators of DA-Fusion and Diff-Mix learn from the
+/// training images first (DA-Fusion: one token per class, textual inversion over the full
+/// timestep range; Diff-Mix: LoRA of rank `rank` on the UNet attention jointly with the
+/// tokens). The maintainers' settings are the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneStage {
+    /// The word each class's token starts from (`{label}`: the class name).
+    pub init_word: String,
+    /// Token vectors per class (DA-Fusion's final setting: 4).
+    pub vectors: usize,
+    /// LoRA rank (Diff-Mix: 10).
+    pub rank: usize,
+    /// Optimisation steps.
+    pub steps: u32,
+    /// Batch size.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Side of the training crops.
+    pub size: u32,
+    /// Seed.
+    pub seed: u64,
+    /// Output folder (default `<bank>/finetune`).
+    pub out: Option<PathBuf>,
+}
+
+impl Default for FinetuneStage {
+    fn default() -> Self {
+        FinetuneStage {
+            init_word: LABEL_PROMPT.into(),
+            vectors: 4,
+            rank: 10,
+            steps: 2000,
+            batch: 8,
+            lr: 5e-4,
+            size: 512,
+            seed: 0,
+            out: None,
+        }
+    }
+}
+
+impl FinetuneStage {
+    /// The output folder of `bank`.
+    pub fn out_dir(&self, bank: &Path) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| bank.join("finetune"))
+    }
 }
 
 /// `[stages.decouple]`.
@@ -196,7 +365,20 @@ impl StagesConfig {
     /// Every problem of the section; `bank` is the recipe's bank (its folder is made by the
     /// decouple stage, so it need not exist).
     pub fn problems(&self, p: &mut Vec<String>) {
-        self.decouple_problems(p);
+        if let Some(d) = &self.decouple {
+            decouple_problems(d, p);
+        }
+        if let Some(g) = &self.generate {
+            generate_problems(g, p);
+        }
+        if let Some(f) = &self.finetune {
+            if f.steps == 0 || f.batch == 0 || f.vectors == 0 || f.rank == 0 || f.size == 0 {
+                p.push("stages.finetune.steps, batch, vectors, rank and size must be > 0".into());
+            }
+            if !(f.lr.is_finite() && f.lr > 0.0) {
+                p.push(format!("stages.finetune.lr must be > 0, got {}", f.lr));
+            }
+        }
         if let Some(sd) = &self.sd {
             sd.problems(p);
         }
@@ -211,26 +393,77 @@ impl StagesConfig {
         }
     }
 
-    fn decouple_problems(&self, p: &mut Vec<String>) {
-        let d = &self.decouple;
-        segmenter_problems(&d.segmenter, p);
-        if d.prompt.as_deref().is_some_and(|s| s.trim().is_empty()) {
-            p.push("stages.decouple.prompt must not be empty (absent: the class name)".into());
+    /// The problems of these stages for `method`: De-DA needs `[stages.decouple]` and takes no
+    /// generation; a generative peer needs `[stages.generate]` and takes none of De-DA's.
+    pub fn method_problems(&self, method: crate::MethodName, p: &mut Vec<String>) {
+        use crate::MethodName as M;
+        if method == M::Deda {
+            if self.decouple.is_none() {
+                p.push("[stages.decouple] is required for deda".into());
+            }
+            for (present, name) in [
+                (self.generate.is_some(), "generate"),
+                (self.finetune.is_some(), "finetune"),
+            ] {
+                if present {
+                    p.push(format!(
+                        "[stages.{name}] applies to the generative peers, not deda"
+                    ));
+                }
+            }
+            return;
         }
-        if !(0.0..=1.0).contains(&d.max_nothing_found) {
+        if !method.is_generative_peer() {
+            return;
+        }
+        for (present, name) in [
+            (self.decouple.is_some(), "decouple"),
+            (self.sd.is_some(), "sd"),
+            (self.invert.is_some(), "invert"),
+            (self.edit.is_some(), "edit"),
+        ] {
+            if present {
+                p.push(format!(
+                    "[stages.{name}] applies to deda, not {method} (a generative peer uses \
+                     [stages.generate] and, for the sd generator of da-fusion and diff-mix, \
+                     [stages.finetune])"
+                ));
+            }
+        }
+        let Some(g) = &self.generate else {
             p.push(format!(
-                "stages.decouple.max_nothing_found must be in [0, 1], got {}",
-                d.max_nothing_found
+                "[stages.generate] is required for {method} under [stages]"
+            ));
+            return;
+        };
+        if method == M::Diffusemix && g.strengths.is_some() {
+            p.push(
+                "stages.generate.strengths: DiffuseMix (InstructPix2Pix) has no strength".into(),
+            );
+        }
+        if method != M::Diffusemix && g.prompts.is_some() {
+            p.push(format!(
+                "stages.generate.prompts applies to diffusemix (style prompts), not {method}"
             ));
         }
-        if !["jpeg", "png", "qoi", "ppm"].contains(&d.cip_format.as_str()) {
-            p.push(format!(
-                "stages.decouple.cip_format {:?}: expected jpeg, png, qoi or ppm",
-                d.cip_format
-            ));
-        }
-        if d.cip_short_side == Some(0) {
-            p.push("stages.decouple.cip_short_side must be > 0".into());
+        match (&self.finetune, g.generator.as_str(), method) {
+            (Some(_), "identity", _) => p.push(
+                "[stages.finetune] is for the sd generator; the identity stand-in learns nothing"
+                    .into(),
+            ),
+            (Some(_), _, M::RealGuidance | M::Diffusemix) => p.push(format!(
+                "[stages.finetune] applies to da-fusion and diff-mix, not {method} (it prompts \
+                 with the label name or style prompts)"
+            )),
+            (None, "sd", M::DaFusion | M::DiffMix) => p.push(format!(
+                "the sd generator of {method} needs [stages.finetune] (its class tokens{})",
+                if method == M::DiffMix {
+                    " and LoRA"
+                } else {
+                    ""
+                }
+            )),
+            _ => {}
         }
     }
 
@@ -285,6 +518,14 @@ impl StagesConfig {
                 };
                 format!("{sd}|{}", json(&self.edit))
             }
+            StageName::Finetune => format!(
+                "{}|{}",
+                json(&self.finetune),
+                json(&self.generate.as_ref().map(|g| (&g.generator, &g.weights)))
+            ),
+            StageName::Generate => {
+                format!("{}|{}", json(&self.finetune), json(&self.generate))
+            }
             StageName::Train => String::new(),
         };
         deda_core::hash::config_hash(&text)
@@ -301,6 +542,10 @@ pub enum StageName {
     Invert,
     /// Synthetic CDPs.
     Edit,
+    /// The generative peers' fine-tuning (DA-Fusion's tokens, Diff-Mix's LoRA + tokens).
+    Finetune,
+    /// The generative peers' whole images.
+    Generate,
     /// The training run.
     Train,
 }
@@ -312,6 +557,8 @@ impl StageName {
             StageName::Decouple => "decouple",
             StageName::Invert => "invert",
             StageName::Edit => "edit",
+            StageName::Finetune => "finetune",
+            StageName::Generate => "generate",
             StageName::Train => "train",
         }
     }
@@ -332,6 +579,88 @@ mod erased {
         fn json(&self) -> String {
             serde_json::to_string(self).unwrap_or_default()
         }
+    }
+}
+
+fn generate_problems(g: &GenerateStage, p: &mut Vec<String>) {
+    if !GENERATORS.contains(&g.generator.as_str()) {
+        p.push(format!(
+            "stages.generate.generator {:?}: expected `sd` (the method's diffusion generator) or \
+             `identity` (copies, a stand-in without weights); it has no default",
+            g.generator
+        ));
+    }
+    match (&g.weights, g.generator.as_str()) {
+        (None, "sd") => p.push("stages.generate.weights is required by the sd generator".into()),
+        (Some(w), _) => weight_path_problem("stages.generate.weights", w, p),
+        _ => {}
+    }
+    if g.k == 0 {
+        p.push("stages.generate.k must be > 0".into());
+    }
+    if let Some(s) = &g.strengths {
+        if s.is_empty() {
+            p.push("stages.generate.strengths must not be empty (absent: the method's)".into());
+        }
+        for &v in s {
+            strength_problem("stages.generate.strengths", v, p);
+        }
+    }
+    if g.steps == 0 || g.size == 0 {
+        p.push("stages.generate.steps and stages.generate.size must be > 0".into());
+    }
+    if !(g.guidance.is_finite() && g.guidance >= 0.0) {
+        p.push(format!(
+            "stages.generate.guidance must be >= 0, got {}",
+            g.guidance
+        ));
+    }
+    if g.prompts
+        .as_ref()
+        .is_some_and(|v| v.is_empty() || v.iter().any(|s| s.trim().is_empty()))
+    {
+        p.push("stages.generate.prompts must be non-empty strings".into());
+    }
+    if !SCORERS.contains(&g.scorer.as_str()) {
+        p.push(format!(
+            "stages.generate.scorer {:?}: expected none, clip or stand-in",
+            g.scorer
+        ));
+    }
+    match (&g.clip, g.scorer.as_str()) {
+        (None, "clip") => {
+            p.push("stages.generate.clip (CLIP weights) is required by scorer = \"clip\"".into())
+        }
+        (Some(c), _) => weight_path_problem("stages.generate.clip", c, p),
+        _ => {}
+    }
+    if g.device.parse::<deda_nets::DeviceChoice>().is_err() {
+        p.push(format!(
+            "stages.generate.device {:?}: expected auto, cpu, cuda or cuda:N",
+            g.device
+        ));
+    }
+}
+
+fn decouple_problems(d: &DecoupleStage, p: &mut Vec<String>) {
+    segmenter_problems(&d.segmenter, p);
+    if d.prompt.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        p.push("stages.decouple.prompt must not be empty (absent: the class name)".into());
+    }
+    if !(0.0..=1.0).contains(&d.max_nothing_found) {
+        p.push(format!(
+            "stages.decouple.max_nothing_found must be in [0, 1], got {}",
+            d.max_nothing_found
+        ));
+    }
+    if !["jpeg", "png", "qoi", "ppm"].contains(&d.cip_format.as_str()) {
+        p.push(format!(
+            "stages.decouple.cip_format {:?}: expected jpeg, png, qoi or ppm",
+            d.cip_format
+        ));
+    }
+    if d.cip_short_side == Some(0) {
+        p.push("stages.decouple.cip_short_side must be > 0".into());
     }
 }
 

@@ -20,6 +20,7 @@ use tch::{Device, Kind, Tensor};
 use crate::config::{MethodName, TrainConfig};
 use crate::error::{RunError, RunResult};
 use crate::evaluation::{evaluate, EvalReport};
+use crate::optim::loss::SmoothingForm;
 use crate::optim::step::{BatchRef, StepOutcome, TrainStep};
 use crate::run::checkpoint::{self, TrainState};
 use crate::run::metrics::{EpochRecord, MetricsLog};
@@ -40,6 +41,9 @@ pub struct TrainData {
     pub group_names: Vec<String>,
     /// The De-DA combiner for method `deda`.
     pub combiner: Option<Combiner>,
+    /// The generative peer's generated images and rule (methods `real-guidance`, `da-fusion`,
+    /// `diff-mix`, `diffusemix`; see [`crate::peers`]).
+    pub peers: Option<deda_loader::Peers>,
     /// Hashes of inputs for the provenance record (e.g. `bank_manifest`).
     pub inputs: BTreeMap<String, String>,
 }
@@ -201,11 +205,14 @@ pub fn fit(
     let device = config.train.device.parse::<DeviceChoice>()?.resolve()?;
     let dir = RunDir::new(run_dir);
     let hash = config_hash(&config)?;
-    let train_loader = Loader::new(
+    let mut train_loader = Loader::new(
         config.loader.clone(),
         Arc::clone(&data.train),
         data.combiner,
     )?;
+    if let Some(peers) = data.peers {
+        train_loader = train_loader.with_peers(peers);
+    }
     let iters = train_loader.num_batches();
     if iters == 0 {
         // Refused before the run folder is touched: an empty epoch logs no loss and a run
@@ -227,13 +234,16 @@ pub fn fit(
         .schedule
         .resolve(config.optim.lr, iters, config.train.epochs)?;
     let model = build_model(&config, data.train.num_classes(), device)?;
-    let mut trainer = TrainStep::new(
-        model,
-        &config.optim.sgd(),
-        schedule,
-        config.train.label_smoothing,
-    )?
-    .with_mixing(config.method.clone(), config.train.seed);
+    // Diff-Mix smooths every label in its own form (`LabelSmoothingLoss`), with its own ε.
+    let peer = config.method.peer_settings(config.data.k_shot.is_some());
+    let (smoothing, form) = match &peer {
+        Some(p) if p.method == MethodName::DiffMix => (p.label_smoothing, SmoothingForm::DiffMix),
+        _ => (config.train.label_smoothing, SmoothingForm::Uniform),
+    };
+    let mut trainer = TrainStep::new(model, &config.optim.sgd(), schedule, smoothing)?
+        .with_smoothing_form(form)
+        .with_mixing(config.method.clone(), config.train.seed)
+        .with_loss(config.resolved_loss());
 
     let log = MetricsLog::new(dir.root());
     let mut state = match state {
@@ -369,6 +379,20 @@ fn check_data(config: &TrainConfig, data: &TrainData) -> RunResult<()> {
             data.train.num_classes(),
             data.test.num_classes()
         ));
+    }
+    match (
+        config.method.name.is_generative_peer(),
+        data.peers.is_some(),
+    ) {
+        (true, false) => p.push(format!(
+            "method {} needs its generated images (the part bank)",
+            config.method.name
+        )),
+        (false, true) => p.push(format!(
+            "generated images were given for method {}",
+            config.method.name
+        )),
+        _ => {}
     }
     match (config.method.name, data.combiner.is_some()) {
         (MethodName::Deda, false) => p.push("method deda needs a combiner (the part bank)".into()),

@@ -70,6 +70,7 @@ fn smoke_recipe_trains_two_epochs_and_writes_the_run_directory() {
         test_groups: None,
         group_names: Vec::new(),
         combiner: None,
+        peers: None,
         inputs: Default::default(),
     };
     let mut cfg = TrainConfig::from_file(&configs_dir().join("smoke.toml")).unwrap();

@@ -117,6 +117,7 @@ fn train(method: &str, extra: &str) -> deda_train::RunSummary {
         test_groups: None,
         group_names: Vec::new(),
         combiner,
+        peers: None,
         inputs: Default::default(),
     };
     fit(

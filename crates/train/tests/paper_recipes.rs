@@ -34,6 +34,9 @@ const MIXING: [&str; 8] = [
     "deda",
 ];
 
+/// The generative peers, in the order of the paper's tables.
+const PEERS: [&str; 4] = ["real-guidance", "diffusemix", "da-fusion", "diff-mix"];
+
 #[derive(Clone, Copy)]
 struct Dataset {
     key: &'static str,
@@ -162,6 +165,10 @@ fn method_title(m: &str) -> &'static str {
         "guided-ap" => "Guided-AP",
         "guided-sr" => "Guided-SR",
         "deda" => "De-DA",
+        "real-guidance" => "Real-Guidance",
+        "diffusemix" => "DiffuseMix",
+        "da-fusion" => "DA-Fusion",
+        "diff-mix" => "Diff-Mix",
         _ => "?",
     }
 }
@@ -187,7 +194,7 @@ fn recipes() -> Vec<Recipe> {
     let scratch = ["resnet18", "resnet50", "densenet121"];
     for d in [CUB, AIRCRAFT, CARS] {
         for m in scratch {
-            for method in MIXING {
+            for method in MIXING.iter().chain(&PEERS).copied() {
                 out.push(cell(
                     "table2",
                     "Table 2 (from scratch, 448 px)",
@@ -199,7 +206,7 @@ fn recipes() -> Vec<Recipe> {
         }
     }
     for d in [CUB, AIRCRAFT_TRAIN, CARS] {
-        for method in MIXING.iter().filter(|&&m| m != "mixup") {
+        for method in MIXING.iter().chain(&PEERS).filter(|&&m| m != "mixup") {
             out.push(cell(
                 "table3",
                 "Table 3 (ViT-B/16 fine-tuning, 384 px)",
@@ -210,11 +217,25 @@ fn recipes() -> Vec<Recipe> {
         }
     }
     for m in scratch {
-        for method in MIXING {
+        for method in MIXING.iter().chain(&PEERS).copied() {
             let mut r = cell("table4", "Table 4 (10-shot, from scratch)", CUB, m, method);
             r.path = format!("table4/cub10shot_{m}_{method}");
             r.k_shot = Some(10);
-            r.bank = Some("banks/cub-10shot-seed0".into());
+            r.bank = Some(match method {
+                "deda" => "banks/cub-10shot-seed0".into(),
+                peer => format!("banks/cub-10shot-seed0-{peer}"),
+            });
+            if PEERS.contains(&method) {
+                r.notes.push(
+                    "10 training images per class drawn with seed 0 (the Diff-Mix few-shot \
+                     protocol). The generate stage (and the fine-tuning) use only the chosen \
+                     images, and training draws only their generated images (pool size and hash \
+                     in provenance.json); the bank is this set's and this method's own."
+                        .into(),
+                );
+                out.push(r);
+                continue;
+            }
             r.notes.push(
                 "10 training images per class drawn with seed 0 (the Diff-Mix few-shot protocol). \
                  The bank may be decoupled from the whole CUB training split: the run draws CDPs, \
@@ -227,7 +248,11 @@ fn recipes() -> Vec<Recipe> {
             out.push(r);
         }
     }
-    for method in ["vanilla", "mixup", "cutmix", "deda"] {
+    for method in ["vanilla", "mixup", "cutmix", "deda"]
+        .iter()
+        .chain(&PEERS)
+        .copied()
+    {
         let mut r = cell(
             "table5",
             "Table 5 (Waterbirds robustness)",
@@ -249,9 +274,12 @@ fn recipes() -> Vec<Recipe> {
         for method in MIXING {
             let mut r = cell("fig5a", "Fig. 5a (multi-label, mAP)", VOC, m, method);
             r.notes.push(
-                "Multi-label targets (each object's class, weights summing to 1); the test mAP is \
-                 recorded every epoch. The paper's training recipe for this figure is not given: \
-                 the from-scratch one is used."
+                "Multi-label: one CDP per labelled class of an image (each prompted with its label \
+                 name), one CIP per image with every object filled; multi-hot targets and binary \
+                 cross-entropy with logits (train.loss = auto on voc2007; the paper names no loss); \
+                 a combination's label is its CDPs' area weights, and no CDP is pasted on a CIP of \
+                 an image holding its class. The test mAP is recorded every epoch. The paper's \
+                 training recipe for this figure is not given: the from-scratch one is used."
                     .into(),
             );
             out.push(r);
@@ -431,6 +459,9 @@ fn render(r: &Recipe) -> String {
         let _ = writeln!(t, "# {n}");
     }
     t.push_str("# Paths are relative to the working directory.\n");
+    if PEERS.contains(&r.method) {
+        t.push_str(&peer_header(r));
+    }
     if r.method == "deda" {
         t.push_str(
             "# Offline stages ([stages]): Lang-SAM decoupling (GroundingDINO-T + SAM ViT-B folders, transformers\n\
@@ -501,8 +532,12 @@ fn render(r: &Recipe) -> String {
     if r.method == "deda" {
         t.push_str(&stages(r));
     }
+    if PEERS.contains(&r.method) {
+        t.push_str(&peer_sections(r));
+    }
     let (epochs, smoothing, every) = if r.vit {
-        (120, "0.1", 4)
+        // Diff-Mix smooths in its own form ([method.peer] label_smoothing).
+        (120, if r.method == "diff-mix" { "0.0" } else { "0.1" }, 4)
     } else {
         (300, "0.0", 1)
     };
@@ -537,6 +572,132 @@ fn stages(r: &Recipe) -> String {
         r.data.init_word,
         r.k.unwrap_or(3)
     )
+}
+
+/// A peer's bank: one per training set and method (its generate stage's record is the
+/// method's).
+fn peer_bank(r: &Recipe) -> String {
+    r.bank
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", r.data.bank, r.method))
+}
+
+/// The header lines of a generative peer's recipe: what it does, which settings are the
+/// paper's and which the code's.
+fn peer_header(r: &Recipe) -> String {
+    let what = match r.method {
+        "real-guidance" => {
+            "Real-Guidance (He et al., 2023; CVMI-Lab/SyntheticData): SD-1.5 img2img of each training image\n\
+             # with its label name at strength 0.1 (the paper), CLIP zero-shot filter keeping label confidence\n\
+             # > 1/num_classes (select_glide_ims_by_clip.py), own images replace the real one with p = 0.5\n\
+             # (the reference concatenates real and synthetic sets; p = 0.5 is our rule for that mixture)."
+        }
+        "da-fusion" => {
+            "DA-Fusion (Trabucco et al., 2024; brandontrabucco/da-fusion): one textual-inversion token per class\n\
+             # over the full timestep range (4 vectors from the class name, batch 8, 2000 steps, lr 5e-4: the\n\
+             # maintainers' final setting, issue #24), img2img \"a photo of a <token>\" at guidance 7.5 and\n\
+             # strengths from {0.25, 0.5, 0.75, 1.0} (the paper); own images replace the real one with p = 0.5."
+        }
+        "diff-mix" => {
+            "Diff-Mix (Wang et al., 2024; Zhicaiwww/Diff-Mix): LoRA (rank 10) + textual inversion, inter-class\n\
+             # img2img to a random target class at strengths {0.5, 0.7, 0.9} (the paper; the code's fixed 0.7 is\n\
+             # strengths = [0.7]), DPM-Solver++ 25 steps, guidance 7.5; soft label (1 - s^g)*source + s^g*target\n\
+             # with g = 0.5 (the paper; the code's scripts: gamma = 0.8, soft_scaler = 0.9 are options);\n\
+             # CLIP filter dropping the lowest 10% of \"a photo with a <object> on it\" (filter_syn_data.py);\n\
+             # any generated image replaces a sample with p = 0.1 (0.3 few-shot)."
+        }
+        _ => {
+            "DiffuseMix (Islam et al., 2024; khawar-islam/diffuseMix): InstructPix2Pix with the reference's nine\n\
+             # style prompts, the edit joined to the original over a random half with a 20-px ramp and blended\n\
+             # with a fractal at 0.2 (fractals drawn procedurally by IFS: the reference's set is a download),\n\
+             # label kept; own hybrids replace the real one with p = 0.5."
+        }
+    };
+    let smoothing = match (r.method, r.vit) {
+        ("diff-mix", true) => {
+            "# Label smoothing 0.1 in Diff-Mix's LabelSmoothingLoss form ([method.peer] label_smoothing; the ViT\n\
+             # recipe's train.label_smoothing is then 0).\n"
+        }
+        ("diff-mix", false) => {
+            "# [method.peer] label_smoothing = 0: the paper trains the small models with plain cross-entropy;\n\
+             # Diff-Mix's code smooths 0.1 in its LabelSmoothingLoss form (an option).\n"
+        }
+        _ => "",
+    };
+    format!(
+        "# {what}\n{smoothing}\
+         # Expansion multiplier M = 3 images per training image ([stages.generate] k): the paper sets one\n\
+         # multiplier for all augmentation methods (De-DA's 3).\n\
+         # Offline stages: [stages.finetune] (DA-Fusion, Diff-Mix) and [stages.generate] with weights under\n\
+         # weights/; deda run runs those whose outputs are missing or were made with other settings.\n"
+    )
+}
+
+/// `[method.peer]` and `[stages.*]` of a generative peer.
+fn peer_sections(r: &Recipe) -> String {
+    let mut t = format!("bank = \"{}\"\n\n[method.peer]\n", peer_bank(r));
+    let p = match (r.method, r.k_shot) {
+        ("diff-mix", Some(_)) => "0.3",
+        ("diff-mix", None) => "0.1",
+        _ => "0.5",
+    };
+    let _ = writeln!(t, "replace_probability = {p}");
+    match r.method {
+        "diff-mix" => {
+            // The paper trains small models with plain cross-entropy and fine-tunes ViT with label
+            // smoothing (Diff-Mix's recipe, its LabelSmoothingLoss form).
+            let smoothing = if r.vit { "0.1" } else { "0.0" };
+            let _ = writeln!(
+                t,
+                "gamma = 0.5\nsoft_scaler = 1.0\nlabel_smoothing = {smoothing}\n\n\
+                 [method.peer.filter]\nkind = \"drop-lowest\"\nscorer = \"object_prob\"\nfraction = 0.1"
+            );
+        }
+        "real-guidance" => {
+            t.push_str("\n[method.peer.filter]\nkind = \"at-least\"\nscorer = \"label_prob\"\n");
+        }
+        "diffusemix" => {
+            t.push_str("side = 256\nfractal_alpha = 0.2\nfractals = 32\n");
+        }
+        _ => {}
+    }
+    if matches!(r.method, "da-fusion" | "diff-mix") {
+        let (vectors, rank) = if r.method == "da-fusion" {
+            (4, 10)
+        } else {
+            (1, 10)
+        };
+        let _ = write!(
+            t,
+            "\n[stages.finetune]\ninit_word = \"{{label}}\"\nvectors = {vectors}\nrank = {rank}\n\
+             steps = 2000\nbatch = 8\nlr = 5e-4\n"
+        );
+    }
+    let weights = if r.method == "diffusemix" {
+        "weights/instruct-pix2pix"
+    } else {
+        "weights/stable-diffusion-v1-5"
+    };
+    let _ = write!(
+        t,
+        "\n[stages.generate]\ngenerator = \"sd\"\nweights = \"{weights}\"\nk = 3\n"
+    );
+    match r.method {
+        "real-guidance" => t.push_str("strengths = [0.1]\nguidance = 7.5\n"),
+        "da-fusion" => t.push_str("strengths = [0.25, 0.5, 0.75, 1.0]\nguidance = 7.5\n"),
+        "diff-mix" => t.push_str("strengths = [0.5, 0.7, 0.9]\nsteps = 25\nguidance = 7.5\n"),
+        _ => t.push_str("guidance = 4.0\n"),
+    }
+    if matches!(r.method, "real-guidance" | "diff-mix") {
+        let _ = writeln!(
+            t,
+            "scorer = \"clip\"\nclip = \"weights/clip-vit-base-patch32\""
+        );
+    }
+    if r.method == "diff-mix" {
+        let _ = writeln!(t, "object = \"{}\"", r.data.init_word);
+    }
+    t
 }
 
 fn paper_dir() -> PathBuf {
@@ -630,12 +791,13 @@ fn every_paper_recipe_parses_and_follows_its_protocol() {
             assert!(
                 matches!(cfg.optim.schedule, ScheduleConfig::Cosine { warmup_epochs, .. } if warmup_epochs == 12.0)
             );
+            // Diff-Mix smooths in its own form, with the same 0.1.
+            let smoothing = match cfg.method.peer_settings(false) {
+                Some(p) if r.method == "diff-mix" => p.label_smoothing,
+                _ => cfg.train.label_smoothing,
+            };
             assert_eq!(
-                (
-                    cfg.train.epochs,
-                    cfg.train.label_smoothing,
-                    cfg.train.eval_every
-                ),
+                (cfg.train.epochs, smoothing, cfg.train.eval_every),
                 (120, 0.1, 4),
                 "{name}"
             );
@@ -706,8 +868,11 @@ fn banks_never_share_a_folder_across_training_sets() {
     // learnt from that set's images, so two training sets sharing it would leak each other's.
     let mut owner: BTreeMap<String, ((String, Option<usize>), String)> = BTreeMap::new();
     let mut deda = 0;
-    for r in recipes().iter().filter(|r| r.method == "deda") {
-        deda += 1;
+    for r in recipes()
+        .iter()
+        .filter(|r| r.method == "deda" || PEERS.contains(&r.method))
+    {
+        deda += usize::from(r.method == "deda");
         let cfg = TrainConfig::from_toml(&render(r)).unwrap();
         let bank = cfg.method.bank.clone().unwrap();
         let bank = bank.to_string_lossy().into_owned();
@@ -786,10 +951,38 @@ fn every_deda_recipe_declares_its_stages_and_a_shared_bank_means_the_same_stages
         let cfg = TrainConfig::from_toml(&render(&r)).unwrap();
         let Some(stages) = cfg.stages.clone() else {
             assert_ne!(r.method, "deda", "{}: De-DA without [stages]", r.path);
+            assert!(
+                !PEERS.contains(&r.method),
+                "{}: a peer without [stages]",
+                r.path
+            );
             continue;
         };
+        if PEERS.contains(&r.method) {
+            let g = stages.generate.as_ref().unwrap();
+            assert_eq!((g.generator.as_str(), g.k), ("sd", 3), "{}", r.path);
+            assert!(
+                stages.decouple.is_none() && stages.edit.is_none(),
+                "{}",
+                r.path
+            );
+            let bank = cfg.method.bank.clone().unwrap();
+            match by_bank.get(&bank) {
+                Some((other, s)) => assert_eq!(
+                    s,
+                    &stages,
+                    "{} and {other} share {}",
+                    r.path,
+                    bank.display()
+                ),
+                None => {
+                    by_bank.insert(bank, (r.path.clone(), stages));
+                }
+            }
+            continue;
+        }
         assert_eq!(r.method, "deda", "{}: [stages] only for De-DA", r.path);
-        let d = &stages.decouple;
+        let d = stages.decouple.as_ref().unwrap();
         assert!(d.segmenter.starts_with("langsam:"), "{}", r.path);
         assert_eq!(d.prompt.as_deref(), Some(r.data.prompt), "{}", r.path);
         let (inv, edit) = (
@@ -825,8 +1018,46 @@ fn every_deda_recipe_declares_its_stages_and_a_shared_bank_means_the_same_stages
         .unwrap();
     let cfg = TrainConfig::from_toml(&render(&voc)).unwrap();
     assert_eq!(
-        cfg.stages.unwrap().decouple.prompt.as_deref(),
+        cfg.stages.unwrap().decouple.unwrap().prompt.as_deref(),
         Some(deda_train::stages::LABEL_PROMPT),
         "VOC prompts each object's own label"
+    );
+}
+
+#[test]
+fn every_peer_cell_of_tables_2_to_5_has_a_recipe_with_the_papers_settings() {
+    let all = recipes();
+    for (table, cells) in [("table2", 9), ("table3", 3), ("table4", 3), ("table5", 1)] {
+        for peer in PEERS {
+            let n = all
+                .iter()
+                .filter(|r| r.path.starts_with(table) && r.method == peer)
+                .count();
+            assert_eq!(n, cells, "{table} {peer}");
+        }
+    }
+    let cfg = |path: &str| {
+        let r = all.iter().find(|r| r.path == path).unwrap();
+        TrainConfig::from_toml(&render(r)).unwrap()
+    };
+    let dm = cfg("table4/cub10shot_resnet18_diff-mix");
+    let s = dm.method.peer_settings(true).unwrap();
+    assert_eq!(
+        (s.replace_probability, s.gamma, s.label_smoothing),
+        (0.3, 0.5, 0.0)
+    );
+    let dm = cfg("table3/cub_vit_b_16_diff-mix");
+    let s = dm.method.peer_settings(false).unwrap();
+    assert_eq!((s.replace_probability, s.label_smoothing), (0.1, 0.1));
+    let g = dm.stages.as_ref().unwrap().generate.as_ref().unwrap();
+    assert_eq!(g.strengths_for(MethodName::DiffMix), vec![0.5, 0.7, 0.9]);
+    let rg = cfg("table2/cub_resnet18_real-guidance");
+    let g = rg.stages.as_ref().unwrap().generate.as_ref().unwrap();
+    assert_eq!(g.strengths_for(MethodName::RealGuidance), vec![0.1]);
+    assert_eq!(g.scorer, "clip");
+    assert_ne!(
+        cfg("table2/cub_resnet18_da-fusion").method.bank,
+        cfg("table4/cub10shot_resnet18_da-fusion").method.bank,
+        "the 10-shot set has its own bank"
     );
 }

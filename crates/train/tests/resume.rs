@@ -66,6 +66,7 @@ fn data(root: &Path) -> TrainData {
         test_groups: None,
         group_names: Vec::new(),
         combiner: None,
+        peers: None,
         inputs: Default::default(),
     }
 }

@@ -119,7 +119,12 @@ impl MixStep<'_> {
                     clean_loss,
                 }));
             }
-            MethodName::Vanilla | MethodName::Deda => return Ok(None),
+            MethodName::Vanilla
+            | MethodName::Deda
+            | MethodName::RealGuidance
+            | MethodName::DaFusion
+            | MethodName::DiffMix
+            | MethodName::Diffusemix => return Ok(None),
         };
         Ok(Some(Mixed {
             images: mixed.0,

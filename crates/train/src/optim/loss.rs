@@ -56,6 +56,45 @@ pub fn smoothed_cross_entropy(logits: &Tensor, targets: &Tensor, epsilon: f64) -
     soft_cross_entropy(logits, &smooth_targets(targets, epsilon)?)
 }
 
+/// How label smoothing spreads ε over the classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmoothingForm {
+    /// `t·(1 − ε) + ε/C` (timm, PyTorch's `label_smoothing`).
+    #[default]
+    Uniform,
+    /// Diff-Mix's `LabelSmoothingLoss` (`Zhicaiwww/Diff-Mix`, `downstream_tasks/losses.py`):
+    /// `t·(1 − ε) + ε/(C − 1)` on every class, applied to its soft labels too (a one-hot target
+    /// then sums to `1 + ε/(C − 1)`, as in the reference).
+    DiffMix,
+}
+
+/// Diff-Mix's smoothed targets `t·(1 − ε) + ε/(C − 1)` for targets of shape N × C.
+pub fn smooth_targets_diff_mix(targets: &Tensor, epsilon: f64) -> Result<Tensor> {
+    // Same checks as the uniform form (its result is not needed).
+    let _checked = smooth_targets(targets, epsilon)?;
+    let c = targets.size()[1];
+    if epsilon == 0.0 {
+        return Ok(targets.shallow_clone());
+    }
+    let off = if c > 1 { epsilon / (c - 1) as f64 } else { 0.0 };
+    Ok(targets * (1.0 - epsilon) + off)
+}
+
+/// Soft-label cross-entropy after label smoothing `epsilon` of the given form.
+pub fn smoothed_cross_entropy_with(
+    logits: &Tensor,
+    targets: &Tensor,
+    epsilon: f64,
+    form: SmoothingForm,
+) -> Result<Tensor> {
+    match form {
+        SmoothingForm::Uniform => smoothed_cross_entropy(logits, targets, epsilon),
+        SmoothingForm::DiffMix => {
+            soft_cross_entropy(logits, &smooth_targets_diff_mix(targets, epsilon)?)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +133,28 @@ mod tests {
             .cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100, 0.2)
             .double_value(&[]);
         assert!((ours - torch).abs() < 1e-6, "{ours} vs {torch}");
+    }
+
+    #[test]
+    fn diff_mix_smoothing_matches_label_smoothing_loss() {
+        // LabelSmoothingLoss(smoothing=0.1) on 4 classes: off 0.1/3, on 0.9 (+ 0.1/3 on a soft
+        // target's classes), the same numbers as deda_combine::peers::diff_mix::smooth_soft_label.
+        let t = Tensor::from_slice(&[0.3f32, 0.0, 0.7, 0.0]).view([1, 4]);
+        let s = smooth_targets_diff_mix(&t, 0.1).unwrap();
+        let v: Vec<f32> = Vec::try_from(s.view([-1])).unwrap();
+        let want = deda_combine::peers::diff_mix::smooth_soft_label(&[0.3, 0.0, 0.7, 0.0], 0.1);
+        for (a, b) in v.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-7, "{v:?} vs {want:?}");
+        }
+        assert!((f64::from(v[1]) - 0.1 / 3.0).abs() < 1e-7);
+        let z = Tensor::from_slice(&[0.5f32, -1.0, 2.0, 0.0]).view([1, 4]);
+        let a = smoothed_cross_entropy_with(&z, &t, 0.1, SmoothingForm::DiffMix)
+            .unwrap()
+            .double_value(&[]);
+        let b = smoothed_cross_entropy_with(&z, &t, 0.1, SmoothingForm::Uniform)
+            .unwrap()
+            .double_value(&[]);
+        assert!((a - b).abs() > 1e-4, "the two forms differ: {a} vs {b}");
     }
 
     #[test]

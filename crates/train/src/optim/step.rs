@@ -7,8 +7,9 @@ use tch::{Device, Kind, Tensor};
 use crate::config::MethodConfig;
 use crate::error::{Error, Result};
 use crate::mixing::batch_mix::MixStep;
-use crate::optim::loss::smoothed_cross_entropy;
+use crate::optim::loss::{smoothed_cross_entropy_with, SmoothingForm};
 use crate::optim::momentum_sgd::MomentumSgd;
+use crate::optim::multi_label::{binary_cross_entropy_with_logits, LossKind};
 use crate::optim::{LrSchedule, SgdConfig};
 
 /// A batch as plain buffers, as the loader yields it.
@@ -113,6 +114,9 @@ pub struct TrainStep {
     sgd: MomentumSgd,
     schedule: LrSchedule,
     label_smoothing: f64,
+    /// The loss (cross-entropy unless [`TrainStep::with_loss`] says otherwise).
+    loss: LossKind,
+    smoothing_form: SmoothingForm,
     mixing: Option<Mixing>,
     step: usize,
     /// The extra loss term of the last [`TrainStep::mix`] (Co-Mixup's clean batch), added by
@@ -157,6 +161,8 @@ impl TrainStep {
             sgd,
             schedule,
             label_smoothing,
+            smoothing_form: SmoothingForm::Uniform,
+            loss: LossKind::CrossEntropy,
             mixing: None,
             step: 0,
             pending: std::sync::Mutex::new(None),
@@ -222,6 +228,13 @@ impl TrainStep {
         self.update(&x, &t)
     }
 
+    /// Spreads label smoothing in `form` (Diff-Mix's `LabelSmoothingLoss` for method
+    /// `diff-mix`) instead of the uniform `ε/C`.
+    pub fn with_smoothing_form(mut self, form: SmoothingForm) -> Self {
+        self.smoothing_form = form;
+        self
+    }
+
     /// The batch the next step feeds to the network: mixed by the method of [`Self::with_mixing`]
     /// with the RNG of `(epoch, next step index)`, or unchanged.
     ///
@@ -268,7 +281,17 @@ impl TrainStep {
         let step = self.step;
         let lr = self.schedule.lr_at(step);
         let logits = self.model.forward_t(images, true);
-        let mixed = smoothed_cross_entropy(&logits, targets, self.label_smoothing)?;
+        let mixed = smoothed_cross_entropy_with(
+            &logits,
+            targets,
+            self.label_smoothing,
+            self.smoothing_form,
+        )?;
+        // Multi-label data sets: one sigmoid per class (crate::optim::multi_label).
+        let mixed = match self.loss {
+            LossKind::Bce => binary_cross_entropy_with_logits(&logits, targets)?,
+            LossKind::CrossEntropy | LossKind::Auto => mixed,
+        };
         let loss = match self.take_pending() {
             Some(clean) => &mixed + clean,
             None => mixed.shallow_clone(),
@@ -293,5 +316,16 @@ impl TrainStep {
             loss: value,
             lr,
         })
+    }
+}
+
+impl TrainStep {
+    /// Trains with `loss` ([`LossKind::Bce`]: binary cross-entropy with logits, for
+    /// multi-label data sets; label smoothing then does not apply) instead of the soft-label
+    /// cross-entropy; [`LossKind::Auto`] keeps the cross-entropy (resolve it first, see
+    /// [`crate::TrainConfig::resolved_loss`]).
+    pub fn with_loss(mut self, loss: LossKind) -> Self {
+        self.loss = loss;
+        self
     }
 }

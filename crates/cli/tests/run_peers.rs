@@ -1,0 +1,307 @@
+//! The generative peers (Real-Guidance, DA-Fusion, Diff-Mix, DiffuseMix) trained from a recipe
+//! through the binary: `deda run` on a tiny set written here → the generate stage → one epoch
+//! of a tiny ResNet on the CPU → the run folder's provenance names the method, the generated
+//! pool's size and the filter's outcome.
+//!
+//! **Stand-ins:** every test uses `generator = "identity"` (copies of the training images,
+//! planned as the method plans: target class, strength, prompt) and, where a filter is tested,
+//! `scorer = "stand-in"` (the mean brightness stored as the CLIP score), because the diffusion
+//! generators and the CLIP scorer of `deda-sd` are not in this build. They test the plumbing
+//! (stage, bank, pool, filter, training rule, soft-label loss, provenance), not the methods.
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `deda ARGS` in `cwd`, asserts exit code `code`; returns stdout + stderr.
+fn deda(cwd: &Path, args: &[&str], code: i32) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_deda"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("cannot start the deda binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(code), "deda {args:?}:\n{text}");
+    text
+}
+
+/// A scarce-layout set: class `bright` (a light square) and class `dark` (a dark square) on a
+/// grey-blue gradient, `n` training and 2 test images each.
+fn write_set(root: &Path, n: u32) {
+    let side = 40;
+    for (split, count) in [("train", n), ("test", 2)] {
+        for (c, class) in ["bright", "dark"].iter().enumerate() {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mdir = root.join("masks").join(split).join(class);
+            std::fs::create_dir_all(&mdir).unwrap();
+            for k in 0..count {
+                let (lo, hi) = (side / 4 + k % 3, 3 * side / 4 - k % 2);
+                let inside = |x: u32, y: u32| (lo..hi).contains(&x) && (lo..hi).contains(&y);
+                let img = image::RgbImage::from_fn(side, side, |x, y| {
+                    if inside(x, y) {
+                        let v = if c == 0 { 250 - k as u8 } else { 5 + k as u8 };
+                        image::Rgb([v, v, v])
+                    } else {
+                        let g = (60 + (x + y) * 120 / (2 * side)) as u8;
+                        image::Rgb([g, g, 255 - g])
+                    }
+                });
+                img.save(dir.join(format!("{k}.png"))).unwrap();
+                let mask = image::GrayImage::from_fn(side, side, |x, y| {
+                    image::Luma([if inside(x, y) { 255 } else { 0 }])
+                });
+                mask.save(mdir.join(format!("{k}.png"))).unwrap();
+            }
+        }
+    }
+}
+
+fn recipe(method: &str, bank: &str, peer: &str, stages: &str) -> String {
+    format!(
+        r#"
+[data]
+dataset = "scarce:set"
+[model]
+name = "resnet18"
+width = 8
+layers = [1, 1, 1, 1]
+[loader]
+batch_size = 4
+threads = 1
+resize_short = 36
+crop = 32
+[optim]
+lr = 0.05
+[optim.schedule]
+kind = "constant"
+[method]
+name = "{method}"
+bank = "{bank}"
+{peer}
+[train]
+epochs = 1
+seed = 3
+device = "cpu"
+torch_threads = 1
+{stages}
+"#
+    )
+}
+
+/// `[stages.generate]` with the identity stand-in.
+fn generate(k: u32, scorer: &str) -> String {
+    format!("[stages.generate]\ngenerator = \"identity\"\nk = {k}\nscorer = \"{scorer}\"\n")
+}
+
+/// The run's `provenance.json` inputs.
+fn inputs(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("provenance.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["inputs"].clone()
+}
+
+fn input(run: &Path, key: &str) -> String {
+    inputs(run)[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {}", inputs(run)))
+        .to_string()
+}
+
+/// Generated records of `method` in the bank's manifest.
+fn generated_records(bank: &Path, method: &str) -> usize {
+    std::fs::read_to_string(bank.join("manifest.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| {
+            r["kind"] == "generated" && r["producer"]["stage"] == format!("generate:{method}")
+        })
+        .count()
+}
+
+/// Real-Guidance with the identity stand-in and the stand-in scorer: the at-least filter drops
+/// every image of the dark class, which keeps its real images, and the run says so.
+#[test]
+fn real_guidance_identity_stand_in_filter_empties_a_class_which_keeps_its_real_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 4);
+    let peer = "[method.peer.filter]\nkind = \"at-least\"\nthreshold = 0.5\n";
+    let text = recipe("real-guidance", "bank", peer, &generate(2, "stand-in"));
+    std::fs::write(cwd.join("rg.toml"), text).unwrap();
+    let plan = deda(cwd, &["run", "rg.toml", "--plan"], 0);
+    assert!(plan.contains("generate RUN"), "{plan}");
+    assert!(plan.contains("finetune not in the recipe"), "{plan}");
+    let out = deda(cwd, &["run", "rg.toml"], 0);
+    assert!(out.contains("generate: real-guidance"), "{out}");
+    assert!(out.contains("16 image(s) written"), "{out}");
+    assert_eq!(generated_records(&cwd.join("bank"), "real-guidance"), 16);
+    let run = cwd.join("runs/rg");
+    assert_eq!(input(&run, "peer_method"), "real-guidance");
+    assert_eq!(input(&run, "peer_generated"), "16");
+    assert_eq!(
+        input(&run, "peer_pool_size"),
+        "8",
+        "the bright class's 8 images"
+    );
+    assert_eq!(input(&run, "peer_filter_emptied_classes"), "dark");
+    assert!(input(&run, "peer_filter").contains("label_prob > 0.5"));
+    assert!(out.contains("real images only"), "{out}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("removed every generated image of 1 class(es): dark"),
+        "{report}"
+    );
+    // Everything is reused now.
+    let plan = deda(cwd, &["run", "rg.toml", "--plan"], 0);
+    assert!(plan.contains("generate reuse"), "{plan}");
+    assert!(plan.contains("train    reuse"), "{plan}");
+}
+
+/// DA-Fusion with the identity stand-in: no filter, every image kept; a second recipe of the
+/// same bank with k = 3 generates the missing image per sample only... under a new producer.
+#[test]
+fn da_fusion_identity_stand_in_trains_on_its_own_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 3);
+    let text = recipe("da-fusion", "bank", "", &generate(2, "none"));
+    std::fs::write(cwd.join("daf.toml"), text).unwrap();
+    deda(cwd, &["run", "daf.toml"], 0);
+    let run = cwd.join("runs/daf");
+    assert_eq!(input(&run, "peer_method"), "da-fusion");
+    assert_eq!(input(&run, "peer_pool_size"), "12");
+    assert_eq!(input(&run, "peer_filter"), "none");
+    assert_eq!(input(&run, "peer_filter_emptied_classes"), "");
+    assert_eq!(input(&run, "peer_replace_probability"), "0.5");
+    // Strengths drawn from DA-Fusion's set.
+    let manifest = std::fs::read_to_string(cwd.join("bank/manifest.jsonl")).unwrap();
+    assert!(manifest.lines().all(|l| ["0.25", "0.5", "0.75", "1.0"]
+        .iter()
+        .any(|s| l.contains(&format!("\"strength\":{s}")))));
+}
+
+/// Diff-Mix with the identity stand-in: inter-class plans (soft labels through the loss), the
+/// drop-lowest-10% filter on the stand-in score drops some images; provenance says how many.
+#[test]
+fn diff_mix_identity_stand_in_soft_labels_and_drop_lowest_filter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 5);
+    let text = recipe("diff-mix", "bank", "", &generate(2, "stand-in"));
+    std::fs::write(cwd.join("dm.toml"), text).unwrap();
+    let out = deda(cwd, &["run", "dm.toml"], 0);
+    let run = cwd.join("runs/dm");
+    assert_eq!(input(&run, "peer_method"), "diff-mix");
+    assert_eq!(input(&run, "peer_generated"), "20");
+    let kept: usize = input(&run, "peer_pool_size").parse().unwrap();
+    let dropped: usize = input(&run, "peer_filter_dropped").parse().unwrap();
+    assert!(
+        dropped >= 1 && kept + dropped == 20,
+        "{kept} + {dropped}: {out}"
+    );
+    assert!(input(&run, "peer_filter").contains("drop-lowest"));
+    assert_eq!(input(&run, "peer_replace_probability"), "0.1");
+    let manifest = std::fs::read_to_string(cwd.join("bank/manifest.jsonl")).unwrap();
+    let other_target = manifest.lines().filter(|l| {
+        (l.contains("\"class\":0") && l.contains("\"target_class\":1"))
+            || (l.contains("\"class\":1") && l.contains("\"target_class\":0"))
+    });
+    assert!(other_target.count() > 0, "inter-class plans: {manifest}");
+    // The wrong label smoothing knob is refused before any work.
+    let bad = recipe(
+        "diff-mix",
+        "bank",
+        "",
+        &format!("{}\n", generate(2, "stand-in")),
+    )
+    .replace(
+        "torch_threads = 1",
+        "torch_threads = 1\nlabel_smoothing = 0.1",
+    );
+    std::fs::write(cwd.join("bad.toml"), bad).unwrap();
+    let err = deda(cwd, &["run", "bad.toml"], 2);
+    assert!(err.contains("[method.peer] label_smoothing"), "{err}");
+}
+
+/// DiffuseMix with the identity stand-in (style prompts planned, hybrid + fractal online).
+#[test]
+fn diffusemix_identity_stand_in_hybrids_with_fractals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 3);
+    let peer = "[method.peer]\nreplace_probability = 1.0\nside = 32\nfractals = 2\n";
+    let text = recipe("diffusemix", "bank", peer, &generate(1, "none"));
+    std::fs::write(cwd.join("dfm.toml"), text).unwrap();
+    deda(cwd, &["run", "dfm.toml"], 0);
+    let run = cwd.join("runs/dfm");
+    assert_eq!(input(&run, "peer_method"), "diffusemix");
+    assert_eq!(input(&run, "peer_pool_size"), "6");
+    let manifest = std::fs::read_to_string(cwd.join("bank/manifest.jsonl")).unwrap();
+    assert!(manifest.contains("\"prompt\":\""), "{manifest}");
+    assert!(
+        !manifest.contains("a photo of a"),
+        "style prompts, not class prompts"
+    );
+}
+
+/// Training a peer on a bank without its generated images is refused before any work, naming
+/// the bank and the method; `deda generate --shard` fills the bank and training then runs.
+#[test]
+fn a_bank_without_the_methods_images_is_named_and_deda_generate_fills_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 2);
+    deda(
+        cwd,
+        &[
+            "generate",
+            "--dataset",
+            "scarce:set",
+            "--bank",
+            "bank",
+            "--method",
+            "da-fusion",
+            "--generator",
+            "identity",
+            "--k",
+            "1",
+        ],
+        0,
+    );
+    let text = recipe("diff-mix", "bank", "", "");
+    std::fs::write(cwd.join("dm.toml"), text).unwrap();
+    let err = deda(cwd, &["train", "--config", "dm.toml"], 2);
+    assert!(
+        err.contains("bank") && err.contains("no generated images of method diff-mix"),
+        "{err}"
+    );
+    for shard in ["0/2", "1/2"] {
+        deda(
+            cwd,
+            &[
+                "generate",
+                "--dataset",
+                "scarce:set",
+                "--bank",
+                "bank",
+                "--method",
+                "diff-mix",
+                "--generator",
+                "identity",
+                "--k",
+                "2",
+                "--shard",
+                shard,
+            ],
+            0,
+        );
+    }
+    deda(cwd, &["bank", "merge", "bank"], 0);
+    assert_eq!(generated_records(&cwd.join("bank"), "diff-mix"), 8);
+    let out = deda(cwd, &["train", "--config", "dm.toml"], 0);
+    assert!(out.contains("done: 1 epochs"), "{out}");
+}
