@@ -54,7 +54,7 @@ run_one() {
 
 ALL=(resnet densenet vit efficientnet_lite sgd optim_sensitivity mix comixup rand_augment
      scheduler samplers clip_tokenizer sam grounding_dino sd pipeline layer_diffuse
-     transparent_attn_sd diffusemix alpha_pyramid ip2p lora)
+     transparent_attn_sd diffusemix alpha_pyramid ip2p lora generators)
 NAMES=("${@:-${ALL[@]}}")
 fail=0
 for n in "${NAMES[@]}"; do
@@ -113,6 +113,9 @@ for n in "${NAMES[@]}"; do
     transparent_attn_sd)
         run_one "$n" crates/sd/tests/fixtures/transparent_attn_tiny '$PY '"$s"' --out $OUT' ;;
     lora) run_one "$n" crates/sd/tests/fixtures/lora_tiny '$PY '"$s"' --out $OUT' ;;
+    generators)
+        run_one "$n" crates/sd/tests/fixtures \
+            '$PY '"$s"' --out $OUT --pipeline crates/sd/tests/fixtures/pipeline_tiny' ;;
     alpha_pyramid)
         run_one "$n" crates/decouple/tests/fixtures/alpha_pyramid \
             '$PY tools/alpha_pyramid_reference.py --out $OUT' ;;

@@ -8,7 +8,8 @@ Pinned versions (tools/parity/requirements.txt): python 3.11, torch==2.11.0, tra
 diffusers==0.35.2.
 
 Usage (from the repository root; run make_pipeline_fixture.py first, its pipeline_tiny/ is used):
-    .venv/bin/python tools/parity/make_generators_fixture.py [--out crates/sd/tests/fixtures]
+    .venv/bin/python tools/parity/make_generators_fixture.py [--out crates/sd/tests/fixtures] \
+        [--pipeline crates/sd/tests/fixtures/pipeline_tiny]
 
 Cases (the peers' samplers as their code builds them; guidance and strengths as the generators'
 defaults, a few steps fewer where the schedule allows):
@@ -168,8 +169,10 @@ def textual_inversion(text, unet, dtype):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="crates/sd/tests/fixtures")
+    ap.add_argument("--pipeline", default=None,
+                    help="the tiny diffusers folder (default: <out>/pipeline_tiny)")
     args = ap.parse_args()
-    root = os.path.join(args.out, "pipeline_tiny")
+    root = args.pipeline or os.path.join(args.out, "pipeline_tiny")
     text = CLIPTextModel.from_pretrained(os.path.join(root, "text_encoder")).eval()
     unet = UNet2DConditionModel.from_pretrained(os.path.join(root, "unet")).eval()
     vae = AutoencoderKL.from_pretrained(os.path.join(root, "vae")).eval()
