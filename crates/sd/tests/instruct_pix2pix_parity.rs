@@ -153,3 +153,58 @@ fn a_four_channel_unet_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("input channels"), "{err}");
 }
+
+/// `unet/config.json` and `vae/config.json` of timbrooks/instruct-pix2pix (as mirrored in
+/// gaikwadbsupriyaofficial/timbrook1 at c67c05b3, `_name_or_path` "./instruct-pix2pix/…"):
+/// they parse, the UNet is SD-1.5's with `in_channels` 8, the VAE is SD-1.5's (scaling factor
+/// 0.18215 by default), so the pipeline's `in_channels == 2 × latent_channels` check holds.
+#[test]
+fn the_published_instruct_pix2pix_configs_load_as_sd15_with_eight_input_channels() {
+    use deda_sd::models::unet::UNetConfig;
+    use deda_sd::models::vae::VaeConfig;
+    let unet: serde_json::Value = serde_json::from_str(
+        r#"{"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.12.0.dev0",
+        "_name_or_path": "./instruct-pix2pix/unet", "act_fn": "silu", "attention_head_dim": 8,
+        "block_out_channels": [320, 640, 1280, 1280], "center_input_sample": false,
+        "class_embed_type": null, "cross_attention_dim": 768,
+        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
+                             "CrossAttnDownBlock2D", "DownBlock2D"],
+        "downsample_padding": 1, "dual_cross_attention": false, "flip_sin_to_cos": true,
+        "freq_shift": 0, "in_channels": 8, "layers_per_block": 2, "mid_block_scale_factor": 1,
+        "mid_block_type": "UNetMidBlock2DCrossAttn", "norm_eps": 1e-05, "norm_num_groups": 32,
+        "num_class_embeds": null, "only_cross_attention": false, "out_channels": 4,
+        "resnet_time_scale_shift": "default", "sample_size": 64,
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+                           "CrossAttnUpBlock2D"],
+        "upcast_attention": false, "use_linear_projection": false}"#,
+    )
+    .unwrap();
+    let vae: serde_json::Value = serde_json::from_str(
+        r#"{"_class_name": "AutoencoderKL", "_diffusers_version": "0.12.0.dev0",
+        "_name_or_path": "./instruct-pix2pix/vae", "act_fn": "silu",
+        "block_out_channels": [128, 256, 512, 512],
+        "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D",
+                             "DownEncoderBlock2D"],
+        "in_channels": 3, "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32,
+        "out_channels": 3, "sample_size": 512,
+        "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D",
+                           "UpDecoderBlock2D"]}"#,
+    )
+    .unwrap();
+    let u = UNetConfig::from_json(&unet).unwrap();
+    assert_eq!(u.in_channels, 8);
+    let sd15 = UNetConfig::sd15();
+    assert_eq!(u.levels().unwrap(), sd15.levels().unwrap());
+    assert_eq!(
+        UNetConfig {
+            in_channels: sd15.in_channels,
+            ..u.clone()
+        },
+        sd15,
+        "SD-1.5's UNet but for conv_in"
+    );
+    let v = VaeConfig::from_json(&vae).unwrap();
+    assert_eq!(v.latent_channels * 2, u.in_channels);
+    assert_eq!(v.scaling_factor, 0.18215);
+    assert_eq!(v, VaeConfig::sd15(), "SD-1.5's VAE");
+}
