@@ -742,10 +742,12 @@ pub fn apply(unet: &mut UNet2DConditionModel, lora: &LoraWeights, scale: f64) ->
     visit_projections(unet, &mut |name, lin| {
         if let Some(layer) = lora.get(name) {
             tch::no_grad(|| {
-                let delta = (layer.delta() * scale)
-                    .to_device(lin.ws.device())
-                    .to_kind(lin.ws.kind());
-                let _ = lin.ws.g_add_(&delta);
+                // On the weight's device (a GPU UNet merges on the GPU), in f32.
+                let dev = lin.ws.device();
+                let up = layer.up.to_device(dev).to_kind(Kind::Float);
+                let down = layer.down.to_device(dev).to_kind(Kind::Float);
+                let delta = up.matmul(&down) * (scale * layer.scaling());
+                let _ = lin.ws.g_add_(&delta.to_kind(lin.ws.kind()));
             });
             n += 1;
         }
