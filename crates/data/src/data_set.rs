@@ -69,6 +69,13 @@ impl Label {
         classes.iter().map(|&c| (c, w)).collect()
     }
 
+    /// The multi-hot target as `(class, 1.0)` pairs, one per class: what the multi-label loss
+    /// trains a real image of a multi-label data set (VOC) with (a single label: `(class, 1)`,
+    /// as [`Label::soft_target`]).
+    pub fn multi_hot_target(&self) -> Vec<(ClassId, f32)> {
+        self.classes().iter().map(|&c| (c, 1.0)).collect()
+    }
+
     /// The classes of this label.
     pub fn classes(&self) -> &[ClassId] {
         match self {

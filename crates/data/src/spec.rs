@@ -92,6 +92,12 @@ impl DataKind {
         DataKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// Whether images of this layout carry several labels (`voc2007`): such data sets train
+    /// with the multi-label loss and report mAP.
+    pub fn is_multi_label(self) -> bool {
+        self == DataKind::Voc2007
+    }
+
     /// Every kind's name, comma-separated (for messages).
     pub fn names() -> String {
         DataKind::ALL.map(DataKind::name).join(", ")

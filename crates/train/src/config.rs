@@ -17,8 +17,8 @@ use deda_loader::LoaderConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RunError, RunResult};
-use crate::optim::{ScheduleConfig, SgdConfig};
 use crate::optim::multi_label::LossKind;
+use crate::optim::{ScheduleConfig, SgdConfig};
 
 /// The whole recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -1,4 +1,5 @@
-//! Optimisation: the loss ([`loss`]), the SGD ([`momentum_sgd`]), the one training step
+//! Optimisation: the loss ([`loss`]; multi-label data sets: [`multi_label`]), the SGD
+//! ([`momentum_sgd`]), the one training step
 //! ([`step`]), SGD hyper-parameters and learning-rate schedules (here).
 //!
 //! [`SgdConfig`] holds the hyper-parameters of [`crate::MomentumSgd`], the update of
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod loss;
 pub mod momentum_sgd;
+pub mod multi_label;
 pub mod step;
 
 use crate::error::{Error, Result};
