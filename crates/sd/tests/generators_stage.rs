@@ -270,6 +270,14 @@ fn configs_are_validated_and_default_to_the_references() {
         PeerMethod::DiffMix
     );
     assert!("diffmix".parse::<PeerMethod>().is_err());
+    let rg = GeneratorConfig::from_json(
+        PeerMethod::RealGuidance,
+        &serde_json::json!({"strengths": [0.2]}),
+    )
+    .unwrap();
+    assert_eq!(rg.strengths(), vec![0.2]);
+    let two = serde_json::json!({"strengths": [0.2, 0.3]});
+    assert!(GeneratorConfig::from_json(PeerMethod::RealGuidance, &two).is_err());
 }
 
 #[test]

@@ -132,7 +132,7 @@ impl GeneratorConfig {
     }
 
     /// `method`'s settings from JSON (e.g. a recipe table turned into JSON), fields not given
-    /// taking their defaults; validated.
+    /// taking their defaults; validated. Real-Guidance also accepts `strengths` with one value.
     ///
     /// # Errors
     /// [`Error::Config`] for unknown fields or invalid values.
@@ -141,8 +141,16 @@ impl GeneratorConfig {
             .map_err(|e| Error::Config(e.to_string()))?;
         if let (Some(b), Some(given)) = (base.as_object_mut(), settings.as_object()) {
             for (k, v) in given {
-                if k != "method" {
-                    b.insert(k.clone(), v.clone());
+                match (method, k.as_str(), v.as_array().map(Vec::as_slice)) {
+                    (_, "method", _) => {}
+                    // Real-Guidance has one strength: `strengths = [s]` reads as `strength = s`,
+                    // so every method takes the same recipe key.
+                    (PeerMethod::RealGuidance, "strengths", Some([one])) => {
+                        b.insert("strength".into(), one.clone());
+                    }
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
                 }
             }
         } else if !settings.is_null() {
