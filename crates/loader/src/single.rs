@@ -151,7 +151,7 @@ impl SampleReader {
     }
 }
 
-/// Pixels deinterleaved per step by [`write_chw_u8`].
+/// Pixels deinterleaved per step by [`write_chw`].
 const CHUNK: usize = 8;
 
 /// Writes `img` (mirrored if `flip`) as CHW into `out` (`3·w·h` values), channel `c`'s byte
