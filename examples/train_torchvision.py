@@ -119,6 +119,8 @@ def main():
         sampler=sampler,
         num_workers=args.workers,
         multiprocessing_context=args.start_method if args.workers > 0 else None,
+        # Workers live across epochs: DedaDataset.set_epoch reaches them (shared memory).
+        persistent_workers=args.workers > 0,
         pin_memory=device.type == "cuda",
         drop_last=False,
     )
