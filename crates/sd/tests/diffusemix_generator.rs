@@ -11,7 +11,10 @@ use deda_bank::{BankMeta, BankWriter, PartBank};
 use deda_combine::peers::diffusemix::{diffusemix_image, hybrid, Direction, BLEND_WIDTH, PROMPTS};
 use deda_core::{ClassId, PartKind};
 use deda_edit::generate::{run_generate, ImageGenerator, SourceImage};
-use deda_sd::generators::diffusemix::{tiny_random_ip2p, DiffuseMixConfig, DiffuseMixGenerator};
+use deda_edit::generate::{Generation, GenerationPlan};
+use deda_sd::generators::diffusemix::{
+    tiny_random_ip2p, DiffuseMixConfig, DiffuseMixGenerator, DiffuseMixOutput,
+};
 use deda_sd::generators::SdSource;
 use deda_sd::pipelines::instruct_pix2pix::InstructPix2Pix;
 use deda_sd::weights::LoadOptions;
@@ -261,6 +264,42 @@ fn blank_and_non_finite_generations_are_counted_not_stored() {
     );
     let bank = PartBank::open(dir.path()).unwrap();
     assert!(bank.records().iter().all(|r| r.kind != PartKind::Generated));
+}
+
+#[test]
+fn the_edit_alone_is_stored_when_asked() {
+    let cfg = DiffuseMixConfig {
+        output: DiffuseMixOutput::Edit,
+        ..tiny_cfg()
+    };
+    let mut edit_only = DiffuseMixGenerator::new(
+        cfg,
+        &SdSource::TinyRandom(7),
+        Some(bpe()),
+        LoadOptions::default(),
+    )
+    .unwrap();
+    let mut hybrid = generator();
+    assert_ne!(edit_only.config(), hybrid.config(), "another producer");
+    let plan = GenerationPlan {
+        target_class: ClassId(0),
+        strength: None,
+        prompt: "aurora".into(),
+    };
+    let img = photo("y");
+    let Generation::Image(edit) = edit_only.generate(&img, &plan, 4).unwrap() else {
+        panic!("non-finite")
+    };
+    let parts = hybrid.generate_parts(&img, "aurora", 4).unwrap().unwrap();
+    assert_eq!(
+        edit, parts.generated,
+        "same weights and seed: the same edit"
+    );
+    let Generation::Image(mixed) = hybrid.generate(&img, &plan, 4).unwrap() else {
+        panic!("non-finite")
+    };
+    assert_eq!(Some(mixed), parts.blended);
+    assert_ne!(edit, parts.blended.unwrap());
 }
 
 #[test]

@@ -22,8 +22,10 @@
 //!    [`DiffuseMixConfig::fractals`] is ours).
 //!
 //! The stored `gen` image is the blended 256×256 picture (`augmented_data` of the reference),
-//! labelled with the source's class; training reads it as it is (nothing of DiffuseMix is left
-//! for training time). The random choices (noise, join direction, fractal) come from the stage's
+//! labelled with the source's class; training reads it as it is (the training recipe's
+//! `[method.peer] hybrid = "stored"`, `deda_train::peers`). With
+//! [`DiffuseMixOutput::Edit`] only the edit is stored and the loader makes the hybrid
+//! (`hybrid = "online"`); one or the other, so the join and blend happen exactly once. The random choices (noise, join direction, fractal) come from the stage's
 //! per-image seed; the prompt from the plan.
 //!
 //! The reference generates one image per prompt for every image (`for prompt in self.prompts`);
@@ -74,6 +76,22 @@ pub struct DiffuseMixConfig {
     pub fractals: usize,
     /// Seed of the fractal set (`deda_core::Stream::Fractal`).
     pub fractal_seed: u64,
+    /// What is stored: the reference's hybrid (join + fractal blend, the default) or the plain
+    /// edit, for a training recipe that joins and blends in the loader
+    /// (`[method.peer] hybrid = "online"`); never both, so nothing is blended twice.
+    pub output: DiffuseMixOutput,
+}
+
+/// What [`DiffuseMixGenerator`] stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiffuseMixOutput {
+    /// The hybrid: the edit joined to the original and blended with a fractal (the reference's
+    /// offline `augmented_data`).
+    #[default]
+    Hybrid,
+    /// InstructPix2Pix's edit alone (the loader makes the hybrid).
+    Edit,
 }
 
 impl Default for DiffuseMixConfig {
@@ -85,8 +103,9 @@ impl Default for DiffuseMixConfig {
             guidance_scale: ip2p.guidance_scale,
             image_guidance_scale: ip2p.image_guidance_scale,
             size: rule::SIDE,
-            fractals: 64,
+            fractals: 32,
             fractal_seed: 0,
+            output: DiffuseMixOutput::Hybrid,
         }
     }
 }
@@ -136,7 +155,8 @@ pub struct DiffuseMixParts {
     pub generated: RgbImage,
     /// The join direction and fractal index drawn from the seed.
     pub params: DiffuseMixParams,
-    /// The final picture (join, then fractal blend); None when `generated` is blank.
+    /// The final picture (join, then fractal blend); None when `generated` is blank or only
+    /// the edit is asked for ([`DiffuseMixOutput::Edit`]).
     pub blended: Option<RgbImage>,
 }
 
@@ -275,7 +295,7 @@ impl DiffuseMixGenerator {
             .into_iter()
             .next()
             .ok_or_else(|| Error::Input("InstructPix2Pix returned no picture".into()))?;
-        let blended = if rule::is_blank(&generated) {
+        let blended = if rule::is_blank(&generated) || self.cfg.output == DiffuseMixOutput::Edit {
             None
         } else {
             let fractal = self.fractal(params.fractal)?;
@@ -343,7 +363,8 @@ impl ImageGenerator for DiffuseMixGenerator {
             })?;
         Ok(match parts {
             None => Generation::NonFinite,
-            // A blank generation goes back as it is: the stage counts it and stores nothing.
+            // A blank generation goes back as it is: the stage counts it and stores nothing;
+            // with `output = "edit"` the edit is the result.
             Some(DiffuseMixParts {
                 blended: None,
                 generated,
@@ -403,5 +424,8 @@ mod tests {
         let parsed: DiffuseMixConfig =
             serde_json::from_value(json!({"prompts": ["snowy"], "steps": 2})).unwrap();
         assert_eq!(parsed.size, 256);
+        assert_eq!(parsed.output, DiffuseMixOutput::Hybrid);
+        let edit: DiffuseMixConfig = serde_json::from_value(json!({"output": "edit"})).unwrap();
+        assert_eq!(edit.output, DiffuseMixOutput::Edit);
     }
 }
