@@ -8,7 +8,8 @@ use deda_edit::ClipTokenizer;
 use deda_sd::models::clip_text::{ClipTextConfig, ClipTextModel};
 use deda_sd::models::lora::{apply, LoraInit, LoraWeights};
 use deda_sd::stages::lora_ti::stage::{
-    run_lora_ti, LoraTiOptions, LoraTiTask, TrainImage, CHECKPOINT_FILE, LORA_FILE, RECORD_FILE,
+    apply_finetuned, run_lora_ti, LoraTiOptions, LoraTiTask, TrainImage, CHECKPOINT_FILE,
+    LORA_FILE, RECORD_FILE,
 };
 use deda_sd::stages::lora_ti::{JointBatch, JointTrainer, LoraTiConfig};
 use deda_sd::stages::ttti::store::{embedding_path, load_embedding, placeholder_token};
@@ -178,6 +179,11 @@ fn resuming_from_the_checkpoint_gives_the_bytes_of_an_uninterrupted_run() {
     let mut sd = tiny_sd();
     let n = apply(&mut sd.unet.model, &lora, 1.0).unwrap();
     assert_eq!(n, lora.len());
+    let mut sd2 = tiny_sd();
+    let hash = apply_finetuned(&mut sd2.unet.model, &a, 1.0).unwrap();
+    assert_eq!(hash.len(), 64);
+    let e = apply_finetuned(&mut sd2.unet.model, tmp.path(), 1.0).unwrap_err();
+    assert!(e.to_string().contains("no finished"), "{e}");
     for name in classes() {
         let (token, row) = load_embedding(&embedding_path(&a, &name)).unwrap();
         assert_eq!(token, placeholder_token(&name));

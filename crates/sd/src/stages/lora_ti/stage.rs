@@ -9,6 +9,9 @@
 //! - `<out>/lora_ti.json`: the record ([`LoraTiRecord`]: config, classes and tokens, the
 //!   fingerprint of config + images, final loss), written last: a folder with it is finished.
 //!
+//! The Diff-Mix generator merges the LoRA into its UNet with [`apply_finetuned`] (which also
+//! gives the file's hash for the producer) and reads the tokens from the same folder.
+//!
 //! Resumable: every `checkpoint_every` steps (and when a call's step budget runs out) the whole
 //! trainable state — LoRA, rows, AdamW moments, step — goes to
 //! `<out>/lora_ti.checkpoint.safetensors` (atomic); a later call with the same config and
@@ -35,7 +38,10 @@ use tch::{Kind, Tensor};
 
 use super::{JointBatch, JointTrainer, LoraTiConfig};
 use crate::error::{Error, Result};
-use crate::models::lora::{safetensors_metadata, write_safetensors_atomic, LoraInit, LoraWeights};
+use crate::models::lora::{
+    apply, safetensors_metadata, write_safetensors_atomic, LoraInit, LoraWeights,
+};
+use crate::models::unet::UNet2DConditionModel;
 use crate::pipelines::img2img::seeded_noise;
 use crate::stages::ttti::store::{embedding_path, placeholder_token, save_embedding};
 use crate::weights::StableDiffusion;
@@ -558,4 +564,31 @@ fn train_loop(
         already_done: false,
         last_loss,
     })
+}
+
+/// For the Diff-Mix generator: applies the LoRA of a finished fine-tuning folder `out_dir` to
+/// `unet` (merged, multiplier `scale`; Diff-Mix uses 1) and returns the SHA-256 (hex) of its
+/// `lora.safetensors`, to put in the producer's weights hash. The class tokens are in the same
+/// folder, one TTTI-format file per class ([`crate::stages::ttti::store::embedding_path`]).
+///
+/// # Errors
+/// [`Error::Input`] naming the folder if it holds no finished fine-tuning (no
+/// `lora_ti.json`); LoRA errors as [`LoraWeights::load`] and [`apply`].
+pub fn apply_finetuned(
+    unet: &mut UNet2DConditionModel,
+    out_dir: &Path,
+    scale: f64,
+) -> Result<String> {
+    if read_record(out_dir)?.is_none() {
+        return Err(Error::Input(format!(
+            "{} holds no finished Diff-Mix fine-tuning (no {RECORD_FILE}); run the fine-tuning \
+             stage first",
+            out_dir.display()
+        )));
+    }
+    let path = out_dir.join(LORA_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+    let lora = LoraWeights::load(&path)?;
+    apply(unet, &lora, scale)?;
+    Ok(sha256_hex(&bytes))
 }
