@@ -396,3 +396,29 @@ fn clip_scores_are_the_models_softmax_over_the_prompts() {
     );
     assert!(scorer.score(&img, ClassId(3), &names).is_err());
 }
+
+#[test]
+fn a_callers_unet_replaces_the_loaded_one() {
+    // Diff-Mix's LoRA is applied by the caller to a UNet it passes in; here another UNet of the
+    // same shape (the tiny pipeline fixture's) must change the generation.
+    let names: Vec<String> = CLASSES.iter().map(|s| s.to_string()).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipeline_tiny");
+    let cfg = fast(PeerMethod::DiffMix);
+    let mut plain = build_peer(&cfg, options(None)).unwrap();
+    let unet = deda_sd::weights::load_unet(&root, LoadOptions::default()).unwrap();
+    let mut swapped = build_peer(
+        &cfg,
+        BuildOptions {
+            unet: Some(unet),
+            weights_hash: Some("lora-sha".into()),
+            ..options(None)
+        },
+    )
+    .unwrap();
+    assert_eq!(swapped.weights_hash().as_deref(), Some("lora-sha"));
+    let p = plain.plan(&sources()[0], &names, &mut rng_for(3, Stream::Edit, &[0]));
+    let img = photo("z");
+    let a = plain.generate(&img, &p, 8).unwrap();
+    let b = swapped.generate(&img, &p, 8).unwrap();
+    assert_ne!(a, b);
+}
