@@ -11,9 +11,9 @@
 //!
 //! | Method | Target | Strength | Prompt | Sampler | Guidance |
 //! | --- | --- | --- | --- | --- | --- |
-//! | Real-Guidance | own class | 0.1 | "a photo of a {label}" | PNDM 50 | 3.0 |
-//! | DA-Fusion | own class | {0.25, 0.5, 0.75, 1.0} | "a photo of a <token>" (4 vectors) | PNDM 50 | 7.5 |
-//! | Diff-Mix | another class | {0.5, 0.7, 0.9} (or 0.7) | "a photo of a <token> [super-class]" | DPM-Solver++ 25 | 7.5 |
+//! | Real-Guidance | own class | 0.1 | `a photo of a {label}` | PNDM 50 | 3.0 |
+//! | DA-Fusion | own class | {0.25, 0.5, 0.75, 1.0} | `a photo of a <token>` (4 vectors) | PNDM 50 | 7.5 |
+//! | Diff-Mix | another class | {0.5, 0.7, 0.9} (or 0.7) | `a photo of a <token> [super-class]` | DPM-Solver++ 25 | 7.5 |
 //!
 //! Sources per value: [`config`]. Entry points for the command line:
 //! - [`build`] (a generator from a [`GeneratorConfig`] and [`BuildOptions`]: a diffusers
