@@ -263,21 +263,113 @@ pub fn make_generator(
                 _ => Vec::new(),
             },
         })),
-        "sd" => {
-            let _ = finetune;
-            Err(UsageError(format!(
-                "stages.generate.generator = \"sd\" for {method}: the diffusion generators of \
-                 the generative peers (deda-sd, crates/sd/src/generators) are not in this build \
-                 yet; use generator = \"identity\" to run the method's plumbing with copies"
-            ))
-            .into())
-        }
+        "sd" => sd_generator(method, g, finetune),
         other => Err(UsageError(format!(
             "generator {other:?}: expected `sd` (the method's diffusion generator) or `identity` \
              (copies planned as the method plans; a stand-in without weights)"
         ))
         .into()),
     }
+}
+
+/// `hf:ORG/NAME` resolved in the local Hugging Face cache; other paths as given.
+fn resolve_hf(path: &Path) -> Result<PathBuf> {
+    let spec = path.to_string_lossy();
+    deda_sd::weights::hf_cache::resolve(&spec)
+        .with_context(|| format!("resolving {spec} in the Hugging Face cache"))
+}
+
+/// The `sd` generator of `method` (deda-sd): SD-1.5 img2img for Real-Guidance and DA-Fusion
+/// (its class tokens from the fine-tuning folder), InstructPix2Pix for DiffuseMix (which
+/// stores the hybrids: `[method.peer] hybrid = "stored"`). Diff-Mix's LoRA-applied UNet is not
+/// wired here yet.
+fn sd_generator(
+    method: deda_train::MethodName,
+    g: &deda_train::stages::GenerateStage,
+    finetune: Option<&Path>,
+) -> Result<Box<dyn deda_edit::ImageGenerator>> {
+    use deda_sd::generators as sdg;
+    use deda_train::MethodName as M;
+    let weights = g.weights.clone().ok_or_else(|| {
+        UsageError(format!(
+            "the sd generator of {method} needs stages.generate.weights"
+        ))
+    })?;
+    let weights = resolve_hf(&weights)?;
+    let load = crate::args::load_options(&g.device, "fp32")?;
+    if method == M::Diffusemix {
+        let mut cfg = sdg::diffusemix::DiffuseMixConfig {
+            prompts: g.prompts_or_default(),
+            ..Default::default()
+        };
+        if let Some(v) = g.steps {
+            cfg.steps = v;
+        }
+        if let Some(v) = g.guidance {
+            cfg.guidance_scale = v;
+        }
+        if let Some(v) = g.size {
+            cfg.size = v;
+        }
+        cfg.fractal_seed = g.seed;
+        return Ok(Box::new(
+            sdg::diffusemix::DiffuseMixGenerator::new(
+                cfg,
+                &sdg::SdSource::Folder(weights.clone()),
+                g.tokenizer.clone(),
+                load,
+            )
+            .with_context(|| format!("loading InstructPix2Pix from {}", weights.display()))?,
+        ));
+    }
+    if method == M::DiffMix {
+        return Err(UsageError(
+            "the sd generator of diff-mix needs its LoRA applied to the UNet ([stages.finetune], \
+             deda_sd::stages::lora_ti): not wired into deda run yet; use generator = \
+             \"identity\" to run the method's plumbing"
+                .into(),
+        )
+        .into());
+    }
+    let peer: sdg::PeerMethod = method.as_str().parse()?;
+    let mut cfg = sdg::GeneratorConfig::default_for(peer);
+    let strengths = g.strengths_for(method);
+    match &mut cfg {
+        sdg::GeneratorConfig::RealGuidance(c) => {
+            if let Some(s) = strengths.first() {
+                c.strength = *s;
+            }
+        }
+        sdg::GeneratorConfig::DaFusion(c) => c.strengths = strengths,
+        sdg::GeneratorConfig::DiffMix(c) => c.strengths = strengths,
+    }
+    let i2i = cfg.img2img_mut();
+    if let Some(v) = g.steps {
+        i2i.steps = v;
+    }
+    if let Some(v) = g.guidance {
+        i2i.guidance_scale = v;
+    }
+    if let Some(v) = g.size {
+        i2i.size = v;
+    }
+    let embeddings = match method {
+        M::DaFusion => Some(finetune.map(Path::to_path_buf).ok_or_else(|| {
+            UsageError(
+                "the sd generator of da-fusion needs its class tokens ([stages.finetune])".into(),
+            )
+        })?),
+        _ => None,
+    };
+    let opts = sdg::BuildOptions {
+        tokenizer: g.tokenizer.clone(),
+        embeddings,
+        load,
+        ..sdg::BuildOptions::folder(weights.clone())
+    };
+    Ok(Box::new(sdg::build_peer(&cfg, opts).with_context(
+        || format!("loading the {method} generator from {}", weights.display()),
+    )?))
 }
 
 /// The scorer of `[stages.generate] scorer` (`--scorer`): `none`, `stand-in` (mean brightness,
@@ -288,13 +380,32 @@ pub fn make_scorer(
     match g.scorer.as_str() {
         "none" => Ok(None),
         "stand-in" => Ok(Some(Box::new(deda_train::peers::StandInScorer))),
-        "clip" => Err(UsageError(
-            "stages.generate.scorer = \"clip\": the CLIP scorer of deda-sd \
-             (crates/sd/src/generators) is not in this build yet; use scorer = \"stand-in\" to \
-             test the filter plumbing, or \"none\""
-                .into(),
-        )
-        .into()),
+        "clip" => {
+            let dir = g.clip.clone().ok_or_else(|| {
+                UsageError("scorer = \"clip\" needs the CLIP weights (clip)".into())
+            })?;
+            let dir = resolve_hf(&dir)?;
+            let tokenizer = match &g.tokenizer {
+                Some(t) => t.clone(),
+                None => resolve_hf(g.weights.as_deref().unwrap_or(Path::new("")))?
+                    .join("tokenizer")
+                    .join("merges.txt"),
+            };
+            let cfg = deda_sd::generators::ScorerConfig {
+                object: g.object.clone(),
+                ..Default::default()
+            };
+            let load = crate::args::load_options(&g.device, "fp32")?;
+            Ok(Some(Box::new(
+                deda_sd::generators::build_scorer(
+                    &deda_sd::generators::ClipSource::Folder(dir.clone()),
+                    &tokenizer,
+                    cfg,
+                    load,
+                )
+                .with_context(|| format!("loading the CLIP scorer from {}", dir.display()))?,
+            )))
+        }
         other => {
             Err(UsageError(format!("scorer {other:?}: expected none, clip or stand-in")).into())
         }

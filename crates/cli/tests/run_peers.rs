@@ -3,11 +3,17 @@
 //! of a tiny ResNet on the CPU → the run folder's provenance names the method, the generated
 //! pool's size and the filter's outcome.
 //!
-//! **Stand-ins:** every test uses `generator = "identity"` (copies of the training images,
+//! Real-Guidance also runs with its SD-1.5 generator and the CLIP scorer of `deda-sd` on the tiny
+//! random-weight fixtures (`crates/sd/tests/fixtures`): the plumbing of the real generator and
+//! scorer, not their quality.
+//!
+//! **Stand-ins:** the other tests use `generator = "identity"` (copies of the training images,
 //! planned as the method plans: target class, strength, prompt) and, where a filter is tested,
 //! `scorer = "stand-in"` (the mean brightness stored as the CLIP score), because the diffusion
 //! generators and the CLIP scorer of `deda-sd` are not in this build. They test the plumbing
 //! (stage, bank, pool, filter, training rule, soft-label loss, provenance), not the methods.
+mod generative_common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -233,7 +239,8 @@ fn diffusemix_identity_stand_in_hybrids_with_fractals() {
     let tmp = tempfile::tempdir().unwrap();
     let cwd = tmp.path();
     write_set(&cwd.join("set"), 3);
-    let peer = "[method.peer]\nreplace_probability = 1.0\nside = 32\nfractals = 2\n";
+    let peer =
+        "[method.peer]\nreplace_probability = 1.0\nside = 32\nfractals = 2\nhybrid = \"online\"\n";
     let text = recipe("diffusemix", "bank", peer, &generate(1, "none"));
     std::fs::write(cwd.join("dfm.toml"), text).unwrap();
     deda(cwd, &["run", "dfm.toml"], 0);
@@ -304,4 +311,89 @@ fn a_bank_without_the_methods_images_is_named_and_deda_generate_fills_it() {
     assert_eq!(generated_records(&cwd.join("bank"), "diff-mix"), 8);
     let out = deda(cwd, &["train", "--config", "dm.toml"], 0);
     assert!(out.contains("done: 1 epochs"), "{out}");
+}
+
+/// Real-Guidance with its SD-1.5 img2img generator and the CLIP scorer of deda-sd on tiny
+/// random weights: generate stage, CLIP scores stored, the at-least-1/C filter applied from
+/// them, one epoch; provenance names the producer and the filter's outcome.
+#[test]
+fn real_guidance_with_the_sd_generator_and_clip_scorer_on_tiny_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 2);
+    let sd = generative_common::tiny_pipeline(cwd);
+    let clip = tiny_clip(cwd);
+    let bpe = generative_common::clip_bpe();
+    let stages = format!(
+        "[stages.generate]\ngenerator = \"sd\"\nweights = \"{}\"\ntokenizer = \"{}\"\n\
+         k = 1\nsteps = 10\nsize = 64\nscorer = \"clip\"\nclip = \"{}\"\ndevice = \"cpu\"\n",
+        sd.display(),
+        bpe.display(),
+        clip.display()
+    );
+    let text = recipe("real-guidance", "bank", "", &stages);
+    std::fs::write(cwd.join("rg.toml"), text).unwrap();
+    let out = deda(cwd, &["run", "rg.toml"], 0);
+    assert!(out.contains("generate: real-guidance"), "{out}");
+    let manifest = std::fs::read_to_string(cwd.join("bank/manifest.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = manifest
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4, "{manifest}");
+    for r in &records {
+        let p = r["generated"]["clip_scores"]["label_prob"]
+            .as_f64()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&p), "{r}");
+        let s = r["generated"]["strength"].as_f64().unwrap();
+        assert!((s - 0.1).abs() < 1e-6, "{r}");
+    }
+    let kept = records
+        .iter()
+        .filter(|r| {
+            r["generated"]["clip_scores"]["label_prob"]
+                .as_f64()
+                .unwrap()
+                > 0.5
+        })
+        .count();
+    let run = cwd.join("runs/rg");
+    assert_eq!(input(&run, "peer_method"), "real-guidance");
+    assert!(input(&run, "peer_producer").contains("generate:real-guidance"));
+    assert_eq!(input(&run, "peer_pool_size"), kept.to_string());
+    assert!(input(&run, "peer_filter").contains("1/num_classes"));
+}
+
+/// The tiny CLIP fixture widened to the real tokenizer: vocabulary 49408 and 77 positions (rows
+/// repeat the fixture's), so the scorer's real-BPE prompts fit.
+fn tiny_clip(dir: &Path) -> std::path::PathBuf {
+    let src = generative_common::sd_fixtures().join("clip_tiny");
+    let root = dir.join("clip");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+    cfg["text_config"]["vocab_size"] = serde_json::json!(generative_common::CLIP_VOCAB);
+    cfg["text_config"]["max_position_embeddings"] = serde_json::json!(77);
+    std::fs::write(root.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    generative_common::map_safetensors(
+        &src.join("model.safetensors"),
+        &root.join("model.safetensors"),
+        |name, shape, bytes| {
+            let rows = match name {
+                "text_model.embeddings.token_embedding.weight" => generative_common::CLIP_VOCAB,
+                "text_model.embeddings.position_embedding.weight" => 77,
+                _ => return (shape, bytes),
+            };
+            let row = shape[1] * 4;
+            let wide: Vec<u8> = (0..rows)
+                .flat_map(|i| {
+                    let r = i % shape[0];
+                    bytes[r * row..(r + 1) * row].to_vec()
+                })
+                .collect();
+            (vec![rows, shape[1]], wide)
+        },
+    );
+    root
 }

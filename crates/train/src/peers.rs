@@ -56,6 +56,21 @@ pub struct PeerConfig {
     pub fractal_alpha: Option<f64>,
     /// DiffuseMix: how many procedural fractals the run draws from (32).
     pub fractals: Option<usize>,
+    /// DiffuseMix: `stored` (the bank holds the hybrids, joined and fractal-blended offline as
+    /// the reference does and as the `sd` generator writes them; the default) or `online`
+    /// (the bank holds the plain edits, joined and blended in the loader; what the `identity`
+    /// stand-in needs to exercise the join).
+    pub hybrid: Option<Hybrid>,
+}
+
+/// Where DiffuseMix's hybrid is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hybrid {
+    /// Offline, by the generator: the stored image is the hybrid.
+    Stored,
+    /// Online, in the loader, from the stored plain edit.
+    Online,
 }
 
 /// `[method.peer.filter]`.
@@ -157,6 +172,8 @@ pub struct PeerSettings {
     pub fractal_alpha: f64,
     /// DiffuseMix: fractals drawn.
     pub fractals: usize,
+    /// DiffuseMix: join and blend in the loader (the bank holds plain edits).
+    pub hybrid_online: bool,
 }
 
 impl PeerConfig {
@@ -197,6 +214,7 @@ impl PeerConfig {
             side: self.side.unwrap_or(diffusemix::SIDE),
             fractal_alpha: self.fractal_alpha.unwrap_or(diffusemix::FRACTAL_ALPHA),
             fractals: self.fractals.unwrap_or(32),
+            hybrid_online: self.hybrid == Some(Hybrid::Online),
         }
     }
 
@@ -229,6 +247,7 @@ impl PeerConfig {
             p,
         );
         only("fractals", self.fractals.is_some(), &diffusemix, p);
+        only("hybrid", self.hybrid.is_some(), &diffusemix, p);
         let unit = |key: &str, v: Option<f64>, p: &mut Vec<String>| {
             if let Some(v) = v.filter(|v| !(0.0..=1.0).contains(v)) {
                 p.push(format!("method.peer.{key} must be in [0, 1], got {v}"));
@@ -551,7 +570,7 @@ pub fn prepare_peers(
             gamma: settings.gamma,
             soft_scaler: settings.soft_scaler,
         },
-        MethodName::Diffusemix => {
+        MethodName::Diffusemix if settings.hybrid_online => {
             let params = deda_combine::peers::fractal::FractalParams {
                 size: settings.side,
                 ..Default::default()

@@ -89,12 +89,14 @@ pub struct GenerateStage {
     /// img2img strengths, one drawn per image (absent: the method's, see
     /// [`GenerateStage::strengths_for`]). Not for DiffuseMix.
     pub strengths: Option<Vec<f64>>,
-    /// Denoising steps of the full schedule.
-    pub steps: u32,
-    /// Classifier-free (text) guidance scale.
-    pub guidance: f64,
-    /// Side images are generated at.
-    pub size: u32,
+    /// CLIP BPE merges of the generator and scorer (default `<weights>/tokenizer/merges.txt`).
+    pub tokenizer: Option<PathBuf>,
+    /// Denoising steps of the full schedule (absent: the generator's sourced default).
+    pub steps: Option<u32>,
+    /// Classifier-free (text) guidance scale (absent: the generator's sourced default).
+    pub guidance: Option<f64>,
+    /// Side images are generated at (absent: the generator's default).
+    pub size: Option<u32>,
     /// DiffuseMix's style prompts (absent: the reference's nine).
     pub prompts: Option<Vec<String>>,
     /// `none`, `clip` (CLIP scores for the filters: `label_prob`, `object_prob`) or `stand-in`
@@ -119,9 +121,10 @@ impl Default for GenerateStage {
             k: 10,
             weights: None,
             strengths: None,
-            steps: 25,
-            guidance: 7.5,
-            size: 512,
+            tokenizer: None,
+            steps: None,
+            guidance: None,
+            size: None,
             prompts: None,
             scorer: "none".into(),
             clip: None,
@@ -606,14 +609,14 @@ fn generate_problems(g: &GenerateStage, p: &mut Vec<String>) {
             strength_problem("stages.generate.strengths", v, p);
         }
     }
-    if g.steps == 0 || g.size == 0 {
+    if g.steps == Some(0) || g.size == Some(0) {
         p.push("stages.generate.steps and stages.generate.size must be > 0".into());
     }
-    if !(g.guidance.is_finite() && g.guidance >= 0.0) {
-        p.push(format!(
-            "stages.generate.guidance must be >= 0, got {}",
-            g.guidance
-        ));
+    if let Some(v) = g.guidance.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+        p.push(format!("stages.generate.guidance must be >= 0, got {v}"));
+    }
+    if let Some(t) = &g.tokenizer {
+        weight_path_problem("stages.generate.tokenizer", t, p);
     }
     if g.prompts
         .as_ref()

@@ -682,11 +682,12 @@ fn peer_sections(r: &Recipe) -> String {
         t,
         "\n[stages.generate]\ngenerator = \"sd\"\nweights = \"{weights}\"\nk = 3\n"
     );
+    // Steps, guidance and size: the generators' sourced defaults (deda_sd::generators::config).
     match r.method {
-        "real-guidance" => t.push_str("strengths = [0.1]\nguidance = 7.5\n"),
-        "da-fusion" => t.push_str("strengths = [0.25, 0.5, 0.75, 1.0]\nguidance = 7.5\n"),
-        "diff-mix" => t.push_str("strengths = [0.5, 0.7, 0.9]\nsteps = 25\nguidance = 7.5\n"),
-        _ => t.push_str("guidance = 4.0\n"),
+        "real-guidance" => t.push_str("strengths = [0.1]\n"),
+        "da-fusion" => t.push_str("strengths = [0.25, 0.5, 0.75, 1.0]\n"),
+        "diff-mix" => t.push_str("strengths = [0.5, 0.7, 0.9]\n"),
+        _ => {}
     }
     if matches!(r.method, "real-guidance" | "diff-mix") {
         let _ = writeln!(
