@@ -1,14 +1,20 @@
-//! `deda reproduce TABLE`: trains every cell of a paper table that is not done yet (each cell's
-//! recipe under `configs/paper/<table>/`, one run folder per seed), rewriting the table after
-//! each run so it can be watched while it fills in, with the paper's number beside ours.
-use crate::args::TrainArgs;
+//! `deda reproduce TABLE`: runs every cell of a paper table that is not done yet (each cell's
+//! recipe under `configs/paper/<table>/`, one run folder per seed) exactly as `deda run` would
+//! (`crate::chain`: the recipe's offline stages whose outputs are missing or were made with other
+//! settings, then training), rewriting the table after each run so it can be watched while it
+//! fills in, with the paper's number beside ours. Cells sharing a bank share its stages: the
+//! first runs them, the others reuse them. `--plan` prints each cell's plan and runs nothing.
+use crate::chain::{Job, TrainOverrides};
 use crate::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
 use deda_paper::{
-    apply_overrides, collect, render_csv, render_markdown, run_complete, Override, RecipeRef,
-    TableId, TableLayout,
+    apply_overrides, collect, render_csv, render_markdown, Override, RecipeRef, TableId,
+    TableLayout,
 };
+use deda_train::chain::QueuePlanner;
+use deda_train::plan::{Action, CostTable};
+use deda_train::stages::StageName;
 use deda_train::TrainConfig;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +35,10 @@ pub struct ReproduceArgs {
     /// Only write the table from the runs there are; train nothing.
     #[arg(long)]
     pub report_only: bool,
+    /// Print, per cell and seed, the stages it would run, what each reuses (also what an
+    /// earlier cell of this call makes) and their cost; run nothing.
+    #[arg(long)]
+    pub plan: bool,
     /// Only the cells whose recipe stem contains this text (e.g. `resnet18`).
     #[arg(long)]
     pub only: Option<String>,
@@ -72,6 +82,8 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| a.runs.join("tables").join(format!("{id}.md")));
     let mut failures = Vec::new();
+    let costs = CostTable::committed().map_err(|e| UsageError(e.to_string()))?;
+    let mut queue = QueuePlanner::default();
     if !a.report_only {
         let recipes: Vec<RecipeRef> = layout
             .recipes()
@@ -106,13 +118,20 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
                     index: i,
                     count: recipes.len(),
                 };
-                if let Err(e) = train_cell(&a, &cell, &overrides) {
+                if a.plan {
+                    plan_cell(&a, &cell, &overrides, &costs, &mut queue)?;
+                    continue;
+                }
+                if let Err(e) = run_cell(&a, &cell, &overrides, &costs) {
                     eprintln!("deda reproduce: {recipe} seed {seed} failed: {e:#}");
                     failures.push(format!("{recipe} seed {seed}: {e:#}"));
                 }
                 write_table(&layout, &a, &out, &notes)?;
             }
         }
+    }
+    if a.plan {
+        return Ok(());
     }
     let md = write_table(&layout, &a, &out, &notes)?;
     println!("{md}");
@@ -137,46 +156,95 @@ struct CellRun<'a> {
     count: usize,
 }
 
-/// Trains one cell's run unless it is finished; continues it from its checkpoint if it has one.
-/// With overrides, the overridden recipe is written into the run folder and trained from there.
-fn train_cell(a: &ReproduceArgs, c: &CellRun, overrides: &[Override]) -> Result<()> {
-    if run_complete(c.recipe, c.dir)? {
-        eprintln!("deda reproduce: {} is done; kept", c.dir.display());
-        return Ok(());
+/// The recipe a cell runs: the recipe itself, or with overrides the overridden recipe written
+/// into the run folder (`recipe.toml`).
+fn cell_recipe(c: &CellRun, overrides: &[Override]) -> Result<PathBuf> {
+    if overrides.is_empty() {
+        return Ok(c.recipe.to_path_buf());
     }
-    let resume = c.dir.join("checkpoints").join("state.json").is_file();
-    eprintln!(
-        "deda reproduce [{}/{}]: {} seed {} → {}{}",
+    let text = std::fs::read_to_string(c.recipe)
+        .with_context(|| format!("reading {}", c.recipe.display()))?;
+    let text = apply_overrides(&text, overrides)
+        .map_err(|e| UsageError(format!("{}: {e}", c.recipe.display())))?;
+    std::fs::create_dir_all(c.dir).with_context(|| format!("creating {}", c.dir.display()))?;
+    let path = c.dir.join("recipe.toml");
+    deda_core::atomic::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The cell's job: its recipe (overridden), seed and device.
+fn cell_job(a: &ReproduceArgs, c: &CellRun, overrides: &[Override]) -> Result<Job> {
+    let recipe = cell_recipe(c, overrides)?;
+    let train = TrainOverrides {
+        seed: Some(c.seed),
+        device: a.device.clone(),
+    };
+    Job::load(&recipe, &train, c.dir.to_path_buf())
+}
+
+/// `[i/n] RECIPE seed S → RUN`.
+fn cell_title(c: &CellRun) -> String {
+    format!(
+        "[{}/{}]: {} seed {} → {}",
         c.index + 1,
         c.count,
         c.recipe.display(),
         c.seed,
-        c.dir.display(),
-        if resume { " (continuing)" } else { "" }
-    );
-    let config = match overrides.is_empty() {
-        true => c.recipe.to_path_buf(),
-        false => {
-            let text = std::fs::read_to_string(c.recipe)
-                .with_context(|| format!("reading {}", c.recipe.display()))?;
-            let text = apply_overrides(&text, overrides)
-                .map_err(|e| UsageError(format!("{}: {e}", c.recipe.display())))?;
-            std::fs::create_dir_all(c.dir)
-                .with_context(|| format!("creating {}", c.dir.display()))?;
-            let path = c.dir.join("recipe.toml");
-            deda_core::atomic::write_atomic(&path, text.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
-            path
-        }
-    };
-    crate::training::train_recipe(TrainArgs {
-        config,
-        run_dir: Some(c.dir.to_path_buf()),
-        resume,
-        device: a.device.clone(),
-        seed: Some(c.seed),
-        stop_after: None,
-    })
+        c.dir.display()
+    )
+}
+
+/// Prints the cell's plan; stages an earlier cell of this call runs on the same bank with the
+/// same settings are shown as reused.
+fn plan_cell(
+    a: &ReproduceArgs,
+    c: &CellRun,
+    overrides: &[Override],
+    costs: &CostTable,
+    queue: &mut QueuePlanner,
+) -> Result<()> {
+    let job = cell_job(a, c, overrides)?;
+    let name = c
+        .dir
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let (_, plan) = queue
+        .plan(&name, &job.target(), costs)
+        .map_err(|e| UsageError(e.to_string()))?;
+    println!("== cell {}\n{}\n", cell_title(c), job.describe(&plan));
+    Ok(())
+}
+
+/// Runs one cell's recipe as `deda run` would (its stages whose outputs are missing or were made
+/// with other settings, then training), unless its run is finished and its bank complete.
+fn run_cell(
+    a: &ReproduceArgs,
+    c: &CellRun,
+    overrides: &[Override],
+    costs: &CostTable,
+) -> Result<()> {
+    let job = cell_job(a, c, overrides)?;
+    let (_, plan) = job.plan(costs)?;
+    let done = plan.stages.iter().all(|s| match s.stage {
+        StageName::Train => s.action == Action::Reuse,
+        _ => matches!(s.action, Action::Reuse | Action::Skip),
+    });
+    if done && plan.stop.is_empty() {
+        eprintln!("deda reproduce: {} is done; kept", c.dir.display());
+        return Ok(());
+    }
+    eprintln!("deda reproduce {}", cell_title(c));
+    println!("{}", job.describe(&plan));
+    if !plan.stop.is_empty() {
+        return Err(UsageError(format!("nothing was run: {}", plan.stop.join("; "))).into());
+    }
+    job.run(costs)?;
+    if !overrides.is_empty() && !c.dir.join("recipe.toml").is_file() {
+        // A run folder moved aside took the overridden recipe with it.
+        cell_recipe(c, overrides)?;
+    }
+    Ok(())
 }
 
 /// Collects the table from the runs there are and writes it as markdown and CSV.

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod args;
+mod chain;
 mod checkpoint;
 mod cmd_bank;
 mod cmd_bench;

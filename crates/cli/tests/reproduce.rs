@@ -3,7 +3,8 @@
 //! table shows our number beside the paper's, the other cells as not run, and a second call
 //! keeps the finished run.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn deda(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_deda"))
@@ -37,6 +38,14 @@ fn tiny_cub(root: &Path) -> PathBuf {
     let out = root.join("CUB_tiny");
     deda_data::write_cub_layout(&split, None, &out).unwrap();
     out
+}
+
+/// The table's `N of M cells with a recipe are done` line.
+fn done_line(table: &str) -> &str {
+    table
+        .lines()
+        .find(|l| l.contains("cells with a recipe are done"))
+        .unwrap_or_else(|| panic!("no progress line in\n{table}"))
 }
 
 #[test]
@@ -101,15 +110,12 @@ fn a_table_cell_is_trained_and_shown_beside_the_papers_number() {
         "ours beside the paper's 30.32: {first_cell:?}"
     );
     assert!(vanilla.contains("not run (26.86)"), "{vanilla}");
-    assert!(table.contains("| DA-Fusion | no recipe (26.67)"), "{table}");
+    assert!(table.contains("| DA-Fusion | not run (26.67)"), "{table}");
     assert!(
         table.contains("`data.k_shot = 3`"),
         "overrides listed:\n{table}"
     );
-    assert!(
-        table.contains("1 of 24 cells with a recipe are done"),
-        "{table}"
-    );
+    assert!(done_line(&table).starts_with("1 of "), "{table}");
     let csv = std::fs::read_to_string(cwd.join("runs/tables/table4.csv")).unwrap();
     assert!(
         csv.contains("table4/cub10shot_resnet18_vanilla,30.3200,"),
@@ -141,4 +147,231 @@ fn an_unknown_table_or_a_bad_override_is_a_usage_error() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEY.PATH=VALUE"));
+}
+
+/// A scarce-layout set (`train/`, `test/`, `masks/`) at `root`: a coloured square per class on a
+/// grey gradient, and its mask.
+fn scarce_set(root: &Path, classes: &[&str], n_train: u32, side: u32) {
+    for (split, n) in [("train", n_train), ("test", 2)] {
+        for (c, class) in classes.iter().enumerate() {
+            let dir = root.join(split).join(class);
+            let mdir = root.join("masks").join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::create_dir_all(&mdir).unwrap();
+            for k in 0..n {
+                let (lo, hi) = (side / 4 + k % 3, 3 * side / 4 - k % 2);
+                let inside = |x: u32, y: u32| (lo..hi).contains(&x) && (lo..hi).contains(&y);
+                image::RgbImage::from_fn(side, side, |x, y| {
+                    if inside(x, y) {
+                        let mut px = [30u8, 30, 30];
+                        px[c % 3] = 200 + (k as u8 % 5) * 10;
+                        image::Rgb(px)
+                    } else {
+                        let g = (60 + (x + y) * 120 / (2 * side)) as u8;
+                        image::Rgb([g, g, 255 - g])
+                    }
+                })
+                .save(dir.join(format!("{k}.png")))
+                .unwrap();
+                image::GrayImage::from_fn(side, side, |x, y| {
+                    image::Luma([if inside(x, y) { 255 } else { 0 }])
+                })
+                .save(mdir.join(format!("{k}.png")))
+                .unwrap();
+            }
+        }
+    }
+}
+
+/// A tiny De-DA recipe on `set` whose offline stages (ground-truth decoupling, identity edits)
+/// write `banks/shared`.
+fn deda_recipe(epochs: usize) -> String {
+    format!(
+        r#"
+[data]
+dataset = "scarce:set"
+[model]
+name = "resnet18"
+width = 8
+layers = [1, 1, 1, 1]
+[loader]
+batch_size = 6
+threads = 1
+resize_short = 36
+crop = 32
+[optim]
+lr = 0.05
+[optim.schedule]
+kind = "constant"
+[method]
+name = "deda"
+bank = "banks/shared"
+[method.combine]
+p_aug = 0.5
+p_syn = 0.5
+p_mix = 0.5
+[stages.decouple]
+segmenter = "ground-truth"
+prompt = "object"
+[stages.edit]
+editor = "identity"
+k = 1
+[train]
+epochs = {epochs}
+seed = 1
+device = "cpu"
+torch_threads = 1
+"#
+    )
+}
+
+fn epochs_done(run: &Path) -> u64 {
+    std::fs::read_to_string(run.join("checkpoints/state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["epochs_done"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The block of `text` from the `== cell …` line naming `recipe` to the next cell.
+fn cell_block<'a>(text: &'a str, recipe: &str) -> &'a str {
+    let start = text
+        .lines()
+        .find(|l| l.starts_with("== cell [") && l.contains(recipe))
+        .and_then(|l| text.find(l))
+        .unwrap_or_else(|| panic!("no cell of {recipe} in:\n{text}"));
+    let rest = &text[start..];
+    let end = rest[1..].find("== cell [").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+#[test]
+fn a_table_runs_each_cells_chain_sharing_the_bank_and_resumes_at_the_next_cell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    scarce_set(&cwd.join("set"), &["red", "green", "blue"], 4, 48);
+    // Two cells of Table 4's De-DA row (ResNet-18 and ResNet-50 columns) sharing one bank.
+    let table = cwd.join("recipes/table4");
+    std::fs::create_dir_all(&table).unwrap();
+    std::fs::write(table.join("cub10shot_resnet18_deda.toml"), deda_recipe(2)).unwrap();
+    std::fs::write(table.join("cub10shot_resnet50_deda.toml"), deda_recipe(5)).unwrap();
+    let args = [
+        "reproduce",
+        "table4",
+        "--recipes",
+        "recipes",
+        "--runs",
+        "runs",
+    ];
+    let first = cwd.join("runs/table4_cub10shot_resnet18_deda");
+    let second = cwd.join("runs/table4_cub10shot_resnet50_deda");
+    let bank = cwd.join("banks/shared");
+
+    // The plan: the first cell decouples and edits, the second reuses what the first makes.
+    let plan = deda(cwd, &[&args[..], &["--plan"]].concat());
+    let text = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let (one, two) = (
+        cell_block(&text, "/cub10shot_resnet18_deda.toml"),
+        cell_block(&text, "/cub10shot_resnet50_deda.toml"),
+    );
+    assert!(
+        one.contains("decouple RUN: 12 of the 12 training images have no parts yet"),
+        "{one}"
+    );
+    assert!(
+        one.contains("edit     RUN") && one.contains("train    RUN: 2 epochs"),
+        "{one}"
+    );
+    assert!(
+        two.contains("decouple reuse: table4_cub10shot_resnet18_deda runs it first"),
+        "{two}"
+    );
+    assert!(
+        two.contains("edit     reuse: table4_cub10shot_resnet18_deda"),
+        "{two}"
+    );
+    assert!(two.contains("train    RUN: 5 epochs"), "{two}");
+    assert!(!bank.exists() && !first.exists(), "--plan wrote something");
+
+    // Killed once the first cell is trained: its stages ran once, the second cell started at most.
+    let log = std::fs::File::create(cwd.join("first.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deda"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while epochs_done(&first) < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "deda reproduce ended before the kill:\n{}",
+            std::fs::read_to_string(cwd.join("first.log")).unwrap_or_default()
+        );
+        assert!(start.elapsed() < Duration::from_secs(300), "timeout");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed = std::fs::read_to_string(cwd.join("first.log")).unwrap();
+    assert_eq!(killed.matches("== decouple:").count(), 1, "{killed}");
+    assert_eq!(killed.matches("== edit:").count(), 1, "{killed}");
+    assert!(
+        epochs_done(&second) < 5,
+        "the second cell finished before the kill"
+    );
+    let first_metrics = std::fs::read_to_string(first.join("metrics.jsonl")).unwrap();
+
+    // The rerun keeps the first cell and finishes the second on the shared bank's stages.
+    let out = deda(cwd, &args);
+    let rerun = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{rerun}");
+    assert!(
+        rerun.contains("runs/table4_cub10shot_resnet18_deda is done; kept"),
+        "{rerun}"
+    );
+    assert!(
+        !rerun.contains("== decouple") && !rerun.contains("== edit"),
+        "the bank's stages ran again:\n{rerun}"
+    );
+    assert!(rerun.contains("decouple reuse"), "{rerun}");
+    assert!(rerun.contains("done: 5 epochs"), "{rerun}");
+    assert_eq!(
+        std::fs::read_to_string(first.join("metrics.jsonl")).unwrap(),
+        first_metrics,
+        "the first cell was trained again"
+    );
+    assert_eq!(epochs_done(&second), 5);
+    let stamp = std::fs::read_to_string(bank.join("run-stages.json")).unwrap();
+    assert!(
+        stamp.contains("\"decouple\"") && stamp.contains("\"edit\""),
+        "{stamp}"
+    );
+
+    // Both cells in the table, each beside the paper's number.
+    let table = std::fs::read_to_string(cwd.join("runs/tables/table4.md")).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| De-DA |"))
+        .unwrap_or_else(|| panic!("no De-DA row in\n{table}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert!(
+        cells[2].starts_with("**") && cells[2].ends_with("(54.52)"),
+        "ResNet-18 cell: {row}"
+    );
+    assert!(
+        cells[3].starts_with("**") && cells[3].ends_with("(49.53)"),
+        "ResNet-50 cell: {row}"
+    );
+    assert!(done_line(&table).starts_with("2 of "), "{table}");
 }

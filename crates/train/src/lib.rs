@@ -16,6 +16,8 @@
 //!   images only, CLIP-filtered), the stand-in generator and scorer;
 //! - [`stages`]: `[stages]`, the offline stages a recipe declares (De-DA: decouple, invert,
 //!   edit; the generative peers: finetune, generate); [`plan`]: which of them `deda run` must run, what it reuses, what it costs;
+//!   [`chain`]: a recipe's whole chain run through a caller's [`chain::ChainRunner`] (`deda run`,
+//!   each cell of `deda reproduce`);
 //! - [`data`]: [`prepare_data`], a recipe's splits to [`TrainData`] (k-shot, the part bank checked
 //!   against the data set, a pool of only the training images' parts); [`prepare_data_for`] reads
 //!   the splits from a [`deda_data::DataSpec`] first;
@@ -27,6 +29,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bench;
+pub mod chain;
 pub mod config;
 pub mod data;
 pub mod error;
