@@ -722,6 +722,15 @@ fn remove_unknown_key(table: &mut toml::Table, key: &str, expected: &[String]) -
     })
 }
 
+impl TrainConfig {
+    /// The loss this recipe trains with: `[train] loss`, `auto` resolved by the data set
+    /// (multi-label: [`LossKind::Bce`]).
+    pub fn resolved_loss(&self) -> LossKind {
+        let multi_label = self.data.spec().is_ok_and(|s| s.kind.is_multi_label());
+        self.train.loss.resolve(multi_label)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -855,14 +864,5 @@ mod tests {
                 "no problem mentions {needle}: {p:#?}"
             );
         }
-    }
-}
-
-impl TrainConfig {
-    /// The loss this recipe trains with: `[train] loss`, `auto` resolved by the data set
-    /// (multi-label: [`LossKind::Bce`]).
-    pub fn resolved_loss(&self) -> LossKind {
-        let multi_label = self.data.spec().is_ok_and(|s| s.kind.is_multi_label());
-        self.train.loss.resolve(multi_label)
     }
 }
