@@ -40,8 +40,16 @@ fn table2_holds_the_papers_numbers_and_every_peer() {
     assert_eq!(cell("De-DA", "ResNet-18 CUB").paper, Some(80.07));
     assert_eq!(cell("Vanilla", "DenseNet-121 Car").paper, Some(90.60));
     assert_eq!(cell("Diff-Mix", "Avg.").paper, Some(83.97));
-    // The generative peers have no recipe yet; every image-mixing cell has one.
-    assert!(cell("DA-Fusion", "ResNet-50 Aircraft").recipe.is_none());
+    // Every cell but the averages has a recipe, the generative peers' too.
+    assert_eq!(
+        cell("DA-Fusion", "ResNet-50 Aircraft")
+            .recipe
+            .as_ref()
+            .unwrap()
+            .stem,
+        "aircraft_resnet50_da-fusion"
+    );
+    assert!(cell("Diff-Mix", "Avg.").recipe.is_none());
     assert_eq!(
         cell("Co-Mixup", "ResNet-50 Car")
             .recipe
