@@ -156,16 +156,24 @@ struct CellRun<'a> {
     count: usize,
 }
 
-/// The recipe a cell runs: the recipe itself, or with overrides the overridden recipe written
-/// into the run folder (`recipe.toml`).
-fn cell_recipe(c: &CellRun, overrides: &[Override]) -> Result<PathBuf> {
+/// The overridden recipe's text (None: no overrides, the recipe itself is run).
+fn overridden_text(c: &CellRun, overrides: &[Override]) -> Result<Option<String>> {
     if overrides.is_empty() {
-        return Ok(c.recipe.to_path_buf());
+        return Ok(None);
     }
     let text = std::fs::read_to_string(c.recipe)
         .with_context(|| format!("reading {}", c.recipe.display()))?;
     let text = apply_overrides(&text, overrides)
         .map_err(|e| UsageError(format!("{}: {e}", c.recipe.display())))?;
+    Ok(Some(text))
+}
+
+/// The recipe a cell runs: the recipe itself, or with overrides the overridden recipe written
+/// into the run folder (`recipe.toml`).
+fn cell_recipe(c: &CellRun, overrides: &[Override]) -> Result<PathBuf> {
+    let Some(text) = overridden_text(c, overrides)? else {
+        return Ok(c.recipe.to_path_buf());
+    };
     std::fs::create_dir_all(c.dir).with_context(|| format!("creating {}", c.dir.display()))?;
     let path = c.dir.join("recipe.toml");
     deda_core::atomic::write_atomic(&path, text.as_bytes())
@@ -176,11 +184,32 @@ fn cell_recipe(c: &CellRun, overrides: &[Override]) -> Result<PathBuf> {
 /// The cell's job: its recipe (overridden), seed and device.
 fn cell_job(a: &ReproduceArgs, c: &CellRun, overrides: &[Override]) -> Result<Job> {
     let recipe = cell_recipe(c, overrides)?;
-    let train = TrainOverrides {
+    Job::load(&recipe, &cell_train(a, c), c.dir.to_path_buf())
+}
+
+fn cell_train(a: &ReproduceArgs, c: &CellRun) -> TrainOverrides {
+    TrainOverrides {
         seed: Some(c.seed),
         device: a.device.clone(),
+    }
+}
+
+/// The cell's job for `--plan`, which writes nothing: an overridden recipe is read from a
+/// temporary file.
+fn cell_job_for_plan(a: &ReproduceArgs, c: &CellRun, overrides: &[Override]) -> Result<Job> {
+    let Some(text) = overridden_text(c, overrides)? else {
+        return Job::load(c.recipe, &cell_train(a, c), c.dir.to_path_buf());
     };
-    Job::load(&recipe, &train, c.dir.to_path_buf())
+    let tmp = tempfile::Builder::new()
+        .prefix("deda-plan-")
+        .suffix(".toml")
+        .tempfile()
+        .context("creating a temporary recipe file")?;
+    std::fs::write(tmp.path(), text.as_bytes())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    let mut job = Job::load(tmp.path(), &cell_train(a, c), c.dir.to_path_buf())?;
+    job.recipe = c.dir.join("recipe.toml");
+    Ok(job)
 }
 
 /// `[i/n] RECIPE seed S → RUN`.
@@ -204,7 +233,7 @@ fn plan_cell(
     costs: &CostTable,
     queue: &mut QueuePlanner,
 ) -> Result<()> {
-    let job = cell_job(a, c, overrides)?;
+    let job = cell_job_for_plan(a, c, overrides)?;
     let name = c
         .dir
         .file_name()

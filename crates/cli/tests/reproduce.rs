@@ -87,10 +87,21 @@ fn a_table_cell_is_trained_and_shown_beside_the_papers_number() {
         "--set",
         "train.torch_threads=1",
     ];
+    let run = cwd.join("runs/table4_cub10shot_resnet18_vanilla");
+    // --plan with overrides reads the overridden recipe and writes nothing.
+    let plan = deda(cwd, &[&args[..], &["--plan"]].concat());
+    let text = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(plan.status.success(), "{text}");
+    assert!(
+        text.contains("runs/table4_cub10shot_resnet18_vanilla/recipe.toml (9 training images"),
+        "{text}"
+    );
+    assert!(text.contains("train    RUN: 2 epochs"), "{text}");
+    assert!(!cwd.join("runs").exists(), "--plan wrote something");
+
     let out = deda(cwd, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "deda reproduce failed:\n{stderr}");
-    let run = cwd.join("runs/table4_cub10shot_resnet18_vanilla");
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2, "two epochs trained");
     let recipe = std::fs::read_to_string(run.join("recipe.toml")).unwrap();
