@@ -134,7 +134,8 @@ pub struct Observed {
     pub bank_unreadable: Option<String>,
     /// The bank's class names.
     pub class_names: Vec<String>,
-    /// Training image → its real CDP id, for training images with a CDP and a CIP.
+    /// Training image → its real CDP id (a multi-label image: its first by id), for training
+    /// images with a CDP and a CIP.
     pub cdp_of: BTreeMap<String, String>,
     /// Images with parts in the bank that are not in the training set.
     pub images_outside: usize,
@@ -142,7 +143,8 @@ pub struct Observed {
     pub real_producers: Vec<Producer>,
     /// The active synthetic producer (`synthetic.json`).
     pub active_synthetic: Option<Producer>,
-    /// Training image → its CDP's served synthetic variants.
+    /// Every CDP (id) of a training image with a CIP → its served synthetic variants (a
+    /// multi-label image has one CDP per labelled class, each edited on its own).
     pub variants_of: BTreeMap<String, usize>,
     /// The embeddings' training set hash (`training_set.json`), if any.
     pub embeddings_training_set: Option<String>,
@@ -162,9 +164,10 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// SHA-256 of the training images' CDP ids (what invert and edit read).
+    /// SHA-256 of the training images' CDP ids (what invert and edit read; every CDP of a
+    /// multi-label image, which for one CDP per image is the ids of `cdp_of`).
     pub fn inputs_sha256(&self) -> String {
-        ids_sha256(self.cdp_of.values().map(String::as_str))
+        ids_sha256(self.variants_of.keys().map(String::as_str))
     }
 }
 
@@ -248,7 +251,7 @@ pub fn count_generated(
 fn read_bank(bank: &PartBank, training: &BTreeSet<String>, o: &mut Observed) {
     o.class_names = bank.class_names().to_vec();
     let mut cips = BTreeSet::new();
-    let mut cdps = BTreeMap::new();
+    let mut cdps: BTreeMap<String, Vec<deda_core::PartId>> = BTreeMap::new();
     let mut outside = BTreeSet::new();
     let mut producers = Vec::new();
     for r in bank.records() {
@@ -258,7 +261,9 @@ fn read_bank(bank: &PartBank, training: &BTreeSet<String>, o: &mut Observed) {
         }
         match r.kind {
             PartKind::Cdp => {
-                cdps.insert(r.source_image.clone(), r.id.clone());
+                cdps.entry(r.source_image.clone())
+                    .or_default()
+                    .push(r.id.clone());
             }
             PartKind::Cip => {
                 cips.insert(r.source_image.clone());
@@ -269,11 +274,15 @@ fn read_bank(bank: &PartBank, training: &BTreeSet<String>, o: &mut Observed) {
             producers.push(r.producer.clone());
         }
     }
-    for (image, cdp) in cdps {
+    for (image, ids) in cdps {
         if cips.contains(&image) {
-            o.variants_of
-                .insert(image.clone(), bank.synthetic_of(&cdp).len());
-            o.cdp_of.insert(image, cdp.to_string());
+            for cdp in &ids {
+                o.variants_of
+                    .insert(cdp.to_string(), bank.synthetic_of(cdp).len());
+            }
+            if let Some(first) = ids.iter().min() {
+                o.cdp_of.insert(image, first.to_string());
+            }
         }
     }
     o.images_outside = outside.len();
