@@ -23,8 +23,8 @@ pub fn make_segmenter(spec: &str, dataset: &DataSpec) -> Result<Box<dyn Segmente
         "ground-truth" => {
             let masks = dataset.ground_truth_masks().ok_or_else(|| {
                 UsageError(format!(
-                    "--segmenter ground-truth: data set {} ships no masks (cub, mini-waterbirds \
-                     and scarce do)",
+                    "--segmenter ground-truth: data set {} ships no masks (cub, voc2007, \
+                     mini-waterbirds and scarce do)",
                     dataset.root().display()
                 ))
             })?;
