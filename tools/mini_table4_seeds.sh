@@ -11,6 +11,10 @@
 # the runs folder under WORK_DIR: give probes their own), MINI_CROP (default 96,
 # the resize is crop x 8/7), MINI_EPOCHS (default 8), DEDA_BIN (default target/release/deda).
 # The table lands in WORK_DIR/$MINI_RUNS/tables/table4.md; runs already finished there are skipped.
+# De-DA's offline stages are replaced by ground-truth decoupling only (no invert/edit: no
+# diffusion weights here, p_syn = 0), which `deda reproduce` reuses from the bank decoupled below.
+# Probes: extra `--set` flags, e.g. `--set deda:method.combine.cip_source=own`, with their own
+# MINI_RUNS.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 assets="$(cd "$1" && pwd)"
@@ -43,5 +47,6 @@ start=$(date +%s)
   --set 'loader.mean=[0.49804, 0.49804, 0.49804]' --set 'loader.std=[0.50196, 0.50196, 0.50196]' \
   --set 'optim.schedule={ kind = "cosine", warmup_epochs = 2.0, min_lr = 0.0 }' \
   --set "train.epochs=$epochs" --set train.device=cpu \
-  --set deda:method.combine.p_syn=0.0 "$@"
+  --set deda:method.combine.p_syn=0.0 \
+  --set 'deda:stages={ decouple = { segmenter = "ground-truth" } }' "$@"
 echo "mini_table4_seeds: $(( $(date +%s) - start )) s of training on $(nproc) CPU cores" >&2
