@@ -32,7 +32,7 @@ use crate::generators::tokens::{encode_with_rows, save_tokens, token_file, token
 use crate::models::layer_diffuse::transparent_vae::check_finite;
 use crate::pipelines::img2img::seeded_noise;
 use crate::stages::ttti::store::placeholder_token;
-use crate::stages::ttti::{AdamWConfig, AdamWRow, TEMPLATES};
+use crate::stages::ttti::{add_noise_at, AdamWConfig, AdamWRow, TEMPLATES};
 use crate::weights::StableDiffusion;
 
 /// DA-Fusion's textual-inversion settings (defaults: the maintainers' final setting).
@@ -156,24 +156,9 @@ pub fn multi_vector_loss(
             rows.size()
         )));
     }
-    let sched = DdimScheduler::sd15();
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for &t in timesteps {
-        let (sa, sb) = u32::try_from(t)
-            .map_err(|_| Error::Input(format!("timestep {t} is negative")))
-            .and_then(|t| {
-                sched
-                    .add_noise_coefficients(t)
-                    .map_err(|e| Error::Input(e.to_string()))
-            })?;
-        a.push(sa);
-        b.push(sb);
-    }
     let device = latents.device();
-    let col = |v: &[f32]| Tensor::from_slice(v).to_device(device).view([-1, 1, 1, 1]);
-    let z = latents.to_kind(Kind::Float);
     let noise = noise.to_device(device).to_kind(Kind::Float);
-    let noisy = &z * col(&a) + &noise * col(&b);
+    let noisy = add_noise_at(&latents.to_kind(Kind::Float), &noise, timesteps)?;
     let learned: HashMap<i64, Tensor> = ids
         .iter()
         .enumerate()

@@ -26,7 +26,7 @@ pub mod stage;
 
 use tch::{Device, Kind, Tensor};
 
-use deda_edit::DdimScheduler;
+use crate::stages::ttti::add_noise_at;
 
 use crate::error::{Error, Result};
 use crate::models::clip_text::ClipTextModel;
@@ -385,24 +385,10 @@ impl JointTrainer {
             )));
         }
         self.lora.refresh(unet)?;
-        let sched = DdimScheduler::sd15();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for &t in batch.timesteps {
-            let (sa, sb) = u32::try_from(t)
-                .map_err(|_| Error::Input(format!("timestep {t} is negative")))
-                .and_then(|t| {
-                    sched
-                        .add_noise_coefficients(t)
-                        .map_err(|e| Error::Input(e.to_string()))
-                })?;
-            a.push(sa);
-            b.push(sb);
-        }
         let device = self.rows.device();
-        let col = |v: &[f32]| Tensor::from_slice(v).to_device(device).view([-1, 1, 1, 1]);
         let z = batch.latents.to_device(device).to_kind(Kind::Float);
         let noise = batch.noise.to_device(device).to_kind(Kind::Float);
-        let noisy = &z * col(&a) + &noise * col(&b);
+        let noisy = add_noise_at(&z, &noise, batch.timesteps)?;
         let context = encode_with_rows(text, batch.ids, &self.token_ids, &self.rows)?;
         let t = Tensor::from_slice(batch.timesteps).to_device(device);
         let eps = unet

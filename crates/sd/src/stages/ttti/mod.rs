@@ -173,6 +173,34 @@ pub struct TiModels<'a> {
     pub unet: &'a UNet2DConditionModel,
 }
 
+/// The forward process of SD-1.5's DDPM schedule at per-sample timesteps:
+/// `sqrt(ᾱ_t)·z + sqrt(1 − ᾱ_t)·ε` (diffusers' `DDPMScheduler.add_noise`), on `latents`'
+/// device, f32. Shared by every textual-inversion objective (TTTI, DA-Fusion, Diff-Mix).
+///
+/// # Errors
+/// [`Error::Input`] for a timestep outside `0..T`.
+pub fn add_noise_at(latents: &Tensor, noise: &Tensor, timesteps: &[i64]) -> Result<Tensor> {
+    let sched = DdimScheduler::sd15();
+    let (mut a, mut b) = (
+        Vec::with_capacity(timesteps.len()),
+        Vec::with_capacity(timesteps.len()),
+    );
+    for &t in timesteps {
+        let (sa, sb) = u32::try_from(t)
+            .map_err(|_| Error::Input(format!("timestep {t} is negative")))
+            .and_then(|t| {
+                sched
+                    .add_noise_coefficients(t)
+                    .map_err(|e| Error::Input(e.to_string()))
+            })?;
+        a.push(sa);
+        b.push(sb);
+    }
+    let device = latents.device();
+    let col = |v: &[f32]| Tensor::from_slice(v).to_device(device).view([-1, 1, 1, 1]);
+    Ok(latents * col(&a) + noise.to_device(device) * col(&b))
+}
+
 /// The ε-prediction loss `mse(unet(add_noise(z, ε, t), t, text(ids)), ε)` (mean, f32) of a
 /// micro-batch, differentiable with respect to `learned.row`.
 ///
@@ -192,24 +220,9 @@ pub fn ti_loss(
             batch.latents.size()
         )));
     }
-    let sched = DdimScheduler::sd15();
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for &t in batch.timesteps {
-        let (sa, sb) = u32::try_from(t)
-            .map_err(|_| Error::Input(format!("timestep {t} is negative")))
-            .and_then(|t| {
-                sched
-                    .add_noise_coefficients(t)
-                    .map_err(|e| Error::Input(e.to_string()))
-            })?;
-        a.push(sa);
-        b.push(sb);
-    }
     let device = batch.latents.device();
-    let col = |v: &[f32]| Tensor::from_slice(v).to_device(device).view([-1, 1, 1, 1]);
-    let z = batch.latents.to_kind(Kind::Float);
     let noise = batch.noise.to_device(device).to_kind(Kind::Float);
-    let noisy = &z * col(&a) + &noise * col(&b);
+    let noisy = add_noise_at(&batch.latents.to_kind(Kind::Float), &noise, batch.timesteps)?;
     let context = encode_prompt(models.text, batch.ids, Some(learned))?;
     let t = Tensor::from_slice(batch.timesteps).to_device(device);
     let eps = models
