@@ -46,7 +46,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::generators::peer::is_non_finite;
-use crate::generators::{load_tokenizer, tiny_random_sd, SdSource};
+use crate::generators::{load_tokenizer, SdSource};
 use crate::models::unet::{UNet2DConditionModel, UNetConfig};
 use crate::pipelines::instruct_pix2pix::{
     to_rgb_images, InstructPix2Pix, InstructPix2PixConfig, SeededNoise,
@@ -377,12 +377,11 @@ impl ImageGenerator for DiffuseMixGenerator {
     }
 }
 
-/// [`tiny_random_sd`] with an InstructPix2Pix UNet (8 input channels): plumbing tests only.
+/// [`tiny_random_sd`](crate::generators::tiny_random_sd) with an InstructPix2Pix UNet (8 input channels): plumbing tests only.
 ///
 /// # Errors
 /// Model construction errors.
 pub fn tiny_random_ip2p(seed: i64, load: LoadOptions) -> Result<StableDiffusion> {
-    let mut sd = tiny_random_sd(seed, load)?;
     let cfg = UNetConfig::from_json(&json!({
         "sample_size": 8, "in_channels": 8, "out_channels": 4, "layers_per_block": 1,
         "block_out_channels": [8, 16],
@@ -390,8 +389,12 @@ pub fn tiny_random_ip2p(seed: i64, load: LoadOptions) -> Result<StableDiffusion>
         "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
         "cross_attention_dim": 16, "attention_head_dim": 2, "norm_num_groups": 4,
     }))?;
-    sd.unet = build_model(load, None, &[], |p| UNet2DConditionModel::new(p, &cfg))?;
-    Ok(sd)
+    // One seeded draw for the whole model, so concurrent callers cannot interleave with it.
+    super::seeded_init(seed, || {
+        let mut sd = super::tiny_sd_from_global_rng(load)?;
+        sd.unet = build_model(load, None, &[], |p| UNet2DConditionModel::new(p, &cfg))?;
+        Ok(sd)
+    })
 }
 
 #[cfg(test)]

@@ -278,7 +278,26 @@ impl BuildOptions {
 /// # Errors
 /// Model construction errors.
 pub fn tiny_random_sd(seed: i64, opts: LoadOptions) -> Result<StableDiffusion> {
+    seeded_init(seed, || tiny_sd_from_global_rng(opts))
+}
+
+/// Tiny random models draw from libtorch's one global generator, so seeding and building must
+/// not interleave with another thread's (tests run in threads): one at a time per process.
+static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `build` with libtorch's global generator seeded by `seed`, holding [`SEEDED_INIT`], so
+/// the same seed gives the same weights whatever else the process is doing.
+pub(crate) fn seeded_init<T>(seed: i64, build: impl FnOnce() -> T) -> T {
+    let _one_at_a_time = SEEDED_INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     tch::manual_seed(seed);
+    build()
+}
+
+/// [`tiny_random_sd`]'s models drawn from the global generator as it stands (call inside
+/// [`seeded_init`]).
+pub(crate) fn tiny_sd_from_global_rng(opts: LoadOptions) -> Result<StableDiffusion> {
     let text = ClipTextConfig {
         vocab_size: 49408,
         hidden_size: 16,
@@ -419,9 +438,10 @@ pub fn build_scorer(
     let clip = match source {
         ClipSource::Folder(dir) => crate::weights::load_clip(dir, load)?,
         ClipSource::TinyRandom(seed) => {
-            tch::manual_seed(*seed);
             let cfg = tiny_clip_config()?;
-            build_model(load, None, &[], |p| ClipModel::new(p, &cfg))?
+            seeded_init(*seed, || {
+                build_model(load, None, &[], |p| ClipModel::new(p, &cfg))
+            })?
         }
     };
     ClipScorer::new(clip, load_tokenizer(tokenizer)?, cfg)
