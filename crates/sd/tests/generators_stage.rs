@@ -43,13 +43,11 @@ fn sources() -> Vec<SourceImage> {
 fn tokens(dir: &Path, n: i64) {
     for (i, c) in CLASSES.iter().enumerate() {
         let token = placeholder_token(c);
-        tch::manual_seed(100 + i as i64);
-        save_tokens(
-            &token_file(dir, &token),
-            &token,
-            &Tensor::randn([n, 16], tch::kind::FLOAT_CPU),
-        )
-        .unwrap();
+        // Drawn under the lock the tiny models are built under (other tests run in threads).
+        let rows = deda_sd::generators::seeded_init(100 + i as i64, || {
+            Tensor::randn([n, 16], tch::kind::FLOAT_CPU)
+        });
+        save_tokens(&token_file(dir, &token), &token, &rows).unwrap();
     }
 }
 

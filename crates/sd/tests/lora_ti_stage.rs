@@ -30,10 +30,25 @@ fn tokenizer() -> ClipTokenizer {
 }
 
 /// The tiny pipeline (1/8 latents) with a random text encoder of CLIP's vocabulary.
+/// libtorch's global generator is shared by this binary's tests (threads): seed and draw under
+/// one lock so a seed always gives the same tensors.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded<T>(seed: i64, draw: impl FnOnce() -> T) -> T {
+    let _one = GLOBAL_RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tch::manual_seed(seed);
+    draw()
+}
+
 fn tiny_sd() -> StableDiffusion {
+    seeded(3, tiny_sd_drawn)
+}
+
+fn tiny_sd_drawn() -> StableDiffusion {
     let root = fixtures().join("pipeline_tiny");
     let opts = LoadOptions::default();
-    tch::manual_seed(3);
     let cfg = ClipTextConfig {
         vocab_size: 49408,
         hidden_size: 16,
@@ -239,9 +254,13 @@ fn a_few_steps_reduce_the_loss_on_a_fixed_batch() {
         Tensor::from_slice(&v).view([1, -1])
     };
     let batch_ids = Tensor::cat(&[prompt("<a>"), prompt("<b>")], 0);
-    tch::manual_seed(5);
-    let latents = Tensor::randn([2, 4, 4, 4], (tch::Kind::Float, tch::Device::Cpu));
-    let noise = Tensor::randn([2, 4, 4, 4], (tch::Kind::Float, tch::Device::Cpu));
+    let (latents, noise) = seeded(5, || {
+        let latents = Tensor::randn([2, 4, 4, 4], (tch::Kind::Float, tch::Device::Cpu));
+        (
+            latents,
+            Tensor::randn([2, 4, 4, 4], (tch::Kind::Float, tch::Device::Cpu)),
+        )
+    });
     let ts = [120i64, 640];
     let rows = sd
         .text_encoder

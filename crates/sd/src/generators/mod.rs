@@ -285,9 +285,9 @@ pub fn tiny_random_sd(seed: i64, opts: LoadOptions) -> Result<StableDiffusion> {
 /// not interleave with another thread's (tests run in threads): one at a time per process.
 static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs `build` with libtorch's global generator seeded by `seed`, holding [`SEEDED_INIT`], so
+/// Runs `build` with libtorch's global generator seeded by `seed`, holding a process-wide lock, so
 /// the same seed gives the same weights whatever else the process is doing.
-pub(crate) fn seeded_init<T>(seed: i64, build: impl FnOnce() -> T) -> T {
+pub fn seeded_init<T>(seed: i64, build: impl FnOnce() -> T) -> T {
     let _one_at_a_time = SEEDED_INIT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
