@@ -84,9 +84,15 @@ fn counts_every_image_of_every_epoch_and_the_combinations() {
     assert_eq!(r.combined, 20, "p_aug = 1 combines every sample");
     assert!(r.images_per_s > 0.0 && r.seconds > 0.0);
     assert!((r.per_core_images_per_s - r.images_per_s / 2.0).abs() < 1e-9);
-    // Epoch 0's three buffers were handed back and epoch 1 built its three batches in them.
+    // Epoch 0's buffers were handed back and epoch 1 built its three batches in them; a batch of
+    // epoch 0 may be built in one too when the consumer hands it back before a worker starts that
+    // batch (timing), so 3 to 5 of the 6 batches reuse a buffer, never all (the first is new).
     assert!(r.recycle);
-    assert_eq!(r.reused_buffers, 3);
+    assert!(
+        (3..=5).contains(&r.reused_buffers),
+        "reused {} of 6 batches' buffers",
+        r.reused_buffers
+    );
 }
 
 #[test]
