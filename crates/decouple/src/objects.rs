@@ -101,16 +101,8 @@ pub fn run_decouple_objects(
         } else {
             let prompts: Vec<(ClassId, String)> =
                 classes.iter().map(|&c| (c, prompt_for(id, c))).collect();
-            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let result = crate::stage::catch_decoupling_panic(path, || {
                 decouple_objects(id, path, &prompts, segmenter, opts)
-            }));
-            let result = attempt.unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Err(format!("{}: decoupling panicked: {what}", path.display()))
             });
             match result {
                 Ok(ImageOutcome::Decoupled { cdps, cip, missing }) => {

@@ -111,16 +111,8 @@ pub fn run_decouple_prompted(
             report.skipped_existing += 1;
         } else {
             let prompt = prompt_for(id, *class);
-            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let result = catch_decoupling_panic(path, || {
                 decouple_sample(id, path, &prompt, segmenter, opts)
-            }));
-            let result = attempt.unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Err(format!("{}: decoupling panicked: {what}", path.display()))
             });
             match result {
                 Ok(Outcome::Decoupled(parts)) => {
@@ -206,6 +198,22 @@ fn store(
     drop(cdp);
     writer.put_cip(draft, &cip).map_err(bank_err)?;
     Ok(())
+}
+
+/// Runs one image's decoupling, turning a panic inside it (a segmenter's) into the image's
+/// error, so a bad image is a counted failure and the stage goes on.
+pub(crate) fn catch_decoupling_panic<T>(
+    path: &std::path::Path,
+    decouple: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decouple)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(format!("{}: decoupling panicked: {what}", path.display()))
+    })
 }
 
 #[cfg(test)]
