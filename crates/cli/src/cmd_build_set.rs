@@ -36,6 +36,23 @@ pub struct BuildSetArgs {
     /// ground-truth masks in `segmentations/`), for running the paper's CUB recipes on it.
     #[arg(long, value_enum, default_value_t = Layout::Native)]
     pub layout: Layout,
+    /// Scarce only: composites per training cut-out (each on its own scene, scale and place),
+    /// so `5 ×` this many training images per class.
+    #[arg(long, default_value_t = 1)]
+    pub train_per_cutout: u32,
+    /// Scarce only: composites per held-out test cut-out (3 cut-outs per class).
+    #[arg(long, default_value_t = 5)]
+    pub test_per_cutout: u32,
+}
+
+/// The scarce set's config of `args`.
+fn scarce_config(args: &BuildSetArgs) -> ScarceMulticlassConfig {
+    ScarceMulticlassConfig {
+        seed: args.seed,
+        per_cutout_train: args.train_per_cutout,
+        per_cutout_test: args.test_per_cutout,
+        ..Default::default()
+    }
 }
 
 /// Layout of a built set.
@@ -49,6 +66,14 @@ pub enum Layout {
 
 /// Runs `deda build-set`.
 pub fn run(args: BuildSetArgs) -> Result<()> {
+    if matches!(args.kind, SetKind::MiniWaterbirds)
+        && (args.train_per_cutout != 1 || args.test_per_cutout != 5)
+    {
+        return Err(crate::UsageError(
+            "--train-per-cutout and --test-per-cutout are for the scarce set".into(),
+        )
+        .into());
+    }
     if args.layout == Layout::Cub {
         return build_in_cub_layout(&args);
     }
@@ -61,14 +86,7 @@ pub fn run(args: BuildSetArgs) -> Result<()> {
                 ..Default::default()
             },
         ),
-        SetKind::Scarce => build_scarce_multiclass(
-            &args.assets,
-            &args.out,
-            &ScarceMulticlassConfig {
-                seed: args.seed,
-                ..Default::default()
-            },
-        ),
+        SetKind::Scarce => build_scarce_multiclass(&args.assets, &args.out, &scarce_config(&args)),
     }
     .with_context(|| format!("building {:?} into {}", args.kind, args.out.display()))?;
     println!(
@@ -100,11 +118,7 @@ fn build_in_cub_layout(args: &BuildSetArgs) -> Result<()> {
         .prefix(".deda-build-")
         .tempdir_in(&parent)
         .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
-    let config = ScarceMulticlassConfig {
-        seed: args.seed,
-        ..Default::default()
-    };
-    build_scarce_multiclass(&args.assets, staging.path(), &config)
+    build_scarce_multiclass(&args.assets, staging.path(), &scarce_config(args))
         .with_context(|| format!("building the scarce set from {}", args.assets.display()))?;
     let split = read_image_folder_split(staging.path())?;
     let masks = GroundTruthMasks::scarce_multiclass(staging.path());

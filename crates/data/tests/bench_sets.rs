@@ -143,6 +143,58 @@ fn mini_waterbirds_is_byte_identical_for_the_same_seed() {
 }
 
 #[test]
+fn scarce_multiclass_makes_several_composites_of_each_training_cutout() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cfg = ScarceMulticlassConfig {
+        size: 48,
+        shots: 2,
+        test_cutouts_per_class: 1,
+        per_cutout_test: 1,
+        ..Default::default()
+    };
+    build_scarce_multiclass(&assets_dir(), one.path(), &cfg).unwrap();
+    let cfg2 = ScarceMulticlassConfig {
+        per_cutout_train: 3,
+        ..cfg.clone()
+    };
+    let report = build_scarce_multiclass(&assets_dir(), two.path(), &cfg2).unwrap();
+    assert_eq!((report.train_images, report.test_images), (42, 7));
+    let s = read_image_folder_split(two.path()).unwrap();
+    assert_eq!(s.train.class_counts(), vec![6; 7]);
+    // Same objects (the split does not depend on the composite count), three scenes each.
+    let objects = |dir: &Path| {
+        let mut v: Vec<String> = read_image_folder_split(dir)
+            .unwrap()
+            .train
+            .samples
+            .iter()
+            .map(|x| {
+                let name = x.path.file_stem().unwrap().to_string_lossy().into_owned();
+                name.rsplit_once('_').unwrap().0.to_string()
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(objects(one.path()), objects(two.path()));
+    let h1 = tree_hashes(one.path());
+    let h2 = tree_hashes(two.path());
+    let first = h1.keys().find(|k| k.starts_with("train/")).unwrap();
+    assert_eq!(
+        h1[first], h2[first],
+        "composite 0 of a cut-out is unchanged"
+    );
+    let again = tree_hashes(two.path());
+    let distinct: std::collections::BTreeSet<_> = again
+        .iter()
+        .filter(|(k, _)| k.starts_with("train/bird/"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(distinct.len(), 6, "every composite differs");
+}
+
+#[test]
 fn scarce_multiclass_reads_back_as_image_folder_and_is_deterministic() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cfg = ScarceMulticlassConfig {

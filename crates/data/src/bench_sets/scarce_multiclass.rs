@@ -7,8 +7,10 @@
 //!    `rng_for(seed, Build, [11, c])`; the first `test_cutouts_per_class` (3) are held out for
 //!    test and the next `shots` (5) are the training cut-outs. The smallest class (insect, 9)
 //!    bounds `test_cutouts_per_class + shots ≤ 9`.
-//! 3. Train: one composite per training cut-out, so exactly `shots` images per class, each of
-//!    a distinct cut-out. Test: `per_cutout_test` (5) composites per held-out cut-out.
+//! 3. Train: `per_cutout_train` (1) composites per training cut-out, so exactly
+//!    `shots × per_cutout_train` images per class (by default each of a distinct cut-out; with
+//!    more, one object appears on several scenes, at other scales and places). Test:
+//!    `per_cutout_test` (5) composites per held-out cut-out.
 //! 4. Backgrounds: any of the 18 scenes (`water`, `land`, `other`), drawn uniformly and
 //!    independently of the class, so the scene carries no class information; train and test
 //!    share scenes (the held-out unit is the object).
@@ -43,6 +45,8 @@ pub struct ScarceMulticlassConfig {
     pub size: u32,
     /// Training images per class (each from a distinct cut-out).
     pub shots: u32,
+    /// Composites per training cut-out (each on its own scene, scale and place).
+    pub per_cutout_train: u32,
     /// Cut-outs per class held out for test.
     pub test_cutouts_per_class: u32,
     /// Composites per held-out cut-out.
@@ -61,6 +65,7 @@ impl Default for ScarceMulticlassConfig {
             seed: 0,
             size: 256,
             shots: 5,
+            per_cutout_train: 1,
             test_cutouts_per_class: 3,
             per_cutout_test: 5,
             object_scale: [0.4, 0.7],
@@ -110,6 +115,7 @@ impl ScarceMulticlassConfig {
         );
         for (name, v) in [
             ("shots", self.shots),
+            ("per_cutout_train", self.per_cutout_train),
             ("test_cutouts_per_class", self.test_cutouts_per_class),
             ("per_cutout_test", self.per_cutout_test),
         ] {
@@ -151,7 +157,7 @@ pub fn build_scarce_multiclass(
     let mut counts = BTreeMap::new();
     for (class, (train, test)) in classes.iter().zip(partition.values()) {
         for (s, split, cutouts, n) in [
-            (0u64, "train", train, 1),
+            (0u64, "train", train, cfg.per_cutout_train),
             (1, "test", test, cfg.per_cutout_test),
         ] {
             for &i in cutouts {
