@@ -14,26 +14,10 @@
 #      alternating); P_AUG / P_MIX (default 0.5 / 0.5, p_syn 0); OUTPUT (float or uint8: what
 #      both sides hand over; default float).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-# shellcheck source=/dev/null
-source tools/env.sh
+# shellcheck source=tools/bench_waterbirds_set.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_waterbirds_set.sh" 512
 WORKERS="${1:-2}"
 BATCHES="${2:-40}"
-DEDA="${DEDA_BIN:-target/release/deda}"
-PY="${PYTHON:-.venv/bin/python}"
-ASSETS="${ASSETS:-../shared/assets}"
-work=target/bench_train_job
-data="$work/data"
-bank="$work/bank-512"
-mkdir -p "$work"
-if [ ! -f "$data/metadata.csv" ]; then
-  "$DEDA" build-set mini-waterbirds --assets "$ASSETS" --out "$data" >&2
-fi
-if [ ! -f "$bank/manifest.jsonl" ]; then
-  "$DEDA" decouple --dataset "mini-waterbirds:$data" --bank "$bank" --cip-format ppm \
-    --cip-short-side 512 >&2
-fi
 echo "{\"load_before\": \"$(uptime | sed 's/.*load average: //')\", \"nproc\": $(nproc)}"
 "$PY" tools/bench_dataset_py.py "$data" --bank "$bank" --workers "$WORKERS" --batches "$BATCHES" \
   --runs "${RUNS:-3}" --p-aug "${P_AUG:-0.5}" --p-mix "${P_MIX:-0.5}" --output "${OUTPUT:-float}"

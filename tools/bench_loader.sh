@@ -20,29 +20,13 @@
 # workers), CPU ms per image (the whole process, workers included: hardly depends on how busy
 # the machine is); then a "ratio" line (deda/pytorch; target >= 5x per core).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-# shellcheck source=/dev/null
-source tools/env.sh
+# shellcheck source=tools/bench_waterbirds_set.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_waterbirds_set.sh" 512
 WORKERS="${1:-1,2}"
 BATCHES="${2:-40}"
 RUNS="${RUNS:-3}"
 P_AUG="${P_AUG:-0.5}"
 P_MIX="${P_MIX:-0.5}"
-DEDA="${DEDA_BIN:-target/release/deda}"
-PY="${PYTHON:-.venv/bin/python}"
-ASSETS="${ASSETS:-../shared/assets}"
-work=target/bench_train_job
-data="$work/data"
-bank="$work/bank-512"
-mkdir -p "$work"
-if [ ! -f "$data/metadata.csv" ]; then
-  "$DEDA" build-set mini-waterbirds --assets "$ASSETS" --out "$data" >&2
-fi
-if [ ! -f "$bank/manifest.jsonl" ]; then
-  "$DEDA" decouple --dataset "mini-waterbirds:$data" --bank "$bank" --cip-format ppm \
-    --cip-short-side 512 >&2
-fi
 echo "{\"load_before\": \"$(uptime | sed 's/.*load average: //')\", \"nproc\": $(nproc), \"batches\": $BATCHES, \"runs\": $RUNS, \"p_aug\": $P_AUG, \"p_mix\": $P_MIX}"
 
 cfg="$work/loader-448.toml"
