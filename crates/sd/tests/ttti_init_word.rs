@@ -23,28 +23,7 @@ fn label_initializers_are_one_clip_token_per_voc_class() {
     ] {
         assert_eq!(init_word_for(LABEL_INIT_WORD, class, &t), want, "{class}");
     }
-    for class in [
-        "aeroplane",
-        "bicycle",
-        "bird",
-        "boat",
-        "bottle",
-        "bus",
-        "car",
-        "cat",
-        "chair",
-        "cow",
-        "diningtable",
-        "dog",
-        "horse",
-        "motorbike",
-        "person",
-        "pottedplant",
-        "sheep",
-        "sofa",
-        "train",
-        "tvmonitor",
-    ] {
+    for class in deda_data::VOC_CLASSES {
         let w = init_word_for(LABEL_INIT_WORD, class, &t);
         assert_eq!(
             t.token_ids(&w).len(),
