@@ -320,6 +320,9 @@ pub struct StagePlan {
     pub unit: &'static str,
     /// Seconds of the work left, from a benchmark figure.
     pub estimate: Option<Estimate>,
+    /// Why there is no estimate, when the cost table says (e.g. a stage with no GPU
+    /// measurement yet); empty: no figure for this setting.
+    pub no_estimate: String,
 }
 
 /// A cost estimate and where its figure comes from.
@@ -385,6 +388,13 @@ impl Plan {
                             e.source
                         );
                     }
+                    None if !s.no_estimate.is_empty() => {
+                        let _ = writeln!(
+                            t,
+                            "         cost: {} {}; {}",
+                            s.items, s.unit, s.no_estimate
+                        );
+                    }
                     None => {
                         let _ = writeln!(
                             t,
@@ -421,11 +431,11 @@ pub fn human_seconds(s: f64) -> String {
 pub fn plan_stages(target: &RunTarget, o: &Observed, costs: &CostTable) -> Plan {
     let mut plan = Plan::default();
     if let Some(stages) = target.stages.filter(|s| s.generate.is_some()) {
-        let finetune = plan_finetune(target, stages, o);
+        let finetune = plan_finetune(target, stages, o, costs);
         let finetune_runs = matches!(finetune.action, Action::Run | Action::Supersede(_));
         plan.stages.push(finetune);
         plan.stages
-            .push(plan_generate(target, stages, o, finetune_runs));
+            .push(plan_generate(target, stages, o, costs, finetune_runs));
     }
     if let Some((stages, decouple)) = target
         .stages
@@ -460,6 +470,7 @@ fn stage(stage: StageName, action: Action, why: String, unit: &'static str) -> S
         items: 0,
         unit,
         estimate: None,
+        no_estimate: String::new(),
     }
 }
 
@@ -714,7 +725,12 @@ fn plan_edit(
     p
 }
 
-fn plan_finetune(t: &RunTarget, stages: &StagesConfig, o: &Observed) -> StagePlan {
+fn plan_finetune(
+    t: &RunTarget,
+    stages: &StagesConfig,
+    o: &Observed,
+    costs: &CostTable,
+) -> StagePlan {
     let Some(f) = &stages.finetune else {
         return stage(
             StageName::Finetune,
@@ -749,6 +765,11 @@ fn plan_finetune(t: &RunTarget, stages: &StagesConfig, o: &Observed) -> StagePla
             )
         }
     };
+    if p.action != Action::Reuse {
+        costs
+            .finetune(t.config.method.name, f, p.items)
+            .apply(&mut p);
+    }
     p
 }
 
@@ -756,6 +777,7 @@ fn plan_generate(
     t: &RunTarget,
     stages: &StagesConfig,
     o: &Observed,
+    costs: &CostTable,
     finetune_runs: bool,
 ) -> StagePlan {
     let method = t.config.method.name;
@@ -804,6 +826,9 @@ fn plan_generate(
             "{total} {method} image(s) of training images in the bank ({} producer(s))",
             o.generated.len()
         );
+    }
+    if let (Some(g), true) = (&stages.generate, p.action != Action::Reuse) {
+        costs.generate(method, g, p.items).apply(&mut p);
     }
     p
 }
@@ -875,17 +900,62 @@ pub struct CostTable {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CostFigure {
-    /// `decouple`, `invert`, `edit` or `train`.
+    /// `decouple`, `invert`, `edit`, `finetune`, `generate` or `train`.
     pub stage: StageName,
-    /// What it is for: a segmenter kind (`langsam`, `isnet`, …), an editor (`sd`), `ttti`, or a
-    /// model name for training (`resnet18@112:cpu`).
+    /// What it is for: a segmenter kind (`langsam`, `isnet`, …), an editor (`sd`), `ttti`, a
+    /// model name for training (`resnet18@112:cpu`), a peer method for `finetune` and
+    /// `generate` (`da-fusion`, `diff-mix`, `diffusemix`, `real-guidance`: its `sd` generator).
     pub kind: String,
-    /// Seconds per `unit`.
-    pub seconds: f64,
+    /// Seconds per `unit`; absent when nothing has measured it yet (the plan then says so,
+    /// with `source`, instead of estimating).
+    #[serde(default)]
+    pub seconds: Option<f64>,
     /// What one unit is (`image`, `variant at 10 denoising steps`, `TTTI step at batch 32`, …).
     pub unit: String,
-    /// Where the number comes from (file and what was measured on which machine).
+    /// Where the number comes from (file and what was measured on which machine), or, without
+    /// `seconds`, what would measure it.
     pub source: String,
+    /// `generate`: `num_inference_steps` of the full schedule the figure was measured at.
+    #[serde(default)]
+    pub steps: Option<u32>,
+    /// `generate`: the img2img strength it was measured at (none for DiffuseMix, whose every
+    /// step runs). The estimate scales the figure by the recipe's UNet calls
+    /// `⌊steps·strength⌋` (mean over its strengths) over the figure's; encoding and decoding
+    /// scale with them too, so the estimate is approximate.
+    #[serde(default)]
+    pub strength: Option<f64>,
+}
+
+/// What the table says about one stage's cost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CostLookup {
+    /// An estimate from a measured figure.
+    Known(Estimate),
+    /// The table names this setting but nothing has measured it yet: the reason, shown in the
+    /// plan instead of a number.
+    Unknown(String),
+    /// No figure for this setting.
+    NoFigure,
+}
+
+impl CostLookup {
+    /// Puts the estimate (or why there is none) into `p`.
+    pub fn apply(self, p: &mut StagePlan) {
+        match self {
+            CostLookup::Known(e) => p.estimate = Some(e),
+            CostLookup::Unknown(why) => p.no_estimate = why,
+            CostLookup::NoFigure => {}
+        }
+    }
+}
+
+/// UNet calls of one img2img generation: `⌊steps·strength⌋` (diffusers' `get_timesteps`),
+/// at least 1; every step without a strength.
+fn unet_calls(steps: u32, strength: Option<f64>) -> f64 {
+    match strength {
+        Some(s) => (f64::from(steps) * s).floor().max(1.0),
+        None => f64::from(steps),
+    }
 }
 
 /// The figures committed in `results/benchmarks/stage-costs.toml`.
@@ -920,25 +990,27 @@ impl CostTable {
     pub fn decouple(&self, segmenter: &str, images: usize) -> Option<Estimate> {
         let kind = segmenter.split(':').next().unwrap_or(segmenter);
         let f = self.find(StageName::Decouple, kind)?;
+        let seconds = f.seconds?;
         Some(Self::estimate(
             f,
             images,
-            f.seconds,
-            format!("{:.3} s per {}", f.seconds, f.unit),
+            seconds,
+            format!("{seconds:.3} s per {}", f.unit),
         ))
     }
 
     /// TTTI for `classes` classes (the figure is one step at batch 32).
     pub fn invert(&self, inv: &crate::stages::InvertStage, classes: usize) -> Option<Estimate> {
         let f = self.find(StageName::Invert, "ttti")?;
-        let per_class = f.seconds * f64::from(inv.steps) * inv.batch as f64 / 32.0;
+        let seconds = f.seconds?;
+        let per_class = seconds * f64::from(inv.steps) * inv.batch as f64 / 32.0;
         Some(Self::estimate(
             f,
             classes,
             per_class,
             format!(
-                "{} steps × {:.3} s per {} (× batch {}/32) = {:.0} s per class",
-                inv.steps, f.seconds, f.unit, inv.batch, per_class
+                "{} steps × {seconds:.3} s per {} (× batch {}/32) = {per_class:.0} s per class",
+                inv.steps, f.unit, inv.batch
             ),
         ))
     }
@@ -947,15 +1019,16 @@ impl CostTable {
     /// strength × steps actually run).
     pub fn edit(&self, e: &crate::stages::EditStage, variants: usize) -> Option<Estimate> {
         let f = self.find(StageName::Edit, &e.editor)?;
+        let seconds = f.seconds?;
         let per = match e.editor.as_str() {
-            "sd" => f.seconds * (e.strength * f64::from(e.steps)).round().max(1.0) / 10.0,
-            _ => f.seconds,
+            "sd" => seconds * (e.strength * f64::from(e.steps)).round().max(1.0) / 10.0,
+            _ => seconds,
         };
         Some(Self::estimate(
             f,
             variants,
             per,
-            format!("{per:.3} s per variant ({:.3} s per {})", f.seconds, f.unit),
+            format!("{per:.3} s per variant ({seconds:.3} s per {})", f.unit),
         ))
     }
 
@@ -963,12 +1036,81 @@ impl CostTable {
     pub fn train(&self, c: &TrainConfig, image_epochs: usize) -> Option<Estimate> {
         let key = format!("{}@{}:{}", c.model.name, c.loader.crop, c.train.device);
         let f = self.find(StageName::Train, &key)?;
+        let seconds = f.seconds?;
         Some(Self::estimate(
             f,
             image_epochs,
-            f.seconds,
-            format!("{:.4} s per {}", f.seconds, f.unit),
+            seconds,
+            format!("{seconds:.4} s per {}", f.unit),
         ))
+    }
+
+    /// `images` generated images of `method` by `g`'s `sd` generator. The figure is keyed by
+    /// the method: one image at the figure's steps and strength, scaled by the UNet calls of
+    /// `g`'s steps and strengths (their mean). The identity stand-in runs no model: no figure.
+    pub fn generate(
+        &self,
+        method: crate::MethodName,
+        g: &crate::stages::GenerateStage,
+        images: usize,
+    ) -> CostLookup {
+        if g.generator != "sd" {
+            return CostLookup::NoFigure;
+        }
+        let Some(f) = self.find(StageName::Generate, method.as_str()) else {
+            return CostLookup::NoFigure;
+        };
+        let Some(seconds) = f.seconds else {
+            return CostLookup::Unknown(format!("cost unknown: {} ({})", f.source, f.unit));
+        };
+        let Some(fig_steps) = f.steps else {
+            let figure = format!("{seconds:.3} s per {}", f.unit);
+            return CostLookup::Known(Self::estimate(f, images, seconds, figure));
+        };
+        let steps = g.steps.unwrap_or(fig_steps);
+        let strengths = g.strengths_for(method);
+        let calls = match (f.strength, strengths.is_empty()) {
+            (Some(_), false) => {
+                strengths
+                    .iter()
+                    .map(|s| unet_calls(steps, Some(*s)))
+                    .sum::<f64>()
+                    / strengths.len() as f64
+            }
+            _ => unet_calls(steps, None),
+        };
+        let fig_calls = unet_calls(fig_steps, f.strength);
+        let per = seconds * calls / fig_calls;
+        let figure = format!(
+            "{per:.3} s per image ({seconds:.3} s per {} × {calls:.1}/{fig_calls:.0} UNet calls)",
+            f.unit
+        );
+        CostLookup::Known(Self::estimate(f, images, per, figure))
+    }
+
+    /// Fine-tuning `method` for `classes` classes. The figure is one optimisation step at the
+    /// recipe's batch: DA-Fusion learns each class's tokens in `steps` steps, Diff-Mix its
+    /// LoRA and every class's token jointly in `steps` steps.
+    pub fn finetune(
+        &self,
+        method: crate::MethodName,
+        f: &crate::stages::FinetuneStage,
+        classes: usize,
+    ) -> CostLookup {
+        let Some(fig) = self.find(StageName::Finetune, method.as_str()) else {
+            return CostLookup::NoFigure;
+        };
+        let Some(seconds) = fig.seconds else {
+            return CostLookup::Unknown(format!("cost unknown: {} ({})", fig.source, fig.unit));
+        };
+        let run = f64::from(f.steps) * seconds;
+        let figure = format!("{} steps × {seconds:.3} s per {}", f.steps, fig.unit);
+        let e = if method == crate::MethodName::DaFusion {
+            Self::estimate(fig, classes, run, format!("{figure} per class"))
+        } else {
+            Self::estimate(fig, 1, run, format!("{figure}, all classes at once"))
+        };
+        CostLookup::Known(e)
     }
 }
 
@@ -981,10 +1123,98 @@ mod tests {
         let t = CostTable::committed().unwrap();
         assert!(t.cost.len() >= 3);
         for f in &t.cost {
-            assert!(f.seconds > 0.0 && !f.source.is_empty(), "{f:?}");
+            assert!(!f.source.is_empty(), "{f:?}");
+            assert!(f.seconds.is_none_or(|s| s > 0.0), "{f:?}");
         }
         let e = t.decouple("langsam:a,b", 100).unwrap();
         assert!(e.seconds > 1.0 && e.source.contains("results/"), "{e:?}");
+    }
+
+    #[test]
+    fn peer_stages_without_a_measurement_say_so_instead_of_a_number() {
+        let t = CostTable::committed().unwrap();
+        let g = crate::stages::GenerateStage {
+            generator: "sd".into(),
+            ..Default::default()
+        };
+        for m in [
+            crate::MethodName::RealGuidance,
+            crate::MethodName::DaFusion,
+            crate::MethodName::DiffMix,
+            crate::MethodName::Diffusemix,
+        ] {
+            // Once a GPU measures a peer, its entry gets `seconds` and this arm fails: then
+            // check the estimate instead.
+            match t.generate(m, &g, 30) {
+                CostLookup::Unknown(why) => assert!(why.contains("no GPU measurement"), "{why}"),
+                other => panic!("{m}: {other:?}"),
+            }
+        }
+        let identity = crate::stages::GenerateStage {
+            generator: "identity".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            t.generate(crate::MethodName::DiffMix, &identity, 30),
+            CostLookup::NoFigure
+        );
+        let f = crate::stages::FinetuneStage::default();
+        assert!(matches!(
+            t.finetune(crate::MethodName::DiffMix, &f, 4),
+            CostLookup::Unknown(_)
+        ));
+        let mut p = stage(StageName::Generate, Action::Run, "x".into(), "images");
+        p.items = 30;
+        t.generate(crate::MethodName::DaFusion, &g, 30)
+            .apply(&mut p);
+        let text = Plan {
+            stages: vec![p],
+            stop: vec![],
+        }
+        .render();
+        assert!(
+            text.contains("30 images; cost unknown: unknown, no GPU measurement yet"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_measured_generate_figure_scales_with_the_unet_calls() {
+        let t: CostTable = toml::from_str(
+            "[[cost]]\nstage = \"generate\"\nkind = \"da-fusion\"\nseconds = 2.0\nsteps = 50\n\
+             strength = 0.5\nunit = \"image\"\nsource = \"test\"\n\
+             [[cost]]\nstage = \"finetune\"\nkind = \"diff-mix\"\nseconds = 0.5\nunit = \"step\"\n\
+             source = \"test\"\n",
+        )
+        .unwrap();
+        let g = crate::stages::GenerateStage {
+            generator: "sd".into(),
+            strengths: Some(vec![0.25, 1.0]),
+            ..Default::default()
+        };
+        // 50 steps: (12 + 50) / 2 = 31 calls against the figure's 25.
+        let CostLookup::Known(e) = t.generate(crate::MethodName::DaFusion, &g, 10) else {
+            panic!("no estimate")
+        };
+        assert!((e.seconds - 10.0 * 2.0 * 31.0 / 25.0).abs() < 1e-9, "{e:?}");
+        let g = crate::stages::GenerateStage {
+            steps: Some(100),
+            strengths: Some(vec![0.5]),
+            ..g
+        };
+        let CostLookup::Known(e) = t.generate(crate::MethodName::DaFusion, &g, 1) else {
+            panic!("no estimate")
+        };
+        assert!((e.seconds - 4.0).abs() < 1e-9, "{e:?}");
+        let f = crate::stages::FinetuneStage {
+            steps: 100,
+            ..Default::default()
+        };
+        // Diff-Mix learns every class at once: the class count does not multiply.
+        let CostLookup::Known(e) = t.finetune(crate::MethodName::DiffMix, &f, 7) else {
+            panic!("no estimate")
+        };
+        assert!((e.seconds - 50.0).abs() < 1e-9, "{e:?}");
     }
 
     #[test]
