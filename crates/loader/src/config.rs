@@ -17,6 +17,13 @@ pub enum ResizeMode {
     Square,
 }
 
+/// The default [`LoaderConfig::min_last_batch`]: a final training batch of one sample is dropped.
+pub const DEFAULT_MIN_LAST_BATCH: usize = 2;
+
+fn is_default_min_last_batch(v: &usize) -> bool {
+    *v == DEFAULT_MIN_LAST_BATCH
+}
+
 /// Batching, threading and the classic transforms (resize shorter side, crop, flip, normalise).
 ///
 /// Defaults follow the GuidedMixup 448-px FGVC recipe: resize shorter side to 512, random crop
@@ -48,8 +55,16 @@ pub struct LoaderConfig {
     pub mean: [f32; 3],
     /// Per-channel standard deviation divided by.
     pub std: [f32; 3],
-    /// Drop the last incomplete batch.
+    /// Drop the last incomplete batch (timm's training loader; GuidedMixup's keeps it).
     pub drop_last: bool,
+    /// Without `drop_last`, a final incomplete batch of fewer samples than this is dropped
+    /// (default [`DEFAULT_MIN_LAST_BATCH`] = 2: a training batch of one sample puts BatchNorm on
+    /// a single value per channel wherever the feature map is 1×1, and the unbiased running
+    /// variance, `var·n/(n−1)`, becomes NaN; PyTorch refuses such a batch, "Expected more than 1
+    /// value per channel when training"). 0 or 1 keep every batch; evaluation
+    /// ([`LoaderConfig::for_eval`]) keeps every batch. Left out of a written config when 2.
+    #[serde(skip_serializing_if = "is_default_min_last_batch")]
+    pub min_last_batch: usize,
     /// Shuffle the sample order every epoch.
     pub shuffle: bool,
     /// Seed of every random stream of the loader.
@@ -76,6 +91,7 @@ impl Default for LoaderConfig {
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
             drop_last: false,
+            min_last_batch: DEFAULT_MIN_LAST_BATCH,
             shuffle: true,
             seed: 0,
             max_bad_fraction: 0.001,
@@ -85,13 +101,27 @@ impl Default for LoaderConfig {
 }
 
 impl LoaderConfig {
-    /// Settings for evaluation: centre crop, no flip, no shuffling, nothing dropped.
+    /// Number of batches of an epoch of `n` samples: `n / batch_size` with `drop_last` or when
+    /// the final incomplete batch is smaller than `min_last_batch`, else `⌈n / batch_size⌉`.
+    pub fn batches_for(&self, n: usize) -> usize {
+        let b = self.batch_size.max(1);
+        let rest = n % b;
+        if rest > 0 && (self.drop_last || rest < self.min_last_batch) {
+            n / b
+        } else {
+            n.div_ceil(b)
+        }
+    }
+
+    /// Settings for evaluation: centre crop, no flip, no shuffling, nothing dropped (not even a
+    /// final batch of one sample).
     pub fn for_eval(&self) -> LoaderConfig {
         LoaderConfig {
             hflip: false,
             random_crop: false,
             shuffle: false,
             drop_last: false,
+            min_last_batch: 0,
             rand_augment: None,
             crop_padding: 0,
             ..self.clone()
@@ -160,5 +190,42 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().problems.len(), 4);
         assert!(serde_json::from_str::<LoaderConfig>(r#"{"batchsize":3}"#).is_err());
+    }
+
+    #[test]
+    fn a_final_training_batch_of_one_is_dropped_and_evaluation_keeps_it() {
+        let train = LoaderConfig {
+            batch_size: 4,
+            ..LoaderConfig::default()
+        };
+        // 9 = 4 + 4 + 1: the single last sample would be a BatchNorm batch of one.
+        assert_eq!(train.batches_for(9), 2);
+        assert_eq!(train.batches_for(10), 3);
+        assert_eq!(train.batches_for(8), 2);
+        assert_eq!(train.batches_for(1), 0);
+        assert_eq!(train.for_eval().batches_for(9), 3);
+        assert_eq!(train.for_eval().batches_for(1), 1);
+        let keep_all = LoaderConfig {
+            min_last_batch: 1,
+            ..train.clone()
+        };
+        assert_eq!(keep_all.batches_for(9), 3);
+        let drop_last = LoaderConfig {
+            drop_last: true,
+            ..train.clone()
+        };
+        assert_eq!(drop_last.batches_for(10), 2);
+        // Batches of one are the user's choice, never dropped.
+        let ones = LoaderConfig {
+            batch_size: 1,
+            ..train
+        };
+        assert_eq!(ones.batches_for(3), 3);
+        // The default is left out of a written config; another value is written and read back.
+        let text = serde_json::to_string(&LoaderConfig::default()).unwrap();
+        assert!(!text.contains("min_last_batch"), "{text}");
+        let read: LoaderConfig =
+            serde_json::from_str(&serde_json::to_string(&keep_all).unwrap()).unwrap();
+        assert_eq!(read.min_last_batch, 1);
     }
 }

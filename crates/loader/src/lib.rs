@@ -39,7 +39,7 @@ pub mod transform;
 pub use bank_check::{check_bank, BankCheck};
 pub use batch::{Batch, EpochStats};
 pub use bench::{bench_combine, bench_combine_until, peak_rss_mb, BenchReport, BenchStop};
-pub use config::{LoaderConfig, ResizeMode};
+pub use config::{LoaderConfig, ResizeMode, DEFAULT_MIN_LAST_BATCH};
 pub use error::{Error, PartError, Result, SampleError};
 pub use loader::{Epoch, Loader};
 pub use parts::{PartIndex, PartStore};

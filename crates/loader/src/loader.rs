@@ -138,14 +138,10 @@ impl Loader {
         self.buffers.reused.load(Ordering::Relaxed)
     }
 
-    /// Number of batches per epoch.
+    /// Number of batches per epoch ([`LoaderConfig::batches_for`]: a final batch below
+    /// `min_last_batch` samples, or any incomplete one with `drop_last`, is left out).
     pub fn num_batches(&self) -> usize {
-        let (n, b) = (self.ctx.source.len(), self.ctx.config.batch_size);
-        if self.ctx.config.drop_last {
-            n / b
-        } else {
-            n.div_ceil(b)
-        }
+        self.ctx.config.batches_for(self.ctx.source.len())
     }
 
     /// The sample order of `epoch`: shuffled with `rng_for(seed, Shuffle, [epoch])` if asked.
@@ -195,11 +191,7 @@ impl Loader {
             next: 0,
             next_job: 0,
             n_batches,
-            total: if cfg.drop_last {
-                n_batches * cfg.batch_size
-            } else {
-                self.ctx.source.len()
-            },
+            total: (n_batches * cfg.batch_size).min(self.ctx.source.len()),
             max_bad_fraction: cfg.max_bad_fraction,
             stats: EpochStats::default(),
             workers,

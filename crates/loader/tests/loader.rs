@@ -144,6 +144,25 @@ fn bad_samples_are_skipped_counted_and_bounded() {
 }
 
 #[test]
+fn a_final_training_batch_of_one_sample_is_dropped_and_evaluation_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut source, _) = fixture(dir.path());
+    source.samples.truncate(17); // 4 + 4 + 4 + 4 + 1
+    let source = Arc::new(source);
+    let train = Loader::new(config(2), Arc::clone(&source) as _, None).unwrap();
+    let batches = epoch(&train, 0);
+    assert_eq!(train.num_batches(), 4);
+    assert_eq!(batches.iter().map(|b| b.n).collect::<Vec<_>>(), [4; 4]);
+    // The left-out sample is the last of the shuffled order, a different one each epoch.
+    let order = train.order(0);
+    let seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+    assert_eq!(seen, order[..16]);
+    let eval = Loader::new(config(2).for_eval(), source, None).unwrap();
+    let sizes: Vec<usize> = epoch(&eval, 0).iter().map(|b| b.n).collect();
+    assert_eq!(sizes, [4, 4, 4, 4, 1]);
+}
+
+#[test]
 fn eval_config_is_centre_cropped_unshuffled_and_real() {
     let dir = tempfile::tempdir().unwrap();
     let (source, _) = fixture(dir.path());

@@ -16,6 +16,19 @@ pub enum Error {
         /// The loss value.
         loss: f64,
     },
+    /// A score (logit) to evaluate is NaN or infinite: the model's weights or BatchNorm running
+    /// statistics are not finite.
+    #[error("non-finite score {value} {} in {what}", score_place(*class, *sample))]
+    NonFiniteScore {
+        /// The computation concerned (`evaluation logits`, `average precision`).
+        what: String,
+        /// The class (column) of the score, when known.
+        class: Option<usize>,
+        /// The sample: its data-set index in an evaluation, else its row.
+        sample: usize,
+        /// The value.
+        value: f32,
+    },
     /// Buffers or tensors whose sizes do not agree.
     #[error("shape error in {what}: {detail}")]
     Shape {
@@ -64,6 +77,13 @@ impl Error {
                 problems,
             })
         }
+    }
+}
+
+fn score_place(class: Option<usize>, sample: usize) -> String {
+    match class {
+        Some(c) => format!("for class {c} of sample {sample}"),
+        None => format!("of sample {sample}"),
     }
 }
 
@@ -122,6 +142,25 @@ pub enum RunError {
         loss: f64,
         /// The checkpoint folder.
         checkpoint: PathBuf,
+    },
+    /// The evaluation after an epoch met a NaN or infinite score.
+    #[error(
+        "evaluation after epoch {epoch}: the model's score for class {class} ({class_name}) of test \
+         sample {sample} is {value}; its weights or BatchNorm running statistics are not finite \
+         (one cause: a training batch of one sample through a 1x1 feature map makes BatchNorm's \
+         running variance NaN; keep loader.min_last_batch at 2 or more)"
+    )]
+    NonFiniteEval {
+        /// The epoch just trained (0-based).
+        epoch: usize,
+        /// The class of the score.
+        class: usize,
+        /// Its name.
+        class_name: String,
+        /// The test sample's id.
+        sample: String,
+        /// The value.
+        value: f32,
     },
     /// The loader failed (bad samples beyond the budget, a worker died, a bad config).
     #[error("loader: {0}")]

@@ -19,7 +19,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{MethodName, TrainConfig};
 use crate::error::{RunError, RunResult};
-use crate::evaluation::{evaluate, EvalReport};
+use crate::evaluation::{after_epoch, evaluate, EvalReport};
 use crate::optim::loss::SmoothingForm;
 use crate::optim::step::{BatchRef, StepOutcome, TrainStep};
 use crate::run::checkpoint::{self, TrainState};
@@ -220,10 +220,12 @@ pub fn fit(
         return Err(RunError::Config {
             problems: vec![format!(
                 "every epoch would be empty: {} training samples, loader.batch_size {} with \
-                 loader.drop_last = {} gives 0 batches (lower batch_size or set drop_last = false)",
+                 loader.drop_last = {} gives 0 batches (lower batch_size or set drop_last = false; \
+                 a final batch below loader.min_last_batch = {} samples is dropped too)",
                 data.train.len(),
                 config.loader.batch_size,
-                config.loader.drop_last
+                config.loader.drop_last,
+                config.loader.min_last_batch
             )],
         });
     }
@@ -298,11 +300,14 @@ pub fn fit(
         let evaluate_now =
             (epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs;
         let eval = if evaluate_now {
-            Some(evaluate(
-                loop_.trainer.model(),
-                &eval_loader,
-                data.test_groups.as_deref(),
-            )?)
+            Some(
+                evaluate(
+                    loop_.trainer.model(),
+                    &eval_loader,
+                    data.test_groups.as_deref(),
+                )
+                .map_err(|e| after_epoch(e, epoch, data.test.as_ref(), &data.class_names))?,
+            )
         } else {
             None
         };
@@ -341,11 +346,11 @@ pub fn fit(
     let records = log.read()?;
     if last_eval.is_none() && !records.is_empty() {
         // A resume after the last epoch: evaluate the final weights again.
-        last_eval = Some(evaluate(
-            trainer.model(),
-            &eval_loader,
-            data.test_groups.as_deref(),
-        )?);
+        let epoch = records.len().saturating_sub(1);
+        last_eval = Some(
+            evaluate(trainer.model(), &eval_loader, data.test_groups.as_deref())
+                .map_err(|e| after_epoch(e, epoch, data.test.as_ref(), &data.class_names))?,
+        );
     }
     if final_loss.is_nan() {
         final_loss = records.last().map_or(f64::NAN, |r| r.train_loss);

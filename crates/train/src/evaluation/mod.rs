@@ -6,12 +6,12 @@
 //! the sample's positives, and mAP is computed over the logits with every positive class.
 pub mod scores;
 
-use deda_loader::Loader;
+use deda_loader::{Loader, SampleSource};
 use deda_nets::Model;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::error::RunResult;
+use crate::error::{RunError, RunResult};
 use crate::evaluation::scores::{
     argmax_rows, mean_average_precision, per_class_accuracy, top1_accuracy,
 };
@@ -85,6 +85,16 @@ pub fn report(
 ) -> RunResult<EvalReport> {
     let n = indices.len();
     let c = num_classes.max(1);
+    // NaN logits would give an arbitrary arg-max (a silently wrong top-1) and no mAP.
+    if let Some((k, &value)) = logits.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(crate::Error::NonFiniteScore {
+            what: "evaluation logits".into(),
+            class: Some(k % c),
+            sample: indices.get(k / c).copied().unwrap_or(k / c),
+            value,
+        }
+        .into());
+    }
     let z = Tensor::from_slice(logits).view([n as i64, c as i64]);
     let preds = argmax_rows(&z)?;
     let rows: Vec<&[f32]> = targets.chunks(c).collect();
@@ -127,6 +137,36 @@ pub fn report(
         worst_group_acc,
         map,
     })
+}
+
+/// `error` of the evaluation after `epoch`: a non-finite score becomes
+/// [`RunError::NonFiniteEval`](crate::RunError::NonFiniteEval) naming the epoch, the class and the
+/// test sample (its id in `test`); other errors are returned unchanged.
+pub fn after_epoch(
+    error: RunError,
+    epoch: usize,
+    test: &dyn SampleSource,
+    class_names: &[String],
+) -> RunError {
+    match error {
+        RunError::Step(crate::Error::NonFiniteScore {
+            class: Some(class),
+            sample,
+            value,
+            ..
+        }) => RunError::NonFiniteEval {
+            epoch,
+            class,
+            class_name: class_names.get(class).cloned().unwrap_or_default(),
+            sample: if sample < test.len() {
+                test.id(sample).to_string()
+            } else {
+                format!("#{sample}")
+            },
+            value,
+        },
+        other => other,
+    }
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -179,6 +219,41 @@ mod tests {
         );
         assert_eq!(r.worst_group_acc, Some(0.5));
         assert_eq!(r.map, None);
+    }
+
+    #[test]
+    fn a_nan_logit_is_an_error_naming_class_and_sample_not_a_prediction() {
+        let logits = [2.0, 1.0, 0.0, f32::NAN];
+        let targets = [1.0, 0.0, 0.0, 1.0];
+        let err = report(&logits, &targets, &[7, 4], 2, None).unwrap_err();
+        match &err {
+            RunError::Step(crate::Error::NonFiniteScore {
+                class: Some(1),
+                sample: 4,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let source = deda_loader::VecSource {
+            samples: (0..5)
+                .map(|i| deda_loader::SampleEntry {
+                    path: format!("{i}.png").into(),
+                    id: format!("test/{i}.png"),
+                    target: vec![(deda_core::ClassId(0), 1.0)],
+                })
+                .collect(),
+            num_classes: 2,
+        };
+        let text = after_epoch(err, 3, &source, &["cat".into(), "dog".into()]).to_string();
+        for part in [
+            "epoch 3",
+            "class 1 (dog)",
+            "test/4.png",
+            "NaN",
+            "min_last_batch",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
     }
 
     #[test]

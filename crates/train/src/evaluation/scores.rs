@@ -76,13 +76,15 @@ pub fn per_class_accuracy(
 }
 
 /// Non-interpolated average precision of one class (see the module docs); `None` without
-/// positives. Scores must not be NaN.
+/// positives. A NaN or infinite score is [`Error::NonFiniteScore`].
 pub fn average_precision(scores: &[f32], positives: &[bool]) -> Result<Option<f64>> {
     check_same_len(scores.len(), positives.len(), "average precision")?;
-    if scores.iter().any(|s| s.is_nan()) {
-        return Err(Error::Shape {
+    if let Some((sample, &value)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
+        return Err(Error::NonFiniteScore {
             what: "average precision".into(),
-            detail: "NaN score".into(),
+            class: None,
+            sample,
+            value,
         });
     }
     let total_pos = positives.iter().filter(|&&p| p).count();
@@ -145,7 +147,20 @@ pub fn mean_average_precision(
                 .step_by(num_classes)
                 .copied()
                 .collect();
-            average_precision(&s, &t)
+            average_precision(&s, &t).map_err(|e| match e {
+                Error::NonFiniteScore {
+                    what,
+                    sample,
+                    value,
+                    ..
+                } => Error::NonFiniteScore {
+                    what,
+                    class: Some(c),
+                    sample,
+                    value,
+                },
+                other => other,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let defined: Vec<f64> = per_class.iter().flatten().copied().collect();
@@ -215,5 +230,36 @@ mod tests {
         // Class 0: 0.9(-), 0.1(+) → 1/2; class 1: 0.9(-), 0.1(+) → 1/2.
         assert!(close(r2.map.unwrap(), 0.5));
         assert!(mean_average_precision(&[0.1; 5], &[true; 5], 2).is_err());
+    }
+
+    #[test]
+    fn a_nan_score_names_its_class_and_sample() {
+        // 3 samples × 2 classes; sample 2's class-1 score is NaN.
+        let scores = [0.9, 0.1, 0.3, 0.2, 0.8, f32::NAN];
+        let targets = [true, false, false, true, false, true];
+        match mean_average_precision(&scores, &targets, 2) {
+            Err(e @ Error::NonFiniteScore { .. }) => {
+                assert!(matches!(
+                    e,
+                    Error::NonFiniteScore {
+                        class: Some(1),
+                        sample: 2,
+                        ..
+                    }
+                ));
+                let text = e.to_string();
+                assert!(text.contains("class 1 of sample 2"), "{text}");
+                assert!(!text.contains("shape"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            average_precision(&[0.1, f32::INFINITY], &[true, false]),
+            Err(Error::NonFiniteScore {
+                class: None,
+                sample: 1,
+                ..
+            })
+        ));
     }
 }
