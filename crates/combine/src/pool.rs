@@ -29,6 +29,49 @@ impl Home {
             center: (centre(x, w, width), centre(y, h, height)),
         })
     }
+
+    /// The home of one object of a multi-object image (a per-class CDP of a multi-label
+    /// image), from its own box `object` in the photo's pixels. The image is known by its CIP:
+    /// stored at `width × height` (maybe downscaled from the photo) with `union_stored`, the
+    /// box of all its objects, in those stored pixels; `union_photo` is the same union in the
+    /// photo's pixels (the union of the image's CDP boxes). The photo-to-stored factor is 1 when
+    /// the CDP boxes lie inside `union_stored` (a CIP kept as photographed: then this is
+    /// exactly [`Home::from_box`] of `object`), else the ratio of the two unions' longer sides.
+    /// `None` for an empty image or box.
+    pub fn of_object(
+        (width, height): (u32, u32),
+        union_stored: (u32, u32, u32, u32),
+        union_photo: (u32, u32, u32, u32),
+        object: (u32, u32, u32, u32),
+    ) -> Option<Home> {
+        let inside = |(x, y, w, h): (u32, u32, u32, u32)| {
+            let (ux, uy, uw, uh) = union_stored;
+            x >= ux && y >= uy && x + w <= ux + uw && y + h <= uy + uh
+        };
+        let (_, _, sw, sh) = union_stored;
+        let (_, _, pw, ph) = union_photo;
+        let factor = if inside(object) && inside(union_photo) {
+            1.0
+        } else {
+            let (stored, photo) = (sw.max(sh), pw.max(ph));
+            if stored == 0 || photo == 0 {
+                return None;
+            }
+            stored as f32 / photo as f32
+        };
+        let short = width.min(height) as f32;
+        let (x, y, w, h) = object;
+        if short <= 0.0 || w == 0 || h == 0 {
+            return None;
+        }
+        let centre = |start: u32, len: u32, side: u32| {
+            ((start as f32 + len as f32 / 2.0) * factor - side as f32 / 2.0) / short + 0.5
+        };
+        Some(Home {
+            scale: w.max(h) as f32 * factor / short,
+            center: (centre(x, w, width), centre(y, h, height)),
+        })
+    }
 }
 
 /// One real CDP and the synthetic edits made from it.
@@ -491,5 +534,38 @@ mod tests {
         assert!((left.center.0 + 0.45).abs() < 1e-6 && (left.center.1 - 0.05).abs() < 1e-6);
         assert!(Home::from_box(0, 10, (0, 0, 1, 1)).is_none());
         assert!(Home::from_box(10, 10, (0, 0, 0, 1)).is_none());
+    }
+
+    #[test]
+    fn each_object_of_a_multi_object_image_has_its_own_home() {
+        // A 200 × 100 photo with a dog at (10, 10, 40, 60) and a person at (150, 20, 30, 70):
+        // their union is (10, 10, 170, 80).
+        let (dog, person, union) = ((10, 10, 40, 60), (150, 20, 30, 70), (10, 10, 170, 80));
+        // CIP kept as photographed: exactly each object's own box.
+        for b in [dog, person] {
+            let h = Home::of_object((200, 100), union, union, b).unwrap();
+            assert_eq!(h, Home::from_box(200, 100, b).unwrap());
+        }
+        let (d, p) = (
+            Home::of_object((200, 100), union, union, dog).unwrap(),
+            Home::of_object((200, 100), union, union, person).unwrap(),
+        );
+        assert!(d.center.0 < 0.0 && p.center.0 > 1.0, "{d:?} {p:?}");
+        assert!(d.scale < Home::from_box(200, 100, union).unwrap().scale);
+        // CIP stored at half size (100 × 50; its union box (5, 5, 85, 40)): the same homes.
+        for b in [dog, person] {
+            let half = Home::of_object((100, 50), (5, 5, 85, 40), union, b).unwrap();
+            let full = Home::from_box(200, 100, b).unwrap();
+            assert!((half.scale - full.scale).abs() < 0.02, "{half:?} {full:?}");
+            assert!(
+                (half.center.0 - full.center.0).abs() < 0.02,
+                "{half:?} {full:?}"
+            );
+            assert!(
+                (half.center.1 - full.center.1).abs() < 0.02,
+                "{half:?} {full:?}"
+            );
+        }
+        assert!(Home::of_object((200, 100), union, union, (10, 10, 0, 5)).is_none());
     }
 }

@@ -4,7 +4,7 @@ use crate::error::PartError;
 use crate::source::SampleSource;
 use deda_bank::{PartBank, PartRecord};
 use deda_combine::{CdpEntry, CipEntry, Home, PartPool};
-use deda_core::{ClassId, PartId, PartKind};
+use deda_core::{BBox, ClassId, PartId, PartKind};
 use image::{RgbImage, RgbaImage};
 use std::collections::HashMap;
 
@@ -74,6 +74,8 @@ impl PartIndex {
         let mut records: Vec<&PartRecord> = records.into_iter().collect();
         records.sort_by(|a, b| a.id.cmp(&b.id));
         let mut cdps: Vec<CdpEntry> = Vec::new();
+        // Each CDP's box in its photo, indexed like `cdps`.
+        let mut cdp_boxes: Vec<Option<BBox>> = Vec::new();
         let mut cips = Vec::new();
         let mut cdp_of_sample = HashMap::new();
         let mut by_id = HashMap::new();
@@ -90,6 +92,7 @@ impl PartIndex {
                         .entry(r.source_image.clone())
                         .or_default()
                         .push(cdps.len());
+                    cdp_boxes.push(r.bbox);
                     cdps.push(CdpEntry {
                         id: r.id.clone(),
                         class: r.class,
@@ -117,13 +120,29 @@ impl PartIndex {
             let Some(&(k, cip)) = cip_of_sample.get(sample.as_str()) else {
                 continue;
             };
+            let tuple = |b: BBox| (b.x, b.y, b.w, b.h);
+            // A multi-label image's CIP box spans all its CDPs; each CDP's home is its own box
+            // (`Home::of_object`), one CDP's home is the CIP's box as before.
+            let union_photo = (group.len() > 1)
+                .then(|| {
+                    union_of(
+                        group
+                            .iter()
+                            .filter_map(|&i| cdp_boxes.get(i).copied().flatten()),
+                    )
+                })
+                .flatten();
             for &i in group {
+                let own = cdp_boxes.get(i).copied().flatten();
                 if let Some(cdp) = cdps.get_mut(i) {
                     cdp.own_cip = Some(k);
-                    // A multi-label image's CIP box spans all its CDPs: their common home.
-                    cdp.home = cip
-                        .bbox
-                        .and_then(|b| Home::from_box(cip.width, cip.height, (b.x, b.y, b.w, b.h)));
+                    cdp.home = match (cip.bbox, union_photo, own) {
+                        (Some(u), Some(up), Some(b)) => {
+                            Home::of_object((cip.width, cip.height), tuple(u), tuple(up), tuple(b))
+                        }
+                        (Some(u), _, _) => Home::from_box(cip.width, cip.height, tuple(u)),
+                        (None, _, _) => None,
+                    };
                 }
             }
         }
@@ -175,4 +194,17 @@ impl PartIndex {
             .map(|i| self.cdp_of_sample.get(source.id(i)).copied())
             .collect()
     }
+}
+
+/// The smallest box holding every box of `boxes` (`None` without one).
+fn union_of(boxes: impl Iterator<Item = BBox>) -> Option<BBox> {
+    boxes
+        .map(|b| (b.x, b.y, b.x + b.w, b.y + b.h))
+        .reduce(|a, b| (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3)))
+        .map(|(x0, y0, x1, y1)| BBox {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
 }

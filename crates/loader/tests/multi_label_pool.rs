@@ -177,3 +177,94 @@ fn a_whole_image_cdp_of_a_multi_label_sample_is_refused() {
         check.errors
     );
 }
+
+/// One photo (200 × 100) with a dog at (10, 10, 40, 60) and a person at (150, 20, 30, 70), as
+/// `deda decouple` stores it: a CDP per class with its own box, the CIP with the union's box
+/// (scaled with the CIP when `cip_short_side` downscales it).
+fn two_object_bank(dir: &Path, cip_short_side: Option<u32>) -> PartBank {
+    let names = (0..CLASSES).map(|c| format!("class{c}")).collect();
+    let bank_dir = dir.join("bank");
+    let mut w = BankWriter::open(&bank_dir, &BankMeta::new(names), None)
+        .unwrap()
+        .with_cip_max_short_side(cip_short_side);
+    let draft = |class, (x, y, bw, bh)| PartDraft {
+        class: ClassId(class),
+        source_image: "JPEGImages/000001.jpg".into(),
+        bbox: Some(deda_core::BBox { x, y, w: bw, h: bh }),
+        producer: producer(),
+    };
+    for (class, b) in [(1, (10, 10, 40, 60)), (4, (150, 20, 30, 70))] {
+        let cdp = RgbaImage::from_pixel(b.2, b.3, Rgba([200, 10, 10, 255]));
+        w.put_object_cdp(draft(class, b), &cdp).unwrap();
+    }
+    let photo = RgbImage::from_fn(200, 100, |x, y| Rgb([x as u8, y as u8, 7]));
+    w.put_cip(draft(1, (10, 10, 170, 80)), &photo).unwrap();
+    drop(w);
+    PartBank::open(&bank_dir).unwrap()
+}
+
+#[test]
+fn original_placement_puts_each_class_cdp_at_its_own_box_not_the_union() {
+    use deda_combine::{CdpPlacement, Home};
+    use deda_loader::PartIndex;
+    let own = |b| Home::from_box(200, 100, b).unwrap();
+    let (dog, person) = (own((10, 10, 40, 60)), own((150, 20, 30, 70)));
+    for (cip_short_side, tolerance) in [(None, 0.0), (Some(50), 0.02)] {
+        let dir = tempfile::tempdir().unwrap();
+        let bank = two_object_bank(dir.path(), cip_short_side);
+        let index = PartIndex::from_records(bank.records());
+        let homes: Vec<(ClassId, Home)> = index
+            .pool
+            .cdps()
+            .iter()
+            .map(|c| (c.class, c.home.unwrap()))
+            .collect();
+        assert_eq!(homes.len(), 2);
+        for (class, home) in homes {
+            let want = if class == ClassId(1) { dog } else { person };
+            let close = (home.scale - want.scale).abs() <= tolerance
+                && (home.center.0 - want.center.0).abs() <= tolerance
+                && (home.center.1 - want.center.1).abs() <= tolerance;
+            assert!(
+                close,
+                "{cip_short_side:?}: class {class} at {home:?}, its box is {want:?}"
+            );
+        }
+        // The sampler pastes the sample's own CDP there under placement = "original".
+        let source = VecSource {
+            samples: vec![SampleEntry {
+                path: dir.path().join("JPEGImages/000001.jpg"),
+                id: "JPEGImages/000001.jpg".into(),
+                target: vec![(ClassId(1), 1.0), (ClassId(4), 1.0)],
+            }],
+            num_classes: CLASSES as usize,
+        };
+        let config = CombineConfig {
+            p_aug: 1.0,
+            p_mix: 0.0,
+            p_syn: 0.0,
+            cip_source: deda_combine::CipSource::Own,
+            placement: CdpPlacement::Original,
+            ..CombineConfig::default()
+        };
+        let (combiner, _) = Combiner::from_bank(Arc::new(bank), config, &source).unwrap();
+        let mut seen = BTreeSet::new();
+        for draw in 0..40u64 {
+            let mut rng = rng_for(1, Stream::Combine, &[draw, 0]);
+            if let Decision::Combine(c) = combiner.sampler.sample(combiner.cdp_of[0], &mut rng) {
+                let layer = &c.params.layers[0];
+                let want = if layer.class == ClassId(1) {
+                    dog
+                } else {
+                    person
+                };
+                assert!(
+                    (layer.center.0 - want.center.0).abs() <= tolerance.max(1e-6),
+                    "{layer:?} vs {want:?}"
+                );
+                seen.insert(layer.class);
+            }
+        }
+        assert_eq!(seen.len(), 2, "both CDPs drawn: {seen:?}");
+    }
+}
