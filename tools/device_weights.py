@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Random-weight model folders in the layouts `deda run` reads, for timing the offline stages.
 
-    device_weights.py OUT [--tiny]
+    device_weights.py OUT [--tiny] [--only NAME,...]
 
 Full size (default): GroundingDINO-T (transformers names, `GroundingDinoConfig()` defaults =
 grounding-dino-tiny), SAM ViT-B, SD-1.5 (text encoder, UNet, VAE; diffusers names and configs) and
 LayerDiffuse's transparent VAE encoder/decoder, with every tensor named and shaped as the name
-lists committed beside the parity tests (`crates/*/tests/fixtures/*_names.json`) say. `--tiny`:
-the same folders from the tiny test fixtures' shapes and configs (seconds on a CPU; the dry run).
+lists committed beside the parity tests (`crates/*/tests/fixtures/*_names.json`) say; for the
+generative peers (tools/device_session.sh section 4) InstructPix2Pix (SD-1.5's folders with the
+UNet's conv_in taking 8 channels: latents + the image's latents) and CLIP ViT-B/32 (the peers'
+filter, `clip = "weights/clip-vit-base-patch32"` in configs/paper; transformers `CLIPConfig()`
+defaults, names from transformers on the meta device). The SD-1.5 and InstructPix2Pix folders get
+a `tokenizer/` (vocab.json + merges.txt, built from the committed CLIP BPE file as OpenAI's
+tokenizer builds its vocabulary) that both deda and diffusers' CLIPTokenizer read. `--tiny`: the
+same folders from the tiny test fixtures' shapes and configs (seconds on a CPU; the dry run).
+`--only`: a comma-separated subset of the folder names (e.g. the peers' section needs
+stable-diffusion-v1-5,instruct-pix2pix,clip-vit-base-patch32).
 
 Values: weights ~ N(0, 1/fan_in), norm scales 1, other vectors 0, embeddings N(0, 0.02^2), Swin's
 relative-position index as Swin computes it. The compute is the real one; the outputs are noise.
@@ -28,6 +36,7 @@ SD_FIX = ROOT / "crates/sd/tests/fixtures"
 GD_FIX = ROOT / "crates/grounding_dino/tests/fixtures"
 SAM_FIX = ROOT / "crates/sam/tests/fixtures"
 CLIP_VOCAB = 49408
+CLIP_BPE = ROOT / "testdata/models/clip/bpe_simple_vocab_16e6.txt.gz"
 
 
 def relative_position_index(window):
@@ -97,7 +106,94 @@ def sd15(out, tiny):
             config, shapes = names[f"{part}_config"], names[part]
         write_json(out / part / "config.json", config)
         count += write(out / part / file, shapes, 10 + i)
+    tokenizer_folder(out)
     return count
+
+
+def bytes_to_unicode():
+    """CLIP's (GPT-2's) reversible byte -> printable character map."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
+        + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def tokenizer_folder(out):
+    """`out/tokenizer/{vocab.json,merges.txt}` from the BPE file, the vocabulary as OpenAI's
+    SimpleTokenizer builds it (bytes, bytes + </w>, merges, the two specials: 49408 entries)."""
+    import gzip
+    merges = gzip.open(CLIP_BPE, "rt", encoding="utf-8").read().split("\n")
+    merges = merges[1:49152 - 256 - 2 + 1]
+    vocab = list(bytes_to_unicode().values())
+    vocab = vocab + [v + "</w>" for v in vocab] + ["".join(m.split()) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    assert len(vocab) == CLIP_VOCAB, len(vocab)
+    d = out / "tokenizer"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (d / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return 0
+
+
+def instruct_pix2pix(out, tiny):
+    """SD-1.5's folders with an 8-channel conv_in (InstructPix2Pix); tiny: the ip2p fixture's
+    UNet and VAE with the tiny pipeline's text encoder (CLIP's vocabulary)."""
+    names = json.loads((SD_FIX / "sd15_names.json").read_text())
+    files = {"text_encoder": "model.safetensors", "unet": "diffusion_pytorch_model.safetensors",
+             "vae": "diffusion_pytorch_model.safetensors"}
+    count = 0
+    for i, (part, file) in enumerate(files.items()):
+        if tiny:
+            src = SD_FIX / ("pipeline_tiny" if part == "text_encoder" else "ip2p_tiny") / part
+            config = json.loads((src / "config.json").read_text())
+            shapes = header_shapes(src / file)
+            if part == "text_encoder":
+                config["vocab_size"] = CLIP_VOCAB
+                key = next(k for k in shapes if k.endswith("token_embedding.weight"))
+                shapes[key] = [CLIP_VOCAB, shapes[key][1]]
+        else:
+            config, shapes = dict(names[f"{part}_config"]), dict(names[part])
+            if part == "unet":
+                config["in_channels"] = 8
+                shapes["conv_in.weight"] = [shapes["conv_in.weight"][0], 8, 3, 3]
+        write_json(out / part / "config.json", config)
+        count += write(out / part / file, shapes, 50 + i)
+    tokenizer_folder(out)
+    return count
+
+
+def clip_vit_b32(out, tiny):
+    """CLIP ViT-B/32 (transformers names and config); tiny: the clip fixture widened to CLIP's
+    vocabulary and 77 positions."""
+    if tiny:
+        src = SD_FIX / "clip_tiny"
+        config = json.loads((src / "config.json").read_text())
+        config["text_config"]["vocab_size"] = CLIP_VOCAB
+        config["text_config"]["max_position_embeddings"] = 77
+        shapes = header_shapes(src / "model.safetensors")
+        shapes["text_model.embeddings.token_embedding.weight"][0] = CLIP_VOCAB
+        shapes["text_model.embeddings.position_embedding.weight"][0] = 77
+    else:
+        from transformers import CLIPConfig, CLIPModel
+
+        cfg = CLIPConfig()
+        with torch.device("meta"):
+            model = CLIPModel(cfg)
+        config = cfg.to_dict()
+        shapes = {k: list(v.shape) for k, v in model.state_dict().items()
+                  if not k.endswith("position_ids")}
+    write_json(out / "config.json", config)
+
+    def logit_scale(t, gen):
+        t["logit_scale"].fill_(2.6592)  # CLIP's init, log(1 / 0.07)
+
+    return write(out / "model.safetensors", shapes, 60, logit_scale)
 
 
 def layer_diffuse(out, tiny):
@@ -169,9 +265,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--tiny", action="store_true", help="the test fixtures' sizes (dry run)")
+    ap.add_argument("--only", default=None, help="comma-separated folder names to write")
     a = ap.parse_args()
-    for name, make in [("grounding-dino-tiny", grounding_dino), ("sam-vit-base", sam),
-                       ("stable-diffusion-v1-5", sd15), ("LayerDiffuse", layer_diffuse)]:
+    makers = [("grounding-dino-tiny", grounding_dino), ("sam-vit-base", sam),
+              ("stable-diffusion-v1-5", sd15), ("LayerDiffuse", layer_diffuse),
+              ("instruct-pix2pix", instruct_pix2pix), ("clip-vit-base-patch32", clip_vit_b32)]
+    only = set(a.only.split(",")) if a.only else None
+    unknown = (only or set()) - {n for n, _ in makers}
+    if unknown:
+        ap.error(f"--only: unknown {sorted(unknown)}; known: {[n for n, _ in makers]}")
+    for name, make in makers:
+        if only is not None and name not in only:
+            continue
         n = make(a.out / name, a.tiny)
         print(json.dumps({"weights": name, "params_m": round(n / 1e6, 2), "tiny": a.tiny}), flush=True)
 

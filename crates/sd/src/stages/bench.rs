@@ -1,12 +1,17 @@
 //! `deda bench sdedit` / `deda bench ttti-step`: timings of the editor's parts and of one TTTI
 //! optimisation step on the full-size SD-1.5 + LayerDiffuse architectures with random weights
-//! (same cost as the real ones), as one JSON line each.
+//! (same cost as the real ones), as one JSON line each. `deda bench generate`: per-image timings
+//! of a generative peer's generator ([`bench_generate`], on the generator object `deda generate`
+//! builds), with a stand-in fine-tuning folder for the peers that need one
+//! ([`bench_finetune_folder`]).
 use std::time::Instant;
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::error::Result;
+use deda_edit::generate::{Generation, ImageGenerator, ImageScorer, SourceImage};
+
+use crate::error::{Error, Result};
 use crate::models::layer_diffuse::transparent_vae::{RgbaTensor, TransparentVae};
 use crate::pipelines::img2img::{img2img_latents, Img2ImgConfig};
 use crate::stages::ttti::{TextualInversion, TiModels, TttiConfig};
@@ -215,4 +220,269 @@ pub fn bench_ttti_step(
         steps,
         step_s: sum / steps.max(1) as f64,
     })
+}
+
+/// Timings of `deda bench generate`: per-image generation through a generative peer's
+/// [`ImageGenerator`] (the object `deda generate` builds), and its CLIP scorer if given.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateBench {
+    /// "generate".
+    pub bench: &'static str,
+    /// "deda" (the PyTorch side, `tools/bench_peers.py`, prints "diffusers"); JSON `impl`.
+    #[serde(rename = "impl")]
+    pub impl_name: &'static str,
+    /// The peer (`real-guidance`, `da-fusion`, `diff-mix`, `diffusemix`).
+    pub method: String,
+    /// Images timed (after the warm-up ones).
+    pub images: usize,
+    /// Untimed images generated first.
+    pub warmup: usize,
+    /// Side of the (square) source images.
+    pub source_size: u32,
+    /// Median seconds per image (plan + generate).
+    pub median_s: f64,
+    /// Mean seconds per image.
+    pub mean_s: f64,
+    /// Fastest image.
+    pub min_s: f64,
+    /// Slowest image.
+    pub max_s: f64,
+    /// The warm-up images' seconds (the first includes one-time work).
+    pub warmup_s: Vec<f64>,
+    /// Strength of each timed image's plan (None for DiffuseMix).
+    pub strengths: Vec<Option<f32>>,
+    /// Median seconds of the scorer per image (None without a scorer).
+    pub scorer_median_s: Option<f64>,
+    /// Peak resident memory of the process (`VmHWM`, Linux), MiB: host memory (GPU memory is
+    /// measured from outside, `tools/bench_sd_peakmem.sh`).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The `n` source images of the generation benchmark: `size` × `size`, smooth colour gradients
+/// with a disc, different per image (deterministic in `seed`), none blank.
+pub fn bench_source_images(n: usize, size: u32, seed: u64) -> Vec<image::RgbImage> {
+    use rand::{Rng, SeedableRng};
+    (0..n)
+        .map(|i| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(i as u64));
+            let c: [f32; 6] = std::array::from_fn(|_| rng.random_range(30.0..220.0));
+            let (cx, cy) = (rng.random_range(0.3..0.7), rng.random_range(0.3..0.7));
+            let s = size.max(1) as f32;
+            image::RgbImage::from_fn(size, size, |x, y| {
+                let (u, v) = (x as f32 / s, y as f32 / s);
+                let inside = (u - cx).powi(2) + (v - cy).powi(2) < 0.04;
+                let k = if inside { 3 } else { 0 };
+                image::Rgb([
+                    (c[k] * (0.6 + 0.4 * u)) as u8,
+                    (c[k + 1] * (0.6 + 0.4 * v)) as u8,
+                    (c[k + 2] * (1.0 - 0.3 * u * v)) as u8,
+                ])
+            })
+        })
+        .collect()
+}
+
+/// Peak resident memory of this process in MiB (`VmHWM` of `/proc/self/status`; None
+/// elsewhere).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// Times `generator` (and `scorer`) on `images` as `deda_edit::run_generate` calls them: per
+/// image a plan from the stage's RNG, the generation, the scores; sources alternate over
+/// `class_names`. The first `warmup` images are not in the statistics.
+///
+/// # Errors
+/// A failed generation or score; [`Error::Config`] when no image is left to time or there
+/// are no classes.
+pub fn bench_generate(
+    generator: &mut dyn ImageGenerator,
+    mut scorer: Option<&mut dyn ImageScorer>,
+    images: &[image::RgbImage],
+    class_names: &[String],
+    warmup: usize,
+    seed: u64,
+) -> Result<GenerateBench> {
+    use rand::SeedableRng;
+    if images.len() <= warmup || class_names.is_empty() {
+        return Err(Error::Config(format!(
+            "bench generate: {} image(s) with {warmup} warm-up and {} class(es): nothing to time",
+            images.len(),
+            class_names.len()
+        )));
+    }
+    let (mut times, mut warm, mut scored, mut strengths) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, image) in images.iter().enumerate() {
+        let source = SourceImage {
+            source_image: format!("bench/{i:04}.png"),
+            class: deda_core::ClassId((i % class_names.len()) as u32),
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(i as u64));
+        let start = Instant::now();
+        let plan = generator.plan(&source, class_names, &mut rng);
+        let out = generator
+            .generate(image, &plan, seed.wrapping_add(i as u64))
+            .map_err(|e| Error::Input(format!("generating bench image {i}: {e}")))?;
+        let s = start.elapsed().as_secs_f64();
+        let score_s = match (&mut scorer, &out) {
+            (Some(sc), Generation::Image(img)) => {
+                let start = Instant::now();
+                sc.scores(img, source.class, &plan, class_names)
+                    .map_err(|e| Error::Input(format!("scoring bench image {i}: {e}")))?;
+                Some(start.elapsed().as_secs_f64())
+            }
+            _ => None,
+        };
+        if i < warmup {
+            warm.push(s);
+        } else {
+            times.push(s);
+            strengths.push(plan.strength);
+            scored.extend(score_s);
+        }
+    }
+    Ok(GenerateBench {
+        bench: "generate",
+        impl_name: "deda",
+        method: generator.method().to_string(),
+        images: times.len(),
+        warmup,
+        source_size: images.first().map_or(0, image::RgbImage::width),
+        median_s: median(&times),
+        mean_s: times.iter().sum::<f64>() / times.len() as f64,
+        min_s: times.iter().copied().fold(f64::INFINITY, f64::min),
+        max_s: times.iter().copied().fold(0.0, f64::max),
+        warmup_s: warm,
+        strengths,
+        scorer_median_s: (!scored.is_empty()).then(|| median(&scored)),
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// What [`bench_finetune_folder`] writes: the method and the SD-1.5 folder it loads.
+#[derive(Debug, Clone)]
+pub struct BenchFinetune<'a> {
+    /// `da-fusion` or `diff-mix`.
+    pub method: &'a str,
+    /// The SD-1.5 diffusers folder.
+    pub weights: &'a std::path::Path,
+    /// CLIP BPE merges (default `<weights>/tokenizer/merges.txt`).
+    pub tokenizer: Option<&'a std::path::Path>,
+    /// The classes (one token each).
+    pub class_names: &'a [String],
+    /// Diff-Mix's super-class word.
+    pub super_class: &'a str,
+    /// Training side (a multiple of 8).
+    pub size: u32,
+}
+
+/// A fine-tuning folder of the right shapes for timing a generator that needs one, made by
+/// **one** optimisation step of the real fine-tuning on `images` (not trained: the tokens and
+/// LoRA are their initial values plus one step; a merged LoRA costs nothing at generation, so
+/// the timing is the trained model's): DA-Fusion's textual inversion (4 vectors per class) or
+/// Diff-Mix's LoRA (rank 10) + textual inversion, into `out`.
+///
+/// # Errors
+/// [`Error::Config`] for another method; loading and training errors.
+pub fn bench_finetune_folder(
+    spec: &BenchFinetune<'_>,
+    images: &[image::RgbImage],
+    out: &std::path::Path,
+    opts: LoadOptions,
+) -> Result<()> {
+    let mut sd = StableDiffusion::load(spec.weights, opts)?;
+    let tok = spec
+        .tokenizer
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| spec.weights.join("tokenizer").join("merges.txt"));
+    let mut tokenizer = crate::generators::load_tokenizer(&tok)?;
+    match spec.method {
+        "da-fusion" => {
+            use crate::generators::inversion::{learn_class_tokens, DaFusionTiConfig};
+            let cfg = DaFusionTiConfig {
+                batch_size: 1,
+                micro_batch: 1,
+                steps: 1,
+                size: spec.size,
+                ..DaFusionTiConfig::default()
+            };
+            let classes: Vec<(String, Vec<image::RgbImage>)> = spec
+                .class_names
+                .iter()
+                .enumerate()
+                .map(|(c, n)| {
+                    let own = images
+                        .iter()
+                        .skip(c % images.len().max(1))
+                        .take(1)
+                        .cloned()
+                        .collect();
+                    (n.clone(), own)
+                })
+                .collect();
+            learn_class_tokens(
+                &sd,
+                &mut tokenizer,
+                &classes,
+                out,
+                &cfg,
+                0,
+                &mut |_, _, _| {},
+            )?;
+        }
+        "diff-mix" => {
+            use crate::stages::lora_ti::stage::{
+                run_lora_ti, LoraTiOptions, LoraTiTask, TrainImage,
+            };
+            use crate::stages::lora_ti::LoraTiConfig;
+            let cfg = LoraTiConfig {
+                steps: 1,
+                batch_size: 1,
+                resolution: spec.size,
+                ..LoraTiConfig::default()
+            };
+            let train: Vec<TrainImage> = images
+                .iter()
+                .enumerate()
+                .map(|(i, im)| TrainImage {
+                    class: i % spec.class_names.len().max(1),
+                    image: im.clone(),
+                })
+                .collect();
+            let task = LoraTiTask {
+                class_names: spec.class_names,
+                super_class: spec.super_class,
+                images: &train,
+            };
+            run_lora_ti(
+                &mut sd,
+                &mut tokenizer,
+                &task,
+                &cfg,
+                out,
+                LoraTiOptions::default(),
+                &mut |_, _, _| {},
+            )?;
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "bench generate: {other} has no fine-tuning folder (da-fusion, diff-mix)"
+            )))
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,198 @@
+//! `deda bench generate` on the tiny random-weight fixtures: the generator `deda generate`
+//! builds, timed per image, one JSON line; DA-Fusion gets a stand-in fine-tuning folder; bad
+//! arguments are usage errors (exit 2).
+use std::path::{Path, PathBuf};
+
+#[path = "generative_common/mod.rs"]
+mod generative_common;
+use generative_common::{clip_bpe, deda_fails, map_safetensors, sd_fixtures, CLIP_VOCAB};
+
+fn bench(args: &[&str]) -> serde_json::Value {
+    let out = generative_common::deda(args);
+    let line = out.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON line ({e}):\n{out}"))
+}
+
+/// The tiny InstructPix2Pix: the fixture's 8-channel UNet and VAE with the tiny pipeline's text
+/// encoder (widened to CLIP's vocabulary).
+fn tiny_ip2p(dir: &Path, sd: &Path) -> PathBuf {
+    let root = dir.join("ip2p");
+    for part in ["unet", "vae"] {
+        std::fs::create_dir_all(root.join(part)).unwrap();
+        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
+            let src = sd_fixtures().join("ip2p_tiny").join(part).join(f);
+            std::fs::copy(src, root.join(part).join(f)).unwrap();
+        }
+    }
+    std::fs::create_dir_all(root.join("text_encoder")).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(
+            sd.join("text_encoder").join(f),
+            root.join("text_encoder").join(f),
+        )
+        .unwrap();
+    }
+    root
+}
+
+/// The tiny CLIP fixture with CLIP's vocabulary and 77 positions (rows repeated).
+fn tiny_clip(dir: &Path) -> PathBuf {
+    let src = sd_fixtures().join("clip_tiny");
+    let root = dir.join("clip");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+    cfg["text_config"]["vocab_size"] = serde_json::json!(CLIP_VOCAB);
+    cfg["text_config"]["max_position_embeddings"] = serde_json::json!(77);
+    std::fs::write(root.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    map_safetensors(
+        &src.join("model.safetensors"),
+        &root.join("model.safetensors"),
+        |name, shape, bytes| {
+            let rows = match name {
+                "text_model.embeddings.token_embedding.weight" => CLIP_VOCAB,
+                "text_model.embeddings.position_embedding.weight" => 77,
+                _ => return (shape, bytes),
+            };
+            let row = shape[1] * 4;
+            let wide = (0..rows)
+                .flat_map(|i| bytes[(i % shape[0]) * row..(i % shape[0] + 1) * row].to_vec())
+                .collect();
+            (vec![rows, shape[1]], wide)
+        },
+    );
+    root
+}
+
+fn common<'a>(sd: &'a str, bpe: &'a str) -> Vec<&'a str> {
+    vec![
+        "bench",
+        "generate",
+        "--weights",
+        sd,
+        "--tokenizer",
+        bpe,
+        "--device",
+        "cpu",
+        "--size",
+        "64",
+        "--source-size",
+        "64",
+        "--steps",
+        "4",
+        "--images",
+        "2",
+        "--warmup",
+        "0",
+    ]
+}
+
+fn check_times(r: &serde_json::Value, method: &str) {
+    assert_eq!(r["bench"], "generate", "{r}");
+    assert_eq!(r["impl"], "deda", "{r}");
+    assert_eq!(r["method"], method, "{r}");
+    assert_eq!(r["images"], 2, "{r}");
+    let t = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {r}"));
+    assert!(t("median_s") > 0.0 && t("median_s").is_finite(), "{r}");
+    assert!(
+        t("min_s") <= t("median_s") && t("median_s") <= t("max_s"),
+        "{r}"
+    );
+    assert_eq!(r["strengths"].as_array().map(Vec::len), Some(2), "{r}");
+    assert_eq!(r["generator_config"]["settings"]["steps"], 4, "{r}");
+    assert_eq!(r["generator_config"]["settings"]["size"], 64, "{r}");
+}
+
+#[test]
+fn times_each_peer_generator_on_tiny_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sd = generative_common::tiny_pipeline(tmp.path());
+    let ip2p = tiny_ip2p(tmp.path(), &sd);
+    let clip = tiny_clip(tmp.path());
+    let (sd, ip2p, clip) = (
+        sd.to_str().unwrap(),
+        ip2p.to_str().unwrap(),
+        clip.to_str().unwrap(),
+    );
+    let bpe = clip_bpe();
+    let bpe = bpe.to_str().unwrap();
+
+    // Real-Guidance with the CLIP scorer: its one strength, the scorer timed too.
+    let mut args = common(sd, bpe);
+    args.extend(["--method", "real-guidance", "--clip", clip]);
+    let r = bench(&args);
+    check_times(&r, "real-guidance");
+    assert!(
+        r["strengths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| (s.as_f64().unwrap() - 0.1).abs() < 1e-6),
+        "{r}"
+    );
+    assert!(
+        r["scorer_median_s"].as_f64().is_some_and(|s| s > 0.0),
+        "{r}"
+    );
+    assert_eq!(r["finetune"], "none", "{r}");
+
+    // DA-Fusion without a fine-tuning folder: a one-step stand-in gives it its tokens.
+    let mut args = common(sd, bpe);
+    args.extend(["--method", "da-fusion", "--strength", "0.5"]);
+    let r = bench(&args);
+    check_times(&r, "da-fusion");
+    assert!(
+        r["finetune"].as_str().unwrap().starts_with("stand-in"),
+        "{r}"
+    );
+    assert!(r["generator_config"]["tokens"].is_string(), "{r}");
+    assert!(
+        r["strengths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| (s.as_f64().unwrap() - 0.5).abs() < 1e-6),
+        "{r}"
+    );
+    assert!(r["scorer_median_s"].is_null(), "{r}");
+
+    // DiffuseMix on InstructPix2Pix: no strength.
+    let mut args = common(sd, bpe);
+    args.extend(["--method", "diffusemix", "--ip2p", ip2p]);
+    let r = bench(&args);
+    check_times(&r, "diffusemix");
+    assert!(
+        r["strengths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(serde_json::Value::is_null),
+        "{r}"
+    );
+    assert_eq!(
+        r["generator_config"]["model"], "InstructPix2Pix, Euler ancestral",
+        "{r}"
+    );
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sd = generative_common::tiny_pipeline(tmp.path());
+    let sd = sd.to_str().unwrap();
+    let bpe = clip_bpe();
+    let bpe = bpe.to_str().unwrap();
+    for (extra, says) in [
+        (vec!["--method", "mixup"], "expected real-guidance"),
+        (vec!["--method", "real-guidance", "--dtype", "fp16"], "fp32"),
+        (
+            vec!["--method", "real-guidance", "--classes", "1"],
+            "--classes",
+        ),
+    ] {
+        let mut args = common(sd, bpe);
+        args.extend(extra);
+        let err = deda_fails(&args, 2);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
