@@ -12,7 +12,8 @@
 //! flipped with p = 0.5, scaled to [-1, 1]; latents `vae.encode(x).sample() · 0.18215`; loss
 //! `mse(unet(add_noise(z, ε, t), t, text(prompt)), ε)`; prompts from `imagenet_templates_small`.
 //!
-//! Vector `k` starts from token `k mod m` of the class name's `m` tokens (the multi-vector
+//! Vector `k` starts from token `k mod m` of the class name's `m` tokens (or of
+//! [`DaFusionTiConfig::init_word`]'s, when given; the multi-vector
 //! convention of diffusers' advanced textual-inversion scripts; the example itself takes one
 //! initializer token for all vectors). The result is one file per class in the embeddings
 //! folder ([`super::tokens`], `(n, hidden)`), read by [`super::SdPeerGenerator`] and by
@@ -57,6 +58,10 @@ pub struct DaFusionTiConfig {
     pub flip_p: f64,
     /// AdamW weight decay (1e-2).
     pub weight_decay: f64,
+    /// The word every class's vectors start from (None: the class name, the maintainers'
+    /// setting).
+    #[serde(default)]
+    pub init_word: Option<String>,
 }
 
 impl Default for DaFusionTiConfig {
@@ -71,6 +76,7 @@ impl Default for DaFusionTiConfig {
             size: 512,
             flip_p: 0.5,
             weight_decay: 1e-2,
+            init_word: None,
         }
     }
 }
@@ -105,6 +111,13 @@ impl DaFusionTiConfig {
         }
         if !(0.0..=1.0).contains(&self.flip_p) {
             return bad("flip_p must be in [0, 1]");
+        }
+        if self
+            .init_word
+            .as_deref()
+            .is_some_and(|w| w.trim().is_empty())
+        {
+            return bad("init_word must not be empty (None: the class name)");
         }
         Ok(())
     }
@@ -197,14 +210,16 @@ pub fn learn_tokens(
     }
     let text = &sd.text_encoder.model;
     let vocab = text.config().vocab_size;
+    let init_text = cfg.init_word.as_deref().unwrap_or(class_name);
     let init: Vec<u32> = tokenizer
-        .token_ids(class_name)
+        .token_ids(init_text)
         .into_iter()
         .filter(|&i| i64::from(i) < vocab)
         .collect();
     if init.is_empty() {
         return Err(Error::Input(format!(
-            "class name {class_name:?} has no token of the vocabulary to start from"
+            "{init_text:?} (the initial word of class {class_name:?}) has no token of the \
+             vocabulary to start from"
         )));
     }
     let token = placeholder_token(class_name);

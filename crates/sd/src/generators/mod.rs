@@ -365,7 +365,7 @@ pub fn build(cfg: &GeneratorConfig, opts: BuildOptions) -> Result<Box<dyn ImageG
 ///
 /// # Errors
 /// As [`build`].
-pub fn build_peer(cfg: &GeneratorConfig, opts: BuildOptions) -> Result<SdPeerGenerator> {
+pub fn build_peer(cfg: &GeneratorConfig, mut opts: BuildOptions) -> Result<SdPeerGenerator> {
     cfg.validate()?;
     let (mut sd, tokenizer_path, default_hash) = match &opts.sd {
         SdSource::Folder(dir) => {
@@ -375,7 +375,15 @@ pub fn build_peer(cfg: &GeneratorConfig, opts: BuildOptions) -> Result<SdPeerGen
                     message: "SD-1.5 weights folder not found".into(),
                 });
             }
-            let sd = StableDiffusion::load(dir, opts.load)?;
+            // A UNet given by the caller replaces the folder's: that one is not loaded.
+            let sd = match opts.unet.take() {
+                Some(unet) => StableDiffusion {
+                    text_encoder: crate::weights::load_text_encoder(dir, opts.load)?,
+                    unet,
+                    vae: crate::weights::load_vae(dir, opts.load)?,
+                },
+                None => StableDiffusion::load(dir, opts.load)?,
+            };
             let tok = opts
                 .tokenizer
                 .clone()

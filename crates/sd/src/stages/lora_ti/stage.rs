@@ -91,6 +91,9 @@ pub struct LoraTiRecord {
     pub fingerprint: String,
     /// `(class name, placeholder token)` per class.
     pub classes: Vec<(String, String)>,
+    /// The super-class word of the prompt (the generator's prompt uses the same word).
+    #[serde(default)]
+    pub super_class: String,
     /// Number of training images.
     pub images: usize,
     /// Loss of the last step.
@@ -503,6 +506,7 @@ pub fn run_lora_ti(
         config: cfg.clone(),
         fingerprint: fp,
         classes: task.class_names.iter().cloned().zip(tokens).collect(),
+        super_class: task.super_class.to_string(),
         images: task.images.len(),
         final_loss: report.last_loss,
     };
