@@ -14,7 +14,7 @@
 # ($DIFFUSEMIX_DIR, default .cache/diffuseMix); `alpha_pyramid` runs tools/alpha_pyramid_reference.py
 # (opencv-python-headless 4.10.0.84); `pil_resize` needs Pillow 12 installed beside the venv's
 # ($PILLOW12_DIR, default .cache/pillow12: `.venv/bin/pip install --target .cache/pillow12
-# pillow==12.3.0`). Not covered: crates/data/tests/fixtures/make_cars_mat.py
+# pillow==12.3.0`), and so does `clip_image_processor`. Not covered: crates/data/tests/fixtures/make_cars_mat.py
 # (a data-format fixture, no reference numerics). Exits 1 if any fixture differs or a script fails.
 set -u
 cd "$(dirname "$0")/../.."
@@ -56,7 +56,7 @@ run_one() {
 
 ALL=(resnet densenet vit efficientnet_lite sgd optim_sensitivity mix comixup rand_augment
      scheduler samplers clip_tokenizer sam grounding_dino sd pipeline layer_diffuse
-     transparent_attn_sd diffusemix alpha_pyramid ip2p lora generators pil_resize)
+     transparent_attn_sd diffusemix alpha_pyramid ip2p lora generators pil_resize clip_image_processor)
 NAMES=("${@:-${ALL[@]}}")
 fail=0
 for n in "${NAMES[@]}"; do
@@ -118,15 +118,18 @@ for n in "${NAMES[@]}"; do
     generators)
         run_one "$n" crates/sd/tests/fixtures \
             '$PY '"$s"' --out $OUT --pipeline crates/sd/tests/fixtures/pipeline_tiny' ;;
-    pil_resize)
+    pil_resize | clip_image_processor)
         # the references' Pillow (<= 12, horizontal pass first), installed beside the venv's
         p12=${PILLOW12_DIR:-.cache/pillow12}
         if [ ! -d "$p12/PIL" ]; then
             echo "== $n: needs Pillow 12 in \$PILLOW12_DIR or .cache/pillow12 (see the script)"
             false
-        else
+        elif [ "$n" = pil_resize ]; then
             run_one "$n" crates/core/tests/fixtures \
                 'PYTHONPATH='"$p12"' $PY '"$s"' --out $OUT/pil_resize.json'
+        else
+            run_one "$n" crates/sd/tests/fixtures \
+                'PYTHONPATH='"$p12"' $PY '"$s"' --out $OUT/clip_image_processor.safetensors'
         fi ;;
     alpha_pyramid)
         run_one "$n" crates/decouple/tests/fixtures/alpha_pyramid \

@@ -4,8 +4,10 @@
 //!
 //! What the reference does for every training image and prompt (`augment/diffuseMix.py`,
 //! `DiffuseMix.generate_augmented_images`), and where each step lives here:
-//! 1. the image is resized to 256×256 (`Image.resize((256, 256))`, Pillow's default bicubic;
-//!    here `image`'s Catmull-Rom, the same cubic a = −0.5, not bit-exact) — [`DiffuseMixGenerator`];
+//! 1. the image is resized to 256×256 (`Image.resize((256, 256))`, Pillow's default bicubic,
+//!    in `DiffuseMix.generate_augmented_images` and again in `ModelHandler.generate_images`) —
+//!    [`DiffuseMixGenerator`], byte for byte with Pillow <= 12 (`deda_core::pil_resize`,
+//!    [`PilFilter::Bicubic`]);
 //! 2. InstructPix2Pix edits it with the prompt (`augment/handler.py`: `timbrooks/instruct-pix2pix`,
 //!    `EulerAncestralDiscreteScheduler`, `num_images_per_prompt = 1` and `guidance_scale = 4`
 //!    from `main.py`, the pipeline's 100 steps and image guidance 1.5) —
@@ -36,8 +38,8 @@ use std::path::PathBuf;
 
 use deda_combine::peers::diffusemix::{self as rule, DiffuseMixParams};
 use deda_combine::peers::fractal::{fractal_image, FractalParams};
+use deda_core::pil_resize::{resize_rgb_pil_with, PilFilter};
 use deda_edit::generate::{Generation, GenerationPlan, ImageGenerator, SourceImage};
-use image::imageops::FilterType;
 use image::RgbImage;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -276,7 +278,7 @@ impl DiffuseMixGenerator {
         seed: u64,
     ) -> Result<Option<DiffuseMixParts>> {
         let side = self.cfg.size;
-        let original = image::imageops::resize(image, side, side, FilterType::CatmullRom);
+        let original = resize_rgb_pil_with(image, side, side, PilFilter::Bicubic);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut noise = SeededNoise::new(rng.next_u64());
         let params = rule::sample(&mut rng, self.cfg.fractals).map_err(Error::Config)?;
@@ -326,6 +328,7 @@ impl ImageGenerator for DiffuseMixGenerator {
         json!({
             "settings": self.cfg,
             "model": "InstructPix2Pix, Euler ancestral",
+            "resize": "Pillow bicubic",
             "join": {"blend_width": rule::BLEND_WIDTH, "fractal_alpha": rule::FRACTAL_ALPHA},
         })
     }

@@ -9,11 +9,18 @@
 //!   against "a photo without a {object} on it" (`Zhicaiwww/Diff-Mix`
 //!   `scripts/filter_syn_data.py`: `probs[:, 0]`), only when [`ScorerConfig::object`] is set.
 //!
-//! Images are preprocessed as `CLIPImageProcessor`: the shorter side resized to the model's
-//! image size (bicubic, `image`'s Catmull-Rom filter: PIL's bicubic kernel, not byte-exact),
-//! centre-cropped, scaled to [0, 1] and normalised with CLIP's mean and std.
+//! Images are preprocessed as `CLIPImageProcessor` ([`clip_pixel_values`]): the shorter side
+//! resized to the model's image size with Pillow's bicubic filter, byte for byte
+//! (`deda_core::pil_resize`, as Pillow <= 12 does it), centre-cropped (offsets rounded down),
+//! scaled to [0, 1] and normalised with CLIP's mean and std (parity:
+//! `tests/clip_image_processor_parity.rs`). Real-Guidance's own preprocessing is OpenAI CLIP's
+//! torchvision `Resize` (the same Pillow bicubic resize) and `CenterCrop`, which rounds a margin
+//! of an odd number of pixels half to even rather than down: the two differ by one pixel of
+//! offset only for non-square images whose margin is 3 mod 4; the peers' generated images are
+//! square.
 use std::collections::BTreeMap;
 
+use deda_core::pil_resize::{resize_rgb_pil_with, PilFilter};
 use deda_core::ClassId;
 use deda_edit::generate::{GenerationPlan, ImageScorer};
 use deda_edit::ClipTokenizer;
@@ -127,38 +134,10 @@ impl ClipScorer {
         })
     }
 
-    /// `CLIPImageProcessor` on one image: (1, 3, S, S).
+    /// `CLIPImageProcessor` on one image at the model's image size: (1, 3, S, S)
+    /// ([`clip_pixel_values`]).
     pub fn pixel_values(&self, image: &RgbImage) -> Tensor {
-        let size = self.clip.model.config().vision.image_size as u32;
-        let (w, h) = image.dimensions();
-        let (nw, nh) = if w <= h {
-            (
-                size,
-                ((f64::from(size) * f64::from(h) / f64::from(w.max(1))) as u32).max(size),
-            )
-        } else {
-            (
-                ((f64::from(size) * f64::from(w) / f64::from(h.max(1))) as u32).max(size),
-                size,
-            )
-        };
-        let resized =
-            image::imageops::resize(image, nw, nh, image::imageops::FilterType::CatmullRom);
-        let (left, top) = ((nw - size) / 2, (nh - size) / 2);
-        let crop = image::imageops::crop_imm(&resized, left, top, size, size).to_image();
-        let s = i64::from(size);
-        let x = Tensor::from_slice(crop.as_raw())
-            .view([1, s, s, 3])
-            .permute([0, 3, 1, 2])
-            .to_kind(Kind::Float)
-            / 255.0;
-        let mean = Tensor::from_slice(&CLIP_MEAN)
-            .to_kind(Kind::Float)
-            .view([1, 3, 1, 1]);
-        let std = Tensor::from_slice(&CLIP_STD)
-            .to_kind(Kind::Float)
-            .view([1, 3, 1, 1]);
-        (x - mean) / std
+        clip_pixel_values(image, self.clip.model.config().vision.image_size as u32)
     }
 
     /// Scores one image generated for `target` among `class_names`.
@@ -211,6 +190,43 @@ impl ClipScorer {
         }
         Ok(out)
     }
+}
+
+/// transformers' `CLIPImageProcessor` (the PIL one) at image size `size`: the shorter side
+/// resized to `size` (the longer to `⌊size·long/short⌋`) with Pillow's bicubic filter, the
+/// centre `size × size` crop (offsets rounded down), scaled to [0, 1] and normalised with
+/// [`CLIP_MEAN`] / [`CLIP_STD`]: (1, 3, size, size) f32 on the CPU.
+pub fn clip_pixel_values(image: &RgbImage, size: u32) -> Tensor {
+    let crop = clip_crop(image, size);
+    let s = i64::from(size);
+    let x = Tensor::from_slice(crop.as_raw())
+        .view([1, s, s, 3])
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float)
+        / 255.0;
+    let mean = Tensor::from_slice(&CLIP_MEAN)
+        .to_kind(Kind::Float)
+        .view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&CLIP_STD)
+        .to_kind(Kind::Float)
+        .view([1, 3, 1, 1]);
+    (x - mean) / std
+}
+
+/// The resized and centre-cropped bytes of [`clip_pixel_values`] (before scaling).
+pub fn clip_crop(image: &RgbImage, size: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let long = |long: u32, short: u32| {
+        ((f64::from(size) * f64::from(long) / f64::from(short.max(1))) as u32).max(size)
+    };
+    let (nw, nh) = if w <= h {
+        (size, long(h, w))
+    } else {
+        (long(w, h), size)
+    };
+    let resized = resize_rgb_pil_with(image, nw, nh, PilFilter::Bicubic);
+    let (left, top) = ((nw - size) / 2, (nh - size) / 2);
+    image::imageops::crop_imm(&resized, left, top, size, size).to_image()
 }
 
 impl ImageScorer for ClipScorer {
