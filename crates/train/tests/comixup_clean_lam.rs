@@ -1,11 +1,16 @@
 //! Co-Mixup's clean-input term: with `clean_lam` λ > 0 the step's update is the gradient of
 //! `CE(mixed batch) + λ · CE(clean batch)` (the clean forward being the saliency's, in training
-//! mode), as in the reference's training loop; with λ = 0 only the mixed batch trains.
+//! mode), as in the reference's training loop; with λ = 0 only the mixed batch trains. Under the
+//! multi-label loss (multi-hot targets) both terms and the saliency are BCE with logits.
+use deda_core::{rng_for, Stream};
 use deda_nets::{BlockKind, Model, ResNetConfig, ResNetModel};
 use deda_train::config::MethodConfig;
-use deda_train::mixing::comixup::CoMixupParams;
+use deda_train::mixing::comixup::{comixup_batch, CoMixupParams};
+use deda_train::mixing::saliency::{gradient_saliency_for, saliency_loss};
 use deda_train::optim::loss::smoothed_cross_entropy;
+use deda_train::optim::multi_label::LossKind;
 use deda_train::{LrSchedule, MethodName, SgdConfig, TrainStep};
+use rand::Rng;
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 
@@ -55,7 +60,7 @@ fn batch() -> (Tensor, Tensor) {
     (x, labels.one_hot(3).to_kind(Kind::Float))
 }
 
-fn params(t: &TrainStep) -> BTreeMap<String, Tensor> {
+fn params_of(t: &TrainStep) -> BTreeMap<String, Tensor> {
     t.model()
         .var_store()
         .trainable_variables()
@@ -68,9 +73,21 @@ fn params(t: &TrainStep) -> BTreeMap<String, Tensor> {
 /// The parameters after one plain SGD step on `CE(mixed) + lam · CE(clean)`, computed by hand
 /// on a fresh copy of the model (clean forward first, as in the step).
 fn by_hand(x: &Tensor, t: &Tensor, mx: &Tensor, mt: &Tensor, lam: f64) -> BTreeMap<String, Tensor> {
+    by_hand_in(LossKind::CrossEntropy, x, t, mx, mt, lam)
+}
+
+/// [`by_hand`] with the loss `loss` (both terms).
+fn by_hand_in(
+    loss: LossKind,
+    x: &Tensor,
+    t: &Tensor,
+    mx: &Tensor,
+    mt: &Tensor,
+    lam: f64,
+) -> BTreeMap<String, Tensor> {
     let model = tiny();
-    let clean = smoothed_cross_entropy(&model.forward_t(x, lam > 0.0), t, 0.0).unwrap();
-    let mixed = smoothed_cross_entropy(&model.forward_t(mx, true), mt, 0.0).unwrap();
+    let clean = saliency_loss(&model.forward_t(x, lam > 0.0), t, loss, 0.0).unwrap();
+    let mixed = saliency_loss(&model.forward_t(mx, true), mt, loss, 0.0).unwrap();
     let total = mixed + clean * lam;
     let vars = model.var_store().trainable_variables();
     for v in &vars {
@@ -115,7 +132,7 @@ fn the_clean_batch_loss_times_clean_lam_is_part_of_the_update() {
         let (mx, mt) = step.mix(&x, &t, 0).unwrap();
         assert!(!mx.equal(&x), "Co-Mixup left the batch unmixed (λ = {lam})");
         let out = step.update(&mx, &mt).unwrap();
-        let got = params(&step);
+        let got = params_of(&step);
         let want = by_hand(&x, &t, &mx, &mt, lam);
         let d = max_diff(&got, &want);
         assert!(
@@ -146,6 +163,67 @@ fn the_clean_batch_loss_times_clean_lam_is_part_of_the_update() {
             out.loss
         );
     }
+}
+
+#[test]
+fn under_the_multi_label_loss_the_clean_term_and_the_saliency_are_bce() {
+    tch::manual_seed(0);
+    let x = Tensor::randn([4, 3, 16, 16], (Kind::Float, Device::Cpu));
+    let t = Tensor::from_slice(&[1f32, 1., 0., 0., 1., 1., 1., 0., 1., 1., 0., 0.]).view([4, 3]);
+    let method = comixup(1.0);
+    let mut step = plain_step(Some(method.clone())).with_loss(LossKind::Bce);
+    let (mx, mt) = step.mix(&x, &t, 0).unwrap();
+    // The mix is Co-Mixup's on the BCE saliency, from the step's RNG (its first draw decides
+    // whether to mix); on the cross-entropy saliency it would be another one.
+    let params = CoMixupParams {
+        alpha: method.alpha_or_default(),
+        ..method.comixup.clone().unwrap()
+    };
+    let mix_with = |loss| {
+        let raw = gradient_saliency_for(tiny().as_ref(), &x, &t, loss, 0.0).unwrap();
+        let mut rng = rng_for(5, Stream::Mix, &[0, 0]);
+        let _: f64 = rng.random();
+        let (images, targets) = comixup_batch(&mut rng, &params, &x, &t, &raw).unwrap();
+        (raw, images, targets)
+    };
+    let (raw_bce, bce_x, bce_t) = mix_with(LossKind::Bce);
+    let (raw_ce, ce_x, _) = mix_with(LossKind::CrossEntropy);
+    assert!(
+        !raw_bce.allclose(&raw_ce, 1e-4, 1e-6, false),
+        "the saliencies coincide"
+    );
+    assert!(
+        !bce_x.equal(&ce_x),
+        "both saliencies give the same mix: the test cannot tell"
+    );
+    assert!(
+        mx.allclose(&bce_x, 1e-5, 1e-6, false),
+        "the step's mix is not the BCE saliency's"
+    );
+    assert!(mt.allclose(&bce_t, 1e-6, 1e-7, false));
+    // The update is the gradient of BCE(mixed) + λ · BCE(clean).
+    let out = step.update(&mx, &mt).unwrap();
+    let d = max_diff(
+        &params_of(&step),
+        &by_hand_in(LossKind::Bce, &x, &t, &mx, &mt, 1.0),
+    );
+    assert!(
+        d < 1e-5,
+        "update differs from BCE(mixed) + BCE(clean) by {d}"
+    );
+    let d_ce = max_diff(
+        &params_of(&step),
+        &by_hand_in(LossKind::CrossEntropy, &x, &t, &mx, &mt, 1.0),
+    );
+    assert!(d_ce > 1e-4, "the cross-entropy update is the same ({d_ce})");
+    let mixed_bce = saliency_loss(&tiny().forward_t(&mx, true), &mt, LossKind::Bce, 0.0)
+        .unwrap()
+        .double_value(&[]);
+    assert!(
+        (out.loss - mixed_bce).abs() < 1e-5,
+        "{} vs {mixed_bce}",
+        out.loss
+    );
 }
 
 #[test]

@@ -140,7 +140,7 @@ pub fn report(
 }
 
 /// `error` of the evaluation after `epoch`: a non-finite score becomes
-/// [`RunError::NonFiniteEval`](crate::RunError::NonFiniteEval) naming the epoch, the class and the
+/// [`RunError::NonFiniteEval`] naming the epoch, the class and the
 /// test sample (its id in `test`); other errors are returned unchanged.
 pub fn after_epoch(
     error: RunError,

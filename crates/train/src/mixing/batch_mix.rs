@@ -13,11 +13,14 @@ use crate::error::Result;
 use crate::mixing::comixup::{comixup_batch, CoMixupParams};
 use crate::mixing::guided::{apply_guided, greedy_pairing, l2_distances, normalise_saliency};
 use crate::mixing::mix::{apply_mix, sample_cutmix, sample_mixup, MixParams};
-use crate::mixing::saliency::{gradient_saliency, gradient_saliency_with_loss, spectral_residual};
+use crate::mixing::saliency::{
+    gradient_saliency_for, gradient_saliency_with_loss, spectral_residual,
+};
 use crate::mixing::saliencymix::{apply_saliencymix, sample_saliencymix};
+use crate::optim::multi_label::LossKind;
 
 /// A mixed batch, and the loss term a method adds to the update besides the mixed batch's
-/// (Co-Mixup's `clean_lam · CE(clean)`, its graph kept).
+/// (Co-Mixup's `clean_lam · L(clean)` in the run's loss L, its graph kept).
 pub struct Mixed {
     /// The images fed to the network.
     pub images: Tensor,
@@ -41,6 +44,9 @@ pub struct MixStep<'a> {
     pub model: &'a dyn Model,
     /// Label smoothing of the training loss (Guided-AP's saliency loss).
     pub label_smoothing: f64,
+    /// The run's loss: the saliency's (Guided-AP, Co-Mixup) and Co-Mixup's clean term are
+    /// taken in it (BCE with logits under the multi-label loss).
+    pub loss: LossKind,
 }
 
 /// GuidedMixup on a batch whose raw saliency maps are given: blur and normalise, pair greedily,
@@ -95,7 +101,13 @@ impl MixStep<'_> {
             }
             MethodName::GuidedSr => guided_mix(images, targets, &spectral_residual(images)?)?,
             MethodName::GuidedAp => {
-                let raw = gradient_saliency(self.model, images, targets, self.label_smoothing)?;
+                let raw = gradient_saliency_for(
+                    self.model,
+                    images,
+                    targets,
+                    self.loss,
+                    self.label_smoothing,
+                )?;
                 guided_mix(images, targets, &raw)?
             }
             MethodName::Comixup => {
@@ -108,6 +120,7 @@ impl MixStep<'_> {
                     self.model,
                     images,
                     targets,
+                    self.loss,
                     self.label_smoothing,
                     train_mode,
                 )?;

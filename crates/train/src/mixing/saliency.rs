@@ -7,7 +7,9 @@
 //!   → magnitude → Gaussian blur (7, σ 3) → resize back to H × W.
 //! - [`gradient_saliency`] (Guided-AP): `√(mean_c (∂L/∂x)²)` of the current model's loss on the
 //!   batch, from an extra forward/backward in training mode; only the input's gradient is
-//!   computed, the parameters' `.grad` are left untouched.
+//!   computed, the parameters' `.grad` are left untouched. The loss is the run's
+//!   ([`gradient_saliency_for`]: BCE with logits on multi-hot targets under the multi-label
+//!   loss, the soft-label cross-entropy otherwise).
 //! - [`gaussian_blur`]: torchvision's `GaussianBlur` on tensors (kernel `exp(−x²/2σ²)` on
 //!   `linspace(−(k−1)/2, (k−1)/2, k)`, normalised; reflect padding; one 2-D kernel per channel).
 //!
@@ -17,6 +19,7 @@ use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::optim::loss::smoothed_cross_entropy;
+use crate::optim::multi_label::{binary_cross_entropy_with_logits, LossKind};
 
 /// The side the reference downsamples larger images to before the FFT.
 pub const SR_SIZE: i64 = 128;
@@ -142,6 +145,23 @@ pub fn spectral_residual(images: &Tensor) -> Result<Tensor> {
     })
 }
 
+/// The loss a saliency is the input gradient of: the run's training loss, binary
+/// cross-entropy with logits for [`LossKind::Bce`] (multi-label sets, multi-hot targets),
+/// else the soft-label cross-entropy with uniform smoothing `label_smoothing`.
+pub fn saliency_loss(
+    logits: &Tensor,
+    targets: &Tensor,
+    loss: LossKind,
+    label_smoothing: f64,
+) -> Result<Tensor> {
+    match loss {
+        LossKind::Bce => binary_cross_entropy_with_logits(logits, targets),
+        LossKind::CrossEntropy | LossKind::Auto => {
+            smoothed_cross_entropy(logits, targets, label_smoothing)
+        }
+    }
+}
+
 /// Absolute-gradient saliency `√(mean_c (∂L/∂x)²)` (N × H × W) of the model's soft-label loss
 /// on `images` (N × 3 × H × W) and `targets` (N × C).
 ///
@@ -153,10 +173,28 @@ pub fn gradient_saliency(
     targets: &Tensor,
     label_smoothing: f64,
 ) -> Result<Tensor> {
+    gradient_saliency_for(
+        model,
+        images,
+        targets,
+        LossKind::CrossEntropy,
+        label_smoothing,
+    )
+}
+
+/// [`gradient_saliency`] of the run's `loss` ([`saliency_loss`]: BCE with logits under the
+/// multi-label loss).
+pub fn gradient_saliency_for(
+    model: &dyn Model,
+    images: &Tensor,
+    targets: &Tensor,
+    loss: LossKind,
+    label_smoothing: f64,
+) -> Result<Tensor> {
     check_images(images, "gradient saliency")?;
     let x = images.detach().set_requires_grad(true);
     let logits = model.forward_t(&x, true);
-    let loss = smoothed_cross_entropy(&logits, targets, label_smoothing)?;
+    let loss = saliency_loss(&logits, targets, loss, label_smoothing)?;
     let grads = Tensor::f_run_backward(&[&loss], &[&x], false, false)
         .map_err(Error::tch("gradient saliency backward"))?;
     let g = grads.into_iter().next().ok_or_else(|| Error::Shape {
@@ -168,20 +206,22 @@ pub fn gradient_saliency(
     }))
 }
 
-/// [`gradient_saliency`] that also returns the clean batch's loss with its graph kept, for a
-/// step that adds it to its update (Co-Mixup's `clean_lam`). `train_mode` picks the forward's
-/// mode (the reference runs it in evaluation mode when the loss is not used).
+/// [`gradient_saliency_for`] that also returns the clean batch's loss (the run's `loss`) with
+/// its graph kept, for a step that adds it to its update (Co-Mixup's `clean_lam`).
+/// `train_mode` picks the forward's mode (the reference runs it in evaluation mode when the
+/// loss is not used).
 pub fn gradient_saliency_with_loss(
     model: &dyn Model,
     images: &Tensor,
     targets: &Tensor,
+    loss: LossKind,
     label_smoothing: f64,
     train_mode: bool,
 ) -> Result<(Tensor, Tensor)> {
     check_images(images, "gradient saliency")?;
     let x = images.detach().set_requires_grad(true);
     let logits = model.forward_t(&x, train_mode);
-    let loss = smoothed_cross_entropy(&logits, targets, label_smoothing)?;
+    let loss = saliency_loss(&logits, targets, loss, label_smoothing)?;
     let grads = Tensor::f_run_backward(&[&loss], &[&x], true, false)
         .map_err(Error::tch("gradient saliency backward"))?;
     let g = grads.into_iter().next().ok_or_else(|| Error::Shape {

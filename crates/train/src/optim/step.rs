@@ -239,7 +239,7 @@ impl TrainStep {
     /// with the RNG of `(epoch, next step index)`, or unchanged.
     ///
     /// A method whose update has a term besides the mixed batch's loss (Co-Mixup with
-    /// `clean_lam > 0`: `clean_lam · CE(clean batch)`) leaves it for the next
+    /// `clean_lam > 0`: `clean_lam · L(clean batch)`, L the step's loss) leaves it for the next
     /// [`Self::update`]; each call replaces the term of the previous one.
     pub fn mix(&self, images: &Tensor, targets: &Tensor, epoch: usize) -> Result<(Tensor, Tensor)> {
         self.set_pending(None);
@@ -251,6 +251,7 @@ impl TrainStep {
                 step: self.step,
                 model: self.model.as_ref(),
                 label_smoothing: self.label_smoothing,
+                loss: self.loss,
             };
             if let Some(mixed) = mix.apply_with_clean(images, targets)? {
                 self.set_pending(mixed.clean_loss);

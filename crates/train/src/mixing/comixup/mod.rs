@@ -12,11 +12,15 @@
 //!
 //! The clean-input term (`clean_lam`, default 1.0): the saliency's forward on the clean batch
 //! runs in training mode and its loss, times `clean_lam`, is kept in the update: the step
-//! minimises `CE(mixed) + clean_lam · CE(clean)` (the GuidedMixup code base's
+//! minimises `L(mixed) + clean_lam · L(clean)` (the GuidedMixup code base's
 //! `Implementor/comixup.py`: the clean loss is back-propagated before the mixed one, without
 //! clearing the gradients in between; Co-Mixup's own `main.py` scales it by `2 / C` because its
 //! mixed loss is a BCE over the C classes). With `clean_lam = 0` the saliency forward runs in
 //! evaluation mode and only the mixed loss trains. See [`crate::TrainStep`].
+//!
+//! L is the run's loss, as for the saliency of step 1: the soft-label cross-entropy, or binary
+//! cross-entropy with logits on multi-hot targets under the multi-label loss (`[train] loss =
+//! bce`, or `auto` on VOC).
 pub mod graph_cut;
 pub mod mask;
 pub mod max_flow;
