@@ -48,9 +48,11 @@ pub(crate) fn pick(
     }
 }
 
-/// The loader's view of a data set: each sample's target is `Label::soft_target` (a multi-label
-/// sample weighs its classes equally), as `deda_train::source_of` builds it for `deda train`.
-pub(crate) fn source_of(ds: &DataSet) -> VecSource {
+/// The loader's view of a data set, as `deda_train::data::source_for` builds it for `deda
+/// train`: with `multi_hot` (the multi-label loss, [`multi_hot_for`]) each sample's target is
+/// `Label::multi_hot_target` (1 on each labelled class), else `Label::soft_target` (a
+/// multi-label sample weighs its classes equally). A single label is `(class, 1)` either way.
+pub(crate) fn source_of(ds: &DataSet, multi_hot: bool) -> VecSource {
     VecSource {
         samples: ds
             .samples
@@ -58,10 +60,28 @@ pub(crate) fn source_of(ds: &DataSet) -> VecSource {
             .map(|s| SampleEntry {
                 path: s.path.clone(),
                 id: s.id.clone(),
-                target: s.label.soft_target(),
+                target: if multi_hot {
+                    s.label.multi_hot_target()
+                } else {
+                    s.label.soft_target()
+                },
             })
             .collect(),
         num_classes: ds.num_classes(),
+    }
+}
+
+/// Whether targets are multi-hot for the loss named `loss` (a recipe's `[train] loss`): `bce`
+/// yes, `cross_entropy` no, `auto` when the data set `spec` is multi-label (`voc2007`), as
+/// `deda_train::LossKind::resolve` decides for `deda train`.
+pub(crate) fn multi_hot_for(loss: &str, spec: &DataSpec) -> PyResult<bool> {
+    match loss {
+        "auto" => Ok(spec.kind.is_multi_label()),
+        "bce" => Ok(true),
+        "cross_entropy" => Ok(false),
+        other => Err(crate::errors::ConfigError::new_err(format!(
+            "loss {other:?}: expected \"auto\", \"cross_entropy\" or \"bce\""
+        ))),
     }
 }
 

@@ -6,7 +6,7 @@
 //! produced by [`deda_loader::SampleReader`], the loader's own per-sample path, so it is the
 //! image the Rust loader puts in its batch for the same seed, epoch and index.
 use crate::bank::{open_bank, to_python};
-use crate::data::{pick, read_split, source_of};
+use crate::data::{multi_hot_for, pick, read_split, source_of};
 use crate::errors::{chain, BankError, ConfigError, DedaError, SampleError};
 use deda_bank::PartBank;
 use deda_combine::CombineConfig;
@@ -101,9 +101,11 @@ impl Inputs {
 impl PyReader {
     /// `dataset`: `KIND:PATH`; `bank`: part bank folder (None: no combination); `split`:
     /// "train" or "test"; `combine`, `loader`: JSON objects of settings; `train`: random crop,
-    /// flip and combination (False: the loader's evaluation settings, no combination).
+    /// flip and combination (False: the loader's evaluation settings, no combination); `loss`:
+    /// the recipe's `[train] loss` (`auto`: `bce` on a multi-label data set), which decides
+    /// whether a real multi-label image's target is multi-hot (`bce`) or soft, as `deda train`.
     #[new]
-    #[pyo3(signature = (dataset, bank=None, split="train", combine=None, loader=None, train=true, k_shot=None, k_shot_seed=0))]
+    #[pyo3(signature = (dataset, bank=None, split="train", combine=None, loader=None, train=true, k_shot=None, k_shot_seed=0, loss="auto"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         dataset: &str,
@@ -114,8 +116,10 @@ impl PyReader {
         train: bool,
         k_shot: Option<usize>,
         k_shot_seed: u64,
+        loss: &str,
     ) -> PyResult<Self> {
-        let (_, both) = read_split(dataset)?;
+        let (spec, both) = read_split(dataset)?;
+        let multi_hot = multi_hot_for(loss, &spec)?;
         let ds = pick(&both, split, k_shot, k_shot_seed)?;
         let mut loader_config: LoaderConfig = parse_json("loader", loader)?;
         if !train {
@@ -123,7 +127,7 @@ impl PyReader {
         }
         let inputs = Inputs {
             dataset: dataset.to_string(),
-            source: Arc::new(source_of(&ds)),
+            source: Arc::new(source_of(&ds, multi_hot)),
             bank: match (&bank, train) {
                 (Some(dir), true) => Some(Arc::new(open_bank(dir)?)),
                 _ => None,
@@ -212,7 +216,8 @@ impl PyReader {
 
     /// Sample `i` of `epoch`: `(image, target, combined)`; `image` is a `(3, side, side)` array,
     /// uint8 before normalisation (`output="uint8"`) or float32 normalised (`output="float"`,
-    /// the Rust loader's values), `target` the float32 soft label.
+    /// the Rust loader's values), `target` the float32 target row of the Rust loader's batch
+    /// (soft label; multi-hot for a real image of a multi-label set under `bce`).
     #[pyo3(signature = (i, epoch, output="uint8"))]
     fn read<'py>(
         &self,

@@ -7,8 +7,13 @@
   normalisation (``output="uint8"``, the default) or ``torch.float32`` normalised with the loader's
   ``mean``/``std`` (``output="float"``; ImageNet's by default). With a ``transform`` the image is
   whatever the transform returns.
-- ``target``: the soft label, a ``torch.float32`` tensor of ``len(ds.classes)`` weights summing to
-  1 (a combination's weights follow each pasted CDP's visible area).
+- ``target``: a ``torch.float32`` tensor of ``len(ds.classes)`` values, the row ``deda train``'s
+  loader gives the same sample: the soft label, weights summing to 1 (a combination's weights
+  follow each pasted CDP's visible area). On a multi-label data set (``voc2007``) with
+  ``loss="auto"`` (the default) or ``"bce"``, as ``deda train`` trains it with binary
+  cross-entropy, a real image's target is multi-hot (1 on each of its labelled classes); a
+  combination keeps its area weights (1 on the class of a single pasted CDP). ``loss=
+  "cross_entropy"`` gives the soft label (a multi-label image's classes weighted equally).
 
 Sample ``i`` of epoch ``e`` is made by deda's own per-sample loader code (combination decision,
 composing or decoding, crop, flip, normalisation) from ``(seed, e, i)`` alone: it is the same
@@ -134,6 +139,9 @@ class DedaDataset(Dataset):
         loader: further loader settings (``mean``, ``std``, ``hflip``, ``crop_padding``,
             ``resize_mode``, ``rand_augment``, ...), as in a recipe's ``[loader]``.
         k_shot, k_shot_seed: train on the seeded ``k``-shot subset (as a recipe's ``[data]``).
+        loss: the recipe's ``[train] loss``, ``"auto"`` (``"bce"`` on a multi-label data set),
+            ``"cross_entropy"`` or ``"bce"``: whether a multi-label image's target is multi-hot
+            (see the module docs).
     """
 
     def __init__(
@@ -152,6 +160,7 @@ class DedaDataset(Dataset):
         loader: Optional[Mapping[str, Any]] = None,
         k_shot: Optional[int] = None,
         k_shot_seed: int = 0,
+        loss: str = "auto",
     ) -> None:
         if output not in _OUTPUTS:
             raise ValueError(f"output {output!r}: expected one of {_OUTPUTS}")
@@ -180,6 +189,7 @@ class DedaDataset(Dataset):
             train=bool(train),
             k_shot=k_shot,
             k_shot_seed=int(k_shot_seed),
+            loss=str(loss),
         )
         self._reader: Optional[SampleReader] = None
         self._pid: Optional[int] = None
