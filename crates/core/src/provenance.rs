@@ -41,8 +41,16 @@ pub struct TrainingEnv {
     pub cudnn: Option<i64>,
     /// The device trained on (`cpu`, `cuda:0`).
     pub device: String,
-    /// libtorch intra-op threads.
+    /// libtorch intra-op threads. On CPU they change the numbers (oneDNN's convolution weight
+    /// gradient sums per-thread partial sums): the same seed gives the same bytes only with the
+    /// same count, libtorch and CPU kernels (see `numerics`).
     pub torch_threads: i32,
+    /// What else decides a CPU run's last bits: the CPU (`cpu`, its vector extensions in
+    /// `cpu_features`, which select libtorch's and MKL's kernels) and the environment variables
+    /// that override thread counts or kernels (`OMP_NUM_THREADS`, `MKL_NUM_THREADS`,
+    /// `ATEN_CPU_CAPABILITY`, `MKL_CBWR`, `DNNL_MAX_CPU_ISA`) when set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub numerics: BTreeMap<String, String>,
     /// sha256 of the canonical resolved config.
     pub config_hash: String,
     /// Whether this record was written by a resumed run.
@@ -154,12 +162,14 @@ mod tests {
             cudnn: None,
             device: "cpu".into(),
             torch_threads: 2,
+            numerics: BTreeMap::from([("cpu".into(), "x".into())]),
             config_hash: "abc".into(),
             resumed: true,
         });
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["device"], "cpu");
         assert_eq!(v["resumed"], true);
+        assert_eq!(v["numerics"]["cpu"], "x");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("provenance.json");
         p.write(&path).unwrap();

@@ -468,7 +468,10 @@ pub struct RunConfig {
     /// (binary cross-entropy with logits over the classes, [`crate::optim::multi_label`]).
     #[serde(skip_serializing_if = "LossKind::is_auto")]
     pub loss: LossKind,
-    /// libtorch intra-op threads (0: libtorch's default). 1 makes CPU runs bit-reproducible.
+    /// libtorch intra-op threads (0: libtorch's default, one per core or `OMP_NUM_THREADS`). On CPU
+    /// the count changes the last bits of every step (oneDNN's convolution weight gradient), so a
+    /// recipe that must give the same numbers on every machine sets it; see
+    /// [`crate::trainer::torch_threads_for`].
     pub torch_threads: i32,
 }
 

@@ -133,13 +133,55 @@ pub fn resolve(config: &TrainConfig) -> TrainConfig {
     c
 }
 
-/// Hash of the parts of the config that change results (device and thread count excluded, so a
-/// run may resume elsewhere).
-pub fn config_hash(config: &TrainConfig) -> RunResult<String> {
+/// `config` with the loader's execution settings (`loader.threads`, `loader.prefetch_batches`)
+/// at their defaults. Batch `b` of an epoch is the same whatever the number of workers and the
+/// prefetch depth (every random choice is derived from the seed, the epoch and the sample, see
+/// [`deda_loader`]), so neither the config hash nor the recipe written into the weight files
+/// depends on them: the same recipe and seed give byte-identical checkpoints with 1 or 8
+/// workers, and a run may resume with another worker count. `config.resolved.toml` keeps them.
+pub fn recipe_of_results(config: &TrainConfig) -> TrainConfig {
     let mut c = config.clone();
+    let defaults = deda_loader::LoaderConfig::default();
+    c.loader.threads = defaults.threads;
+    c.loader.prefetch_batches = defaults.prefetch_batches;
+    c
+}
+
+/// Hash of the parts of the config that change results: [`recipe_of_results`] without the
+/// device and libtorch's thread count, so a run may resume elsewhere (a CPU run resumed with
+/// another `torch_threads` continues correctly but not bit for bit, see [`torch_threads_for`]).
+/// A recipe with the default loader threads hashes as it did before they were left out.
+pub fn config_hash(config: &TrainConfig) -> RunResult<String> {
+    let mut c = recipe_of_results(config);
     c.train.device = String::new();
     c.train.torch_threads = 0;
     Ok(deda_core::hash::config_hash(&c.to_toml()?))
+}
+
+/// libtorch's intra-op thread count before any run of this process changed it: what
+/// `train.torch_threads = 0` means.
+static DEFAULT_TORCH_THREADS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+
+/// Sets libtorch's intra-op threads for a run of `train.torch_threads = requested` and returns
+/// the count in force: `requested`, or for 0 libtorch's own default (one per core, or
+/// `OMP_NUM_THREADS`) as it was before any run of this process set it. The setting is
+/// process-wide, so without restoring the default a `torch_threads = 0` run would inherit the
+/// count of whichever run came before it in the same process (`deda experiment`,
+/// `deda reproduce`), and its numbers would depend on that order.
+///
+/// On CPU the count changes results: oneDNN's convolution weight gradient splits the batch
+/// over the threads and sums the partial gradients, so 1, 2 or 16 threads differ in the last
+/// bits of the first step, and a small network trained from scratch ends several points of
+/// accuracy apart. The same count (same libtorch, same CPU kernels) gives the same bytes; it is
+/// recorded in `provenance.json` (`torch_threads`) and set a recipe's `torch_threads` to make
+/// its numbers independent of the machine's core count.
+pub fn torch_threads_for(requested: i32) -> i32 {
+    let default = *DEFAULT_TORCH_THREADS.get_or_init(tch::get_num_threads);
+    let want = if requested > 0 { requested } else { default };
+    if tch::get_num_threads() != want {
+        tch::set_num_threads(want);
+    }
+    want
 }
 
 /// Builds the network of `[model]` for `num_classes` classes.
@@ -199,9 +241,7 @@ pub fn fit(
     let config = resolve(config);
     config.validate()?;
     check_data(&config, &data)?;
-    if config.train.torch_threads > 0 {
-        tch::set_num_threads(config.train.torch_threads);
-    }
+    let torch_threads = torch_threads_for(config.train.torch_threads);
     let device = config.train.device.parse::<DeviceChoice>()?.resolve()?;
     let dir = RunDir::new(run_dir);
     let hash = config_hash(&config)?;
@@ -230,6 +270,17 @@ pub fn fit(
         });
     }
     let state = prepare_dir(&dir, &config, &hash, &data.inputs, options)?;
+    if options.resume && device == Device::Cpu {
+        let started = crate::run::run_dir::recorded_torch_threads(&dir.provenance());
+        if let Some(t) = started.filter(|&t| t != torch_threads) {
+            eprintln!(
+                "resuming {} with {torch_threads} libtorch thread(s); it started with {t}: it \
+                 continues correctly but not bit for bit as an uninterrupted run (set \
+                 train.torch_threads = {t} for that)",
+                dir.root().display()
+            );
+        }
+    }
     let eval_loader = Loader::new(config.loader.for_eval(), Arc::clone(&data.test), None)?;
     let schedule = config
         .optim
@@ -267,7 +318,8 @@ pub fn fit(
             }
         }
     };
-    let meta = checkpoint::checkpoint_metadata(&config.to_toml()?, &data.class_names)?;
+    let meta =
+        checkpoint::checkpoint_metadata(&recipe_of_results(&config).to_toml()?, &data.class_names)?;
     let mut prov = collect_provenance(config.train.seed, device, hash, options.resume);
     prov.inputs = data.inputs.clone();
     let prov_path = match options.resume {

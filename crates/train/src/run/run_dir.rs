@@ -127,11 +127,66 @@ pub fn collect_provenance(
             cudnn: cuda.then(tch::utils::version_cudnn),
             device: deda_nets::device::device_name(device),
             torch_threads: tch::get_num_threads(),
+            numerics: numerics(),
             config_hash,
             resumed,
         }),
         ..Provenance::collect(seed)
     }
+}
+
+/// Environment variables that change libtorch's, MKL's or oneDNN's thread counts or kernels.
+const NUMERICS_ENV: [&str; 5] = [
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_CBWR",
+    "DNNL_MAX_CPU_ISA",
+];
+
+/// The `numerics` of a training record (see [`TrainingEnv::numerics`]): the CPU model, its
+/// vector extensions that select libtorch's kernels, and [`NUMERICS_ENV`] variables when set.
+pub fn numerics() -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    if let Some(model) = field("model name") {
+        m.insert("cpu".into(), model);
+    }
+    m.insert("cpu_arch".into(), std::env::consts::ARCH.into());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let features = [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            ("avx512bw", std::arch::is_x86_feature_detected!("avx512bw")),
+            ("avx512vl", std::arch::is_x86_feature_detected!("avx512vl")),
+            ("avx512dq", std::arch::is_x86_feature_detected!("avx512dq")),
+        ];
+        let on: Vec<&str> = features.iter().filter(|f| f.1).map(|f| f.0).collect();
+        m.insert("cpu_features".into(), on.join(" "));
+    }
+    for var in NUMERICS_ENV {
+        if let Ok(v) = std::env::var(var) {
+            m.insert(var.into(), v);
+        }
+    }
+    m
+}
+
+/// The `torch_threads` recorded in a provenance file, if any.
+pub fn recorded_torch_threads(path: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("torch_threads")?
+        .as_i64()
+        .and_then(|n| i32::try_from(n).ok())
 }
 
 /// The writer's PID of a temporary file name `NAME.tmpPID` or `.NAME.tmpPID` (the names of
