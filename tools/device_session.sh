@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# One GPU-machine session in one go (~10 min on one H100; no cargo and no network there).
+# One GPU-machine session (no cargo and no network there). Sections 1-3 take about 7 min on one
+# H100 (estimate), section 4 about 4 min: more than one 600-s device call, so pick them with SECTIONS
+# (default "1 2 3 4") and let BUDGET (seconds, default 570) stop starting steps before the call's
+# limit (a skipped step says so; every step also has its own timeout).
 #
 #   here:    tools/device_pack.sh                       # release deda, stripped, + photo assets -> .device/
 #   device:  run(command="tools/device_session.sh", carry=[".device"], timeout_s=600)
+#            run(command="SECTIONS=4 tools/device_session.sh", carry=[".device"], timeout_s=420)  # the peers
 #   dry run on a CPU (tiny weights and sizes, 2-shot, same steps, < 3 min; TINY= KSHOT=1 for the
 #   full-size random weights on the CPU, which checks their names and configs load; on this 23 GB
 #   2-core machine its Lang-SAM decouple grew past 23 GB RSS and was OOM-killed, so untried past it):
@@ -24,6 +28,16 @@
 #     448 px, batch 16, medians of 10 steps after 3 warm-up ones.
 #  3. SAM / GroundingDINO encoder (Rust examples, if packed) and SD-1.5 transparent SDEdit + TTTI step
 #     (deda vs diffusers when diffusers imports), as in results/device-session-2026-11-26.log.
+#  4. Generative peers (issue 11): per peer `deda bench generate` (the generator `deda generate`
+#     builds, fp32 as it loads) and tools/bench_peers.py (diffusers: StableDiffusionImg2ImgPipeline
+#     with PNDM for Real-Guidance (strength 0.1) and DA-Fusion (0.5), DPM-Solver++ 25 steps for
+#     Diff-Mix (0.7), StableDiffusionInstructPix2PixPipeline + Euler ancestral 100 steps for
+#     DiffuseMix), fp32, 512 px (DiffuseMix 256), 3 timed images after 1 warm-up, the CLIP
+#     ViT-B/32 filter's scores timed with Real-Guidance and Diff-Mix; each process's peak GPU memory
+#     by tools/bench_sd_peakmem.sh. Random full-size weights (tools/device_weights.py: SD-1.5,
+#     InstructPix2Pix, CLIP); DA-Fusion's tokens and Diff-Mix's LoRA + tokens are one step of their
+#     real fine-tuning on deda's side (random rows on the diffusers side; a merged LoRA costs
+#     nothing): timing only. Table: $OUT/peers.md (deda s/image, diffusers s/image, ratio, peaks).
 # The PyTorch whole job with 8 DataLoader workers (issue 13 item 2's GPU part) is not in this script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +48,13 @@ OUT="${OUT:-/tmp/device-out}"
 WORK="${WORK:-/tmp/deda-device}"
 mkdir -p "$OUT" "$WORK"
 section() { echo; echo "=== $1 ($(date +%T))"; }
+SECTIONS="${SECTIONS:-1 2 3 4}"
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+START=$(date +%s)
+BUDGET="${BUDGET:-570}"
+# Seconds a step may take: its cap, or what is left of BUDGET less a 15-s margin (0: skip it).
+allow() { local left=$((BUDGET - ($(date +%s) - START) - 15)); [ "$left" -lt "${2:-20}" ] && echo 0 && return
+  [ "$1" -lt "$left" ] && echo "$1" || echo "$left"; }
 stamp() { while IFS= read -r l; do printf '%s %s\n' "$(date +%s.%N)" "$l"; done; }
 
 if [ "$DEVICE" = cpu ]; then
@@ -44,6 +65,7 @@ if [ "$DEVICE" = cpu ]; then
 width = 8
 layers = [1, 1, 1, 1]' RESIZE=40 CROP=32 BATCH=4 INV_STEPS=2 INV_BATCH=2 INV_MICRO=2 INV_SIZE=64
   EDIT_K=1 EDIT_STEPS=5 EDIT_SIZE=64 EPOCHS=1 STEP_ARGS=(--model resnet18 --size 64 --batch 4 --steps 2)
+  PEER_ARGS=(--size 64 --steps 10 --source-size 64 --images 1 --warmup 1) PEER_CAP=120
 else
   PY=/opt/torch/.venv/bin/python3
   [ -x "$PY" ] || PY=python3
@@ -52,6 +74,7 @@ else
   TINY= KSHOT="${KSHOT:-}" DTYPE=fp16 MODEL='name = "resnet50"' RESIZE=512 CROP=448 BATCH=16 INV_STEPS=20 INV_BATCH=32
   INV_MICRO=8 INV_SIZE=512 EDIT_K=3 EDIT_STEPS=25 EDIT_SIZE=512 EPOCHS=1
   STEP_ARGS=(--model resnet50 --size 448 --batch 16 --steps 10)
+  PEER_ARGS=(--images 3 --warmup 1) PEER_CAP=100
 fi
 [ -f $D/bins.tar.xz ] && tar -xJf $D/bins.tar.xz -C $D
 export LD_LIBRARY_PATH="$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))'):${LD_LIBRARY_PATH:-}"
@@ -61,15 +84,17 @@ echo "device=$DEVICE deda=$DEDA python=$PY nproc=$(nproc)"
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 [ -x "$DEDA" ] || { echo "missing $DEDA: run tools/device_pack.sh first"; exit 1; }
 
+W="$WORK/weights"
+if want 1; then
 section "1a. random-weight models ($DEVICE${TINY:+, tiny})"
-timeout 240 "$PY" tools/device_weights.py "$WORK/weights" $TINY || echo "weights: FAILED"
-du -sh "$WORK"/weights/* 2>/dev/null
+timeout "$(allow 240)" "$PY" tools/device_weights.py "$W" $TINY \
+  --only grounding-dino-tiny,sam-vit-base,stable-diffusion-v1-5,LayerDiffuse || echo "weights: FAILED"
+du -sh "$W"/* 2>/dev/null
 
 section "1b. CUB-layout set from the real photos"
 rm -rf "$WORK/set" "$WORK/bank" "$WORK/run"
 timeout 60 "$DEDA" build-set scarce --layout cub --assets "$ASSETS" --out "$WORK/set" | tail -2
 CLASSES=$(wc -l < "$WORK/set/classes.txt")
-W="$WORK/weights"
 cat > "$WORK/recipe.toml" <<EOF
 # tools/device_session.sh: the CUB De-DA chain at real model sizes on a small set
 [data]
@@ -127,7 +152,7 @@ IMAGES=$(sed -nE '1s/.*\(([0-9]+) training images.*/\1/p' "$WORK/plan.txt")
     echo "$(date +%s.%N) ${m:-0}"; sleep 0.5
   done ) > "$OUT/run-memory.log" &
 POLL=$!
-timeout "${RUN_TIMEOUT:-330}" "$DEDA" run "$WORK/recipe.toml" --run-dir "$WORK/run" 2>&1 | stamp > "$OUT/run.log"
+timeout "$(allow "${RUN_TIMEOUT:-330}")" "$DEDA" run "$WORK/recipe.toml" --run-dir "$WORK/run" 2>&1 | stamp > "$OUT/run.log"
 echo "deda run exit: ${PIPESTATUS[0]}"
 kill "$POLL" 2>/dev/null
 grep -vE "^[0-9.]+ +(epoch +[0-9]+ +[0-9]+/|.*\r)" "$OUT/run.log" | cut -d' ' -f2- | grep -v '^\s*$' | tail -25
@@ -135,7 +160,9 @@ grep -q "found nothing usable in $IMAGES of the $IMAGES" "$OUT/run.log" \
   && echo "NOTE: GroundingDINO (random weights) returned no box: SAM did not run inside decouple"
 "$PY" tools/device_extrapolate.py "$OUT/run.log" "$OUT/run-memory.log" --images "$IMAGES" \
   --classes "$CLASSES" --invert-steps "$INV_STEPS" --epochs "$EPOCHS" | tee "$OUT/extrapolation.md"
+fi
 
+if want 2; then
 section "2. training step vs PyTorch (${STEP_ARGS[*]})"
 r=$(timeout 120 "$DEDA" bench train-step "${STEP_ARGS[@]}" --device "$DEVICE" | tail -1); echo "$r"
 p=$(timeout 120 "$PY" tools/bench_train_step.py "${STEP_ARGS[1]}" "${STEP_ARGS[3]}" "${STEP_ARGS[5]}" \
@@ -150,7 +177,9 @@ try:
 except (ValueError, KeyError) as e:
     print(json.dumps({"op": "train_step_ratio", "error": str(e)}))
 PY
+fi
 
+if want 3; then
 section "3. component checks"
 if [ "$DEVICE" = cpu ]; then
   echo "skipped on a CPU (full-size SAM, GroundingDINO, SD-1.5)"
@@ -174,4 +203,39 @@ else
     done
   else echo "diffusers not importable: the diffusers side skipped"; fi
 fi
-section "done"
+fi
+
+if want 4; then
+section "4. generative peers: deda bench generate vs diffusers (${PEER_ARGS[*]}, fp32)"
+# The SD-1.5 folder of section 1 is reused when it has its tokenizer/ (written since section 4).
+NEED=instruct-pix2pix,clip-vit-base-patch32
+[ -f "$W/stable-diffusion-v1-5/tokenizer/merges.txt" ] || NEED="stable-diffusion-v1-5,$NEED"
+timeout "$(allow 200)" "$PY" tools/device_weights.py "$W" $TINY --only "$NEED" || echo "weights: FAILED"
+if [ "$DEVICE" != cpu ] && ls $D/whl/*.whl >/dev/null 2>&1 && ! "$PY" -c 'import diffusers' 2>/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $D/whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+"$PY" -c 'import diffusers, transformers' 2>/dev/null || echo "diffusers not importable: the diffusers side will fail"
+: > "$OUT/peers.jsonl"
+PEAK=tools/bench_sd_peakmem.sh
+# Cheapest first, so that a short budget still measures some peers.
+for spec in "real-guidance|--clip $W/clip-vit-base-patch32" "diff-mix|--strength 0.7 --object bird --clip $W/clip-vit-base-patch32" \
+            "da-fusion|--strength 0.5" "diffusemix|"; do
+  m=${spec%%|*}; read -r -a extra <<< "${spec#*|}"
+  common=(--method "$m" --weights "$W/stable-diffusion-v1-5" --ip2p "$W/instruct-pix2pix" --device "$DEVICE"
+          "${PEER_ARGS[@]}" "${extra[@]}")
+  t=$(allow "$PEER_CAP" 30)
+  if [ "$t" = 0 ]; then echo "{\"method\": \"$m\", \"impl\": \"deda\", \"status\": \"skipped: BUDGET\"}" | tee -a "$OUT/peers.jsonl"
+  else timeout "$t" $PEAK "deda-$m" "$DEDA" bench generate "${common[@]}" 2>"$OUT/peers-deda-$m.err" \
+    | tail -2 | tee -a "$OUT/peers.jsonl"; fi
+  t=$(allow "$((PEER_CAP + 30))" 40)
+  if [ "$t" = 0 ]; then echo "{\"method\": \"$m\", \"impl\": \"diffusers\", \"status\": \"skipped: BUDGET\"}" | tee -a "$OUT/peers.jsonl"
+  else timeout "$t" $PEAK "diffusers-$m" "$PY" tools/bench_peers.py "${common[@]}" 2>"$OUT/peers-diffusers-$m.err" \
+    | tail -2 | tee -a "$OUT/peers.jsonl"; fi
+  tail -3 "$OUT/peers-deda-$m.err" "$OUT/peers-diffusers-$m.err" 2>/dev/null | grep -iE "error|killed|memory" | head -4
+done
+"$PY" tools/bench_peers.py --table "$OUT/peers.jsonl" --weights "${TINY:+tiny (dry run: no meaning)}${TINY:-full-size}" --device-name "$(
+  [ "$DEVICE" = cpu ] && echo "CPU ($(nproc) cores)" || nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" \
+  | tee "$OUT/peers.md"
+fi
+section "done ($(( $(date +%s) - START )) s)"
