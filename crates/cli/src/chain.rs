@@ -94,6 +94,17 @@ impl Job {
         })
     }
 
+    /// The training set in words: `DATASET[, K-shot, seed S]`.
+    pub fn describe_set(&self) -> String {
+        match self.config.data.k_shot {
+            Some(k) => format!(
+                "{}, {k}-shot, seed {}",
+                self.config.data.dataset, self.config.data.k_shot_seed
+            ),
+            None => self.config.data.dataset.clone(),
+        }
+    }
+
     /// The run the plan is made for.
     pub fn target(&self) -> RunTarget<'_> {
         RunTarget {
@@ -155,7 +166,7 @@ impl ChainRunner for Runner<'_> {
             StageName::Decouple => decouple(job, stages, before),
             StageName::Invert => invert(job, stages, before),
             StageName::Edit => edit(job, stages, before),
-            StageName::Finetune => finetune(job, stages),
+            StageName::Finetune => finetune(job, stages, before),
             StageName::Generate => generate(job, stages, before),
             // A stage added to the plan needs its arm here.
             other => anyhow::bail!("this binary cannot run the {other} stage"),
@@ -257,13 +268,7 @@ fn invert(job: &Job, stages: &StagesConfig, observed: &Observed) -> Result<()> {
     let mut models = sd_models(stages)?.load()?;
     let images = deda_sd::stages::ttti::stage::TrainingImages {
         ids: job.ids.clone(),
-        description: match job.config.data.k_shot {
-            Some(k) => format!(
-                "{}, {k}-shot, seed {}",
-                job.config.data.dataset, job.config.data.k_shot_seed
-            ),
-            None => job.config.data.dataset.clone(),
-        },
+        description: job.describe_set(),
     };
     let opts = deda_sd::stages::ttti::stage::InvertOptions {
         init_word: inv.init_word.clone(),
@@ -326,18 +331,36 @@ fn edit(job: &Job, stages: &StagesConfig, observed: &Observed) -> Result<()> {
 }
 
 /// The generative peers' fine-tuning (DA-Fusion's full-range textual inversion, Diff-Mix's
-/// LoRA + textual inversion) of `deda-sd`.
-fn finetune(job: &Job, stages: &StagesConfig) -> Result<()> {
-    if stages.finetune.is_none() {
+/// LoRA + textual inversion) of `deda-sd`, on the run's training images only (after k-shot).
+fn finetune(job: &Job, stages: &StagesConfig, observed: &Observed) -> Result<()> {
+    let (Some(f), Some(g)) = (&stages.finetune, &stages.generate) else {
         return Ok(());
-    }
-    Err(UsageError(format!(
-        "[stages.finetune] for {}: the fine-tuning stages of deda-sd (DA-Fusion's full-range \
-         textual inversion, Diff-Mix's LoRA + textual inversion, crates/sd/src/stages/lora_ti) \
-         are not in this build yet",
-        job.config.method.name
-    ))
-    .into())
+    };
+    let target = job.target();
+    let record = crate::stages::FinetuneRecord {
+        method: job.config.method.name.to_string(),
+        settings_hash: stages.settings_hash(StageName::Finetune),
+        training_set_sha256: target.training_set_sha256(),
+        images: job.train.samples.len(),
+        classes: job.train.class_names.len(),
+    };
+    let producer = crate::stages::finetune_bank(
+        job.config.method.name,
+        f,
+        g,
+        &job.train,
+        &f.out_dir(&job.bank),
+        &record,
+        &format!(
+            "the {} training images of {}",
+            job.ids.len(),
+            job.describe_set()
+        ),
+    )?;
+    let mut stamp = finished_stamp(&target, StageName::Finetune, observed);
+    stamp.producer = Some(producer);
+    record_stage(&job.bank, StageName::Finetune, stamp)?;
+    Ok(())
 }
 
 /// The generative peer's images of the run's training images.

@@ -279,10 +279,11 @@ fn resolve_hf(path: &Path) -> Result<PathBuf> {
         .with_context(|| format!("resolving {spec} in the Hugging Face cache"))
 }
 
-/// The `sd` generator of `method` (deda-sd): SD-1.5 img2img for Real-Guidance and DA-Fusion
-/// (its class tokens from the fine-tuning folder), InstructPix2Pix for DiffuseMix (which
-/// stores the hybrids: `[method.peer] hybrid = "stored"`). Diff-Mix's LoRA-applied UNet is not
-/// wired here yet.
+/// The `sd` generator of `method` (deda-sd): SD-1.5 img2img for Real-Guidance, DA-Fusion (its
+/// class tokens from the fine-tuning folder) and Diff-Mix (the fine-tuned LoRA merged into the
+/// UNet, its class tokens and super-class word from the same folder; the producer's weights
+/// hash names the LoRA), InstructPix2Pix for DiffuseMix (which stores the hybrids:
+/// `[method.peer] hybrid = "stored"`).
 fn sd_generator(
     method: deda_train::MethodName,
     g: &deda_train::stages::GenerateStage,
@@ -322,15 +323,6 @@ fn sd_generator(
             .with_context(|| format!("loading InstructPix2Pix from {}", weights.display()))?,
         ));
     }
-    if method == M::DiffMix {
-        return Err(UsageError(
-            "the sd generator of diff-mix needs its LoRA applied to the UNet ([stages.finetune], \
-             deda_sd::stages::lora_ti): not wired into deda run yet; use generator = \
-             \"identity\" to run the method's plumbing"
-                .into(),
-        )
-        .into());
-    }
     let peer: sdg::PeerMethod = method.as_str().parse()?;
     let mut cfg = sdg::GeneratorConfig::default_for(peer);
     let strengths = g.strengths_for(method);
@@ -343,6 +335,29 @@ fn sd_generator(
         sdg::GeneratorConfig::DaFusion(c) => c.strengths = strengths,
         sdg::GeneratorConfig::DiffMix(c) => c.strengths = strengths,
     }
+    // Diff-Mix: the UNet with the fine-tuned LoRA merged, and the super-class word the tokens
+    // were learnt with.
+    let mut unet = None;
+    let mut weights_hash = None;
+    if method == M::DiffMix {
+        let dir = finetune.ok_or_else(|| {
+            UsageError(
+                "the sd generator of diff-mix needs its LoRA and class tokens ([stages.finetune])"
+                    .into(),
+            )
+        })?;
+        let (loaded, lora_hash, record) = diff_mix_unet(&weights, dir, load)?;
+        if let sdg::GeneratorConfig::DiffMix(c) = &mut cfg {
+            c.super_class = Some(record.super_class).filter(|w| !w.trim().is_empty());
+        }
+        let base = deda_sd::pipelines::sdedit::weights_fingerprint(&[weights.as_path()])
+            .with_context(|| format!("fingerprinting {}", weights.display()))?;
+        weights_hash = Some(format!(
+            "{base}+lora:{}",
+            &lora_hash[..16.min(lora_hash.len())]
+        ));
+        unet = Some(loaded);
+    }
     let i2i = cfg.img2img_mut();
     if let Some(v) = g.steps {
         i2i.steps = v;
@@ -354,22 +369,329 @@ fn sd_generator(
         i2i.size = v;
     }
     let embeddings = match method {
-        M::DaFusion => Some(finetune.map(Path::to_path_buf).ok_or_else(|| {
-            UsageError(
-                "the sd generator of da-fusion needs its class tokens ([stages.finetune])".into(),
-            )
+        M::DaFusion | M::DiffMix => Some(finetune.map(Path::to_path_buf).ok_or_else(|| {
+            UsageError(format!(
+                "the sd generator of {method} needs its class tokens ([stages.finetune])"
+            ))
         })?),
         _ => None,
     };
     let opts = sdg::BuildOptions {
         tokenizer: g.tokenizer.clone(),
         embeddings,
+        unet,
         load,
+        weights_hash,
         ..sdg::BuildOptions::folder(weights.clone())
     };
     Ok(Box::new(sdg::build_peer(&cfg, opts).with_context(
         || format!("loading the {method} generator from {}", weights.display()),
     )?))
+}
+
+/// The SD-1.5 UNet of `weights` with the Diff-Mix LoRA of the finished fine-tuning folder
+/// `dir` merged in; the LoRA file's SHA-256 and the folder's record.
+fn diff_mix_unet(
+    weights: &Path,
+    dir: &Path,
+    load: deda_sd::weights::LoadOptions,
+) -> Result<(
+    deda_sd::weights::Loaded<deda_sd::models::unet::UNet2DConditionModel>,
+    String,
+    deda_sd::stages::lora_ti::stage::LoraTiRecord,
+)> {
+    use deda_sd::stages::lora_ti::stage as lora_ti;
+    let record = lora_ti::read_record(dir)?.ok_or_else(|| {
+        UsageError(format!(
+            "{} holds no finished Diff-Mix fine-tuning ({}): run the finetune stage first \
+             (deda run RECIPE)",
+            dir.display(),
+            lora_ti::RECORD_FILE
+        ))
+    })?;
+    let mut unet = deda_sd::weights::load_unet(weights, load)
+        .with_context(|| format!("loading the UNet of {}", weights.display()))?;
+    let hash = lora_ti::apply_finetuned(&mut unet.model, dir, 1.0)
+        .with_context(|| format!("applying the Diff-Mix LoRA of {}", dir.display()))?;
+    Ok((unet, hash, record))
+}
+
+/// `<out>/finetune.json`: what a fine-tuning folder is learnt for, written before the learning
+/// starts. A later call finds whether a folder it did not finish (no stage record yet) is its
+/// own to resume, or of other settings or another training set (then it is moved aside).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FinetuneRecord {
+    /// The method (`da-fusion`, `diff-mix`).
+    pub method: String,
+    /// `StagesConfig::settings_hash(Finetune)` of the recipe.
+    pub settings_hash: String,
+    /// SHA-256 of the training set's sample ids (after k-shot).
+    pub training_set_sha256: String,
+    /// Training images learnt from.
+    pub images: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
+/// The file of [`FinetuneRecord`] in a fine-tuning folder.
+pub const FINETUNE_RECORD: &str = "finetune.json";
+
+/// `<dir>.superseded-<n>`, the first that does not exist.
+fn superseded(dir: &Path) -> PathBuf {
+    let base = dir.as_os_str().to_string_lossy().into_owned();
+    (1..)
+        .map(|n| PathBuf::from(format!("{base}.superseded-{n}")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| PathBuf::from(format!("{base}.superseded")))
+}
+
+/// Readies the fine-tuning folder `out` for `record`: a folder of another record (or none) is
+/// moved aside; the record is written. Returns whether an unfinished folder of this record is
+/// resumed.
+fn claim_finetune_dir(out: &Path, record: &FinetuneRecord) -> Result<bool> {
+    let path = out.join(FINETUNE_RECORD);
+    let existing: Option<FinetuneRecord> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let resume = existing.as_ref() == Some(record);
+    let non_empty = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if non_empty && !resume {
+        let aside = superseded(out);
+        std::fs::rename(out, &aside)
+            .with_context(|| format!("moving {} aside to {}", out.display(), aside.display()))?;
+        println!(
+            "finetune: {} holds parts of other settings or another training set; moved to {}",
+            out.display(),
+            aside.display()
+        );
+    }
+    let mut text = serde_json::to_string_pretty(record)?;
+    text.push('\n');
+    deda_core::atomic::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(resume && non_empty)
+}
+
+/// The word Diff-Mix's prompts put after each class token ("a photo of a <class> bird"):
+/// `[stages.generate] object`, else `[stages.finetune] init_word` when it is a word.
+pub fn diff_mix_super_class(
+    f: &deda_train::stages::FinetuneStage,
+    g: &deda_train::stages::GenerateStage,
+) -> Option<String> {
+    g.object
+        .clone()
+        .or_else(|| (f.init_word != deda_train::stages::LABEL_PROMPT).then(|| f.init_word.clone()))
+        .filter(|w| !w.trim().is_empty())
+}
+
+/// The fine-tuning stage of `method` (`[stages.finetune]`) on the training images `train`
+/// (the run's, after k-shot: nothing else is read) into `out`, with SD-1.5 of `[stages.generate]
+/// weights`: DA-Fusion's multi-vector textual inversion
+/// ([`deda_sd::generators::inversion::learn_class_tokens`], one token file per class, resumed
+/// class by class) or Diff-Mix's joint LoRA + textual inversion
+/// ([`deda_sd::stages::lora_ti::stage::run_lora_ti`], resumed from its checkpoint). Progress on
+/// standard error, a summary line on standard output. Returns the producer of the folder
+/// (stage `finetune:<method>`, the settings hash, the seed and the outputs' fingerprint).
+///
+/// # Errors
+/// A method without fine-tuning, weights that do not load, a training image that cannot be
+/// read, the stage's failure.
+pub fn finetune_bank(
+    method: deda_train::MethodName,
+    f: &deda_train::stages::FinetuneStage,
+    g: &deda_train::stages::GenerateStage,
+    train: &deda_data::DataSet,
+    out: &Path,
+    record: &FinetuneRecord,
+    learnt_from: &str,
+) -> Result<deda_bank::Producer> {
+    use deda_train::MethodName as M;
+    if !matches!(method, M::DaFusion | M::DiffMix) {
+        return Err(UsageError(format!(
+            "[stages.finetune] applies to da-fusion and diff-mix, not {method}"
+        ))
+        .into());
+    }
+    let weights = g.weights.clone().ok_or_else(|| {
+        UsageError(format!(
+            "the finetune stage of {method} needs stages.generate.weights (SD-1.5)"
+        ))
+    })?;
+    let weights = resolve_hf(&weights)?;
+    let load = crate::args::load_options(&g.device, "fp32")?;
+    let resumed = claim_finetune_dir(out, record)?;
+    if resumed {
+        println!(
+            "finetune: resuming the unfinished fine-tuning in {}",
+            out.display()
+        );
+    }
+    let mut sd = deda_sd::weights::StableDiffusion::load(&weights, load)
+        .with_context(|| format!("loading SD-1.5 from {}", weights.display()))?;
+    let tok_path = g
+        .tokenizer
+        .clone()
+        .unwrap_or_else(|| weights.join("tokenizer").join("merges.txt"));
+    let mut tokenizer = deda_sd::generators::load_tokenizer(&tok_path)?;
+    let mut images: Vec<(usize, image::RgbImage)> = Vec::with_capacity(train.samples.len());
+    for s in &train.samples {
+        let class = s.label.classes().first().map_or(0, |c| c.index());
+        let img = deda_core::image_io::load_rgb(&s.path)
+            .with_context(|| format!("reading training image {}", s.path.display()))?;
+        images.push((class, img));
+    }
+    let summary = match method {
+        M::DaFusion => {
+            use deda_sd::generators::inversion::{learn_class_tokens, DaFusionTiConfig};
+            let base = DaFusionTiConfig::default();
+            let cfg = DaFusionTiConfig {
+                num_vectors: f.vectors,
+                batch_size: f.batch,
+                micro_batch: f.batch.min(base.micro_batch),
+                steps: f.steps,
+                learning_rate: f.lr,
+                size: f.size,
+                init_word: (f.init_word != deda_train::stages::LABEL_PROMPT)
+                    .then(|| f.init_word.clone()),
+                ..base
+            };
+            let mut classes: Vec<(String, Vec<image::RgbImage>)> = train
+                .class_names
+                .iter()
+                .map(|n| (n.clone(), Vec::new()))
+                .collect();
+            for (c, img) in images {
+                if let Some(slot) = classes.get_mut(c) {
+                    slot.1.push(img);
+                }
+            }
+            let total = u64::from(f.steps) * classes.len() as u64;
+            let pb = progress::bar(total, "finetune");
+            let mut done_classes = 0u64;
+            let mut last = String::new();
+            let report = learn_class_tokens(
+                &sd,
+                &mut tokenizer,
+                &classes,
+                out,
+                &cfg,
+                f.seed,
+                &mut |class, step, loss| {
+                    if last != class {
+                        if !last.is_empty() {
+                            done_classes += 1;
+                        }
+                        last = class.to_string();
+                    }
+                    pb.set_position(done_classes * u64::from(f.steps) + u64::from(step));
+                    pb.set_message(format!("{class} {loss:.4}"));
+                },
+            )
+            .with_context(|| format!("DA-Fusion textual inversion into {}", out.display()))?;
+            pb.finish_and_clear();
+            format!(
+                "da-fusion, {} class(es): {} learnt, {} already there ({} vector(s) each)",
+                classes.len(),
+                report.learned.len(),
+                report.skipped.len(),
+                f.vectors
+            )
+        }
+        _ => {
+            use deda_sd::stages::lora_ti::stage::{
+                run_lora_ti, LoraTiOptions, LoraTiTask, TrainImage,
+            };
+            use deda_sd::stages::lora_ti::{LoraTiConfig, DIFFMIX_INIT_TOKEN};
+            let super_class = diff_mix_super_class(f, g).ok_or_else(|| {
+                UsageError(
+                    "diff-mix's prompts need the super-class word: stages.generate.object \
+                     (e.g. \"bird\")"
+                        .into(),
+                )
+            })?;
+            let init_token_id = if f.init_word == deda_train::stages::LABEL_PROMPT {
+                DIFFMIX_INIT_TOKEN
+            } else {
+                let ids = tokenizer.token_ids(&f.init_word);
+                i64::from(*ids.first().ok_or_else(|| {
+                    UsageError(format!(
+                        "stages.finetune.init_word {:?} has no token",
+                        f.init_word
+                    ))
+                })?)
+            };
+            let cfg = LoraTiConfig {
+                steps: f.steps,
+                lr: f.lr,
+                ti_lr: f.lr,
+                batch_size: f.batch,
+                rank: f.rank as i64,
+                seed: f.seed,
+                resolution: f.size,
+                init_token_id,
+                checkpoint_every: (f.steps / 10).clamp(1, 5000),
+                ..LoraTiConfig::default()
+            };
+            let images: Vec<TrainImage> = images
+                .into_iter()
+                .map(|(class, image)| TrainImage { class, image })
+                .collect();
+            let task = LoraTiTask {
+                class_names: &train.class_names,
+                super_class: &super_class,
+                images: &images,
+            };
+            let pb = progress::bar(u64::from(f.steps), "finetune");
+            let report = run_lora_ti(
+                &mut sd,
+                &mut tokenizer,
+                &task,
+                &cfg,
+                out,
+                LoraTiOptions::default(),
+                &mut |k, n, loss| {
+                    pb.set_length(u64::from(n));
+                    pb.set_position(u64::from(k));
+                    pb.set_message(format!("{loss:.4}"));
+                },
+            )
+            .with_context(|| format!("Diff-Mix LoRA + textual inversion into {}", out.display()))?;
+            pb.finish_and_clear();
+            if !report.finished {
+                anyhow::bail!(
+                    "the Diff-Mix fine-tuning in {} stopped after {} of {} steps; rerun to continue",
+                    out.display(),
+                    report.steps_done,
+                    f.steps
+                );
+            }
+            format!(
+                "diff-mix, {} class(es), LoRA rank {} and one token each, {} steps ({}), super-class {super_class:?}",
+                train.class_names.len(),
+                f.rank,
+                f.steps,
+                if report.already_done {
+                    "already there".to_string()
+                } else if report.resumed_from > 0 {
+                    format!("resumed from step {}", report.resumed_from)
+                } else {
+                    format!("last loss {:.4}", report.last_loss)
+                }
+            )
+        }
+    };
+    println!(
+        "finetune: {summary}; learnt from {learnt_from}; in {}",
+        out.display()
+    );
+    let outputs = deda_sd::pipelines::sdedit::weights_fingerprint(&[out])
+        .with_context(|| format!("fingerprinting {}", out.display()))?;
+    Ok(deda_bank::Producer {
+        stage: format!("finetune:{method}"),
+        config_hash: record.settings_hash.clone(),
+        seed: f.seed,
+        weights_hash: Some(outputs),
+    })
 }
 
 /// The scorer of `[stages.generate] scorer` (`--scorer`): `none`, `stand-in` (mean brightness,

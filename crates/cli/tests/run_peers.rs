@@ -1,17 +1,21 @@
 //! The generative peers (Real-Guidance, DA-Fusion, Diff-Mix, DiffuseMix) trained from a recipe
-//! through the binary: `deda run` on a tiny set written here → the generate stage → one epoch
+//! through the binary: `deda run` on a tiny set written here → (finetune →) generate → one epoch
 //! of a tiny ResNet on the CPU → the run folder's provenance names the method, the generated
 //! pool's size and the filter's outcome.
 //!
-//! Real-Guidance also runs with its SD-1.5 generator and the CLIP scorer of `deda-sd` on the tiny
-//! random-weight fixtures (`crates/sd/tests/fixtures`): the plumbing of the real generator and
-//! scorer, not their quality.
+//! **Real generators on tiny random weights** (`crates/sd/tests/fixtures`; the plumbing of the
+//! real models, not their quality): Real-Guidance with its SD-1.5 img2img generator and the CLIP
+//! scorer; DA-Fusion with its textual inversion (`[stages.finetune]`) and img2img on the learnt
+//! tokens; Diff-Mix with its LoRA + textual inversion and img2img on the LoRA-merged UNet;
+//! DiffuseMix with InstructPix2Pix. The fine-tuning tests check that the stage learns from the
+//! k-shot training images only, that a second run reuses its folder and that a changed setting
+//! redoes the fine-tuning and the generation.
 //!
 //! **Stand-ins:** the other tests use `generator = "identity"` (copies of the training images,
 //! planned as the method plans: target class, strength, prompt) and, where a filter is tested,
-//! `scorer = "stand-in"` (the mean brightness stored as the CLIP score), because the diffusion
-//! generators and the CLIP scorer of `deda-sd` are not in this build. They test the plumbing
-//! (stage, bank, pool, filter, training rule, soft-label loss, provenance), not the methods.
+//! `scorer = "stand-in"` (the mean brightness stored as the CLIP score): fast tests of the
+//! plumbing (stage, bank, pool, filter, training rule, soft-label loss, provenance), not of the
+//! methods.
 mod generative_common;
 
 use std::path::Path;
@@ -396,4 +400,306 @@ fn tiny_clip(dir: &Path) -> std::path::PathBuf {
         },
     );
     root
+}
+
+/// `[stages.generate]` of the sd generator on the tiny pipeline `sd` (CPU, 64 px, 4 steps).
+fn sd_generate(sd: &Path, k: u32, extra: &str) -> String {
+    format!(
+        "[stages.generate]\ngenerator = \"sd\"\nweights = \"{}\"\ntokenizer = \"{}\"\n\
+         k = {k}\nsteps = 4\nsize = 64\ndevice = \"cpu\"\n{extra}",
+        sd.display(),
+        generative_common::clip_bpe().display()
+    )
+}
+
+/// A recipe on the first `k_shot` images per class of `set` (which holds more).
+fn k_shot_recipe(method: &str, peer: &str, stages: &str, k_shot: usize) -> String {
+    recipe(method, "bank", peer, stages).replace(
+        "dataset = \"scarce:set\"",
+        &format!("dataset = \"scarce:set\"\nk_shot = {k_shot}"),
+    )
+}
+
+/// The bank's `run-stages.json`.
+fn stage_stamps(bank: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(bank.join("run-stages.json")).unwrap()).unwrap()
+}
+
+/// Every file of `dir` with its bytes.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    generative_common::files_in(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+/// Generated records of the bank.
+fn generated(bank: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(bank.join("manifest.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "generated")
+        .collect()
+}
+
+/// DA-Fusion with its sd generator on tiny weights: `deda run` learns the class tokens from the
+/// 2-shot training images only, generates with them and trains; a second run reuses the
+/// tokens; a changed fine-tuning setting moves them aside and redoes fine-tuning and generation;
+/// an unfinished folder of the same settings is resumed class by class.
+#[test]
+fn da_fusion_finetunes_its_tokens_then_generates_with_the_sd_generator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 4);
+    let sd = generative_common::tiny_pipeline(cwd);
+    let finetune = |steps: u32| {
+        format!("[stages.finetune]\nvectors = 2\nsteps = {steps}\nbatch = 2\nsize = 32\nseed = 5\n")
+    };
+    let write = |steps: u32| {
+        let stages = format!("{}{}", finetune(steps), sd_generate(&sd, 1, ""));
+        std::fs::write(
+            cwd.join("daf.toml"),
+            k_shot_recipe("da-fusion", "", &stages, 2),
+        )
+        .unwrap();
+    };
+    write(2);
+    let plan = deda(cwd, &["run", "daf.toml", "--plan"], 0);
+    assert!(plan.contains("finetune RUN"), "{plan}");
+    assert!(plan.contains("cost: 2 classes"), "{plan}");
+    let out = deda(cwd, &["run", "daf.toml"], 0);
+    assert!(out.contains("== finetune"), "{out}");
+    assert!(
+        out.contains("finetune: da-fusion, 2 class(es): 2 learnt, 0 already there"),
+        "{out}"
+    );
+    assert!(
+        out.contains("learnt from the 4 training images of scarce:set, 2-shot"),
+        "{out}"
+    );
+    let bank = cwd.join("bank");
+    let ft = bank.join("finetune");
+    assert_eq!(
+        generative_common::files_in(&ft),
+        ["bright.safetensors", "dark.safetensors", "finetune.json"]
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ft.join("finetune.json")).unwrap()).unwrap();
+    assert_eq!(record["images"], 4, "the 2-shot images, not the set's 8");
+    assert_eq!(record["method"], "da-fusion");
+    let stamp = stage_stamps(&bank);
+    assert_eq!(
+        stamp["stages"]["finetune"]["producer"]["stage"],
+        "finetune:da-fusion"
+    );
+    let training_set = stamp["stages"]["finetune"]["training_set_sha256"].clone();
+    assert_eq!(training_set, record["training_set_sha256"]);
+    let records = generated(&bank);
+    assert_eq!(records.len(), 4, "k = 1 per 2-shot image");
+    for r in &records {
+        let prompt = r["generated"]["prompt"].as_str().unwrap();
+        assert!(
+            prompt == "a photo of a <bright>" || prompt == "a photo of a <dark>",
+            "the learnt tokens: {r}"
+        );
+    }
+    let (header, _) = generative_common::read_safetensors(&ft.join("dark.safetensors"));
+    assert_eq!(header["<dark>"]["shape"][0], 2, "2 vectors: {header:?}");
+    assert!(out.contains("done: 1 epochs"), "{out}");
+    let run = cwd.join("runs/daf");
+    assert_eq!(input(&run, "peer_pool_size"), "4");
+
+    // Nothing is re-learnt or regenerated by a second run.
+    let before = contents(&ft);
+    let plan = deda(cwd, &["run", "daf.toml", "--plan"], 0);
+    assert!(plan.contains("finetune reuse"), "{plan}");
+    assert!(plan.contains("generate reuse"), "{plan}");
+    let out = deda(cwd, &["run", "daf.toml"], 0);
+    assert!(
+        !out.contains("== finetune") && !out.contains("== generate"),
+        "{out}"
+    );
+    assert_eq!(contents(&ft), before);
+
+    // Another setting: the tokens are moved aside and learnt again, the images made again.
+    write(3);
+    let out = deda(cwd, &["run", "daf.toml"], 0);
+    assert!(out.contains("== finetune"), "{out}");
+    assert!(out.contains("finetune.superseded-1"), "{out}");
+    assert!(out.contains("2 learnt, 0 already there"), "{out}");
+    assert!(out.contains("== generate"), "{out}");
+    assert!(out.contains("4 image(s) written"), "{out}");
+    assert!(bank
+        .join("finetune.superseded-1/dark.safetensors")
+        .is_file());
+    assert_ne!(contents(&ft), before);
+
+    // An unfinished fine-tuning of these settings (no stage record, one class's file missing)
+    // is resumed: the other class's tokens are kept.
+    let mut stamp = stage_stamps(&bank);
+    stamp["stages"].as_object_mut().unwrap().remove("finetune");
+    std::fs::write(
+        bank.join("run-stages.json"),
+        serde_json::to_vec(&stamp).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(ft.join("dark.safetensors")).unwrap();
+    let out = deda(cwd, &["run", "daf.toml"], 0);
+    assert!(out.contains("resuming the unfinished fine-tuning"), "{out}");
+    assert!(out.contains("1 learnt, 1 already there"), "{out}");
+    assert!(!bank.join("finetune.superseded-2").exists());
+}
+
+/// Diff-Mix with its sd generator on tiny weights: `deda run` learns the LoRA and one token per
+/// class from the 2-shot training images only (lora_ti.json counts them), generates with the
+/// LoRA merged into the UNet (the producer's weights hash names the LoRA; prompts "a photo of a
+/// <class> shape") and trains; a second run reuses the folder; another rank redoes both stages.
+#[test]
+fn diff_mix_finetunes_its_lora_then_generates_with_the_merged_unet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 3);
+    let sd = generative_common::tiny_pipeline(cwd);
+    let write = |rank: u32| {
+        let stages = format!(
+            "[stages.finetune]\nrank = {rank}\nsteps = 2\nbatch = 2\nsize = 32\nlr = 1e-3\n{}",
+            sd_generate(
+                &sd,
+                1,
+                "strengths = [0.5]\nscorer = \"stand-in\"\nobject = \"shape\"\n"
+            )
+        );
+        std::fs::write(
+            cwd.join("dm.toml"),
+            k_shot_recipe("diff-mix", "", &stages, 2),
+        )
+        .unwrap();
+    };
+    write(2);
+    let out = deda(cwd, &["run", "dm.toml"], 0);
+    assert!(out.contains("== finetune"), "{out}");
+    assert!(
+        out.contains("finetune: diff-mix, 2 class(es), LoRA rank 2"),
+        "{out}"
+    );
+    let bank = cwd.join("bank");
+    let ft = bank.join("finetune");
+    assert_eq!(
+        generative_common::files_in(&ft),
+        [
+            "bright.safetensors",
+            "dark.safetensors",
+            "finetune.json",
+            "lora.safetensors",
+            "lora_ti.json"
+        ]
+    );
+    let lora_ti: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ft.join("lora_ti.json")).unwrap()).unwrap();
+    assert_eq!(lora_ti["images"], 4, "the 2-shot images, not the set's 6");
+    assert_eq!(lora_ti["super_class"], "shape");
+    assert_eq!(lora_ti["config"]["rank"], 2);
+    let records = generated(&bank);
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        let prompt = r["generated"]["prompt"].as_str().unwrap();
+        assert!(
+            prompt == "a photo of a <bright> shape" || prompt == "a photo of a <dark> shape",
+            "{r}"
+        );
+        let hash = r["producer"]["weights_hash"].as_str().unwrap();
+        assert!(hash.contains("+lora:"), "{r}");
+    }
+    let run = cwd.join("runs/dm");
+    assert_eq!(input(&run, "peer_method"), "diff-mix");
+    assert_eq!(input(&run, "peer_generated"), "4");
+    assert!(out.contains("done: 1 epochs"), "{out}");
+
+    let before = contents(&ft);
+    let out = deda(cwd, &["run", "dm.toml"], 0);
+    assert!(
+        !out.contains("== finetune") && !out.contains("== generate"),
+        "{out}"
+    );
+    assert_eq!(contents(&ft), before);
+
+    write(3);
+    let out = deda(cwd, &["run", "dm.toml"], 0);
+    assert!(
+        out.contains("== finetune") && out.contains("== generate"),
+        "{out}"
+    );
+    assert!(out.contains("4 image(s) written"), "{out}");
+    let lora_ti: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ft.join("lora_ti.json")).unwrap()).unwrap();
+    assert_eq!(lora_ti["config"]["rank"], 3);
+    let hashes: std::collections::BTreeSet<String> = generated(&bank)
+        .iter()
+        .map(|r| r["producer"]["weights_hash"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hashes.len(), 2, "two LoRAs, two makers: {hashes:?}");
+}
+
+/// A Diff-Mix recipe without a super-class word is refused before any work.
+#[test]
+fn diff_mix_without_a_super_class_word_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 2);
+    let sd = generative_common::tiny_pipeline(cwd);
+    let stages = format!("[stages.finetune]\nsteps = 2\n{}", sd_generate(&sd, 1, ""));
+    std::fs::write(cwd.join("dm.toml"), recipe("diff-mix", "bank", "", &stages)).unwrap();
+    let err = deda(cwd, &["run", "dm.toml", "--plan"], 2);
+    assert!(err.contains("stages.generate.object"), "{err}");
+}
+
+/// DiffuseMix with InstructPix2Pix on the tiny fixture (its UNet and VAE, the tiny pipeline's
+/// text encoder): the hybrids are stored with their style prompts and the run trains on them.
+#[test]
+fn diffusemix_with_the_instruct_pix2pix_generator_on_tiny_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    write_set(&cwd.join("set"), 2);
+    let sd = generative_common::tiny_pipeline(cwd);
+    let ip2p = cwd.join("ip2p");
+    let src = generative_common::sd_fixtures().join("ip2p_tiny");
+    for part in ["unet", "vae"] {
+        std::fs::create_dir_all(ip2p.join(part)).unwrap();
+        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
+            std::fs::copy(src.join(part).join(f), ip2p.join(part).join(f)).unwrap();
+        }
+    }
+    std::fs::create_dir_all(ip2p.join("text_encoder")).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(
+            sd.join("text_encoder").join(f),
+            ip2p.join("text_encoder").join(f),
+        )
+        .unwrap();
+    }
+    let peer = "[method.peer]\nside = 32\nfractals = 2\nhybrid = \"stored\"\n";
+    let stages = sd_generate(&ip2p, 1, "prompts = [\"Sunset\", \"Autumn\"]\n");
+    std::fs::write(
+        cwd.join("dfm.toml"),
+        recipe("diffusemix", "bank", peer, &stages),
+    )
+    .unwrap();
+    let out = deda(cwd, &["run", "dfm.toml"], 0);
+    assert!(out.contains("generate: diffusemix"), "{out}");
+    let records = generated(&cwd.join("bank"));
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        let prompt = r["generated"]["prompt"].as_str().unwrap();
+        assert!(
+            prompt.contains("Sunset") || prompt.contains("Autumn"),
+            "{r}"
+        );
+    }
+    let run = cwd.join("runs/dfm");
+    assert_eq!(input(&run, "peer_method"), "diffusemix");
+    assert_eq!(input(&run, "peer_pool_size"), "4");
 }

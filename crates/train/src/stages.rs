@@ -176,11 +176,13 @@ impl GenerateStage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FinetuneStage {
-    /// The word each class's token starts from (`{label}`: the class name).
+    /// The word each class's token starts from. `{label}`: DA-Fusion starts from the class
+    /// name (the maintainers' setting), Diff-Mix from its reference's initializer token (id
+    /// 42170, `train_lora.py`: one token for every class); a word: that word's (first) token.
     pub init_word: String,
-    /// Token vectors per class (DA-Fusion's final setting: 4).
+    /// Token vectors per class (DA-Fusion's final setting: 4; Diff-Mix learns one).
     pub vectors: usize,
-    /// LoRA rank (Diff-Mix: 10).
+    /// LoRA rank (Diff-Mix: 10; not used by DA-Fusion).
     pub rank: usize,
     /// Optimisation steps.
     pub steps: u32,
@@ -381,6 +383,17 @@ impl StagesConfig {
             if !(f.lr.is_finite() && f.lr > 0.0) {
                 p.push(format!("stages.finetune.lr must be > 0, got {}", f.lr));
             }
+            if f.size % 8 != 0 {
+                p.push(format!(
+                    "stages.finetune.size must be a multiple of 8 (the VAE's factor), got {}",
+                    f.size
+                ));
+            }
+            if f.init_word.trim().is_empty() {
+                p.push(
+                    "stages.finetune.init_word must not be empty ({label}: the class name)".into(),
+                );
+            }
         }
         if let Some(sd) = &self.sd {
             sd.problems(p);
@@ -458,6 +471,12 @@ impl StagesConfig {
                 "[stages.finetune] applies to da-fusion and diff-mix, not {method} (it prompts \
                  with the label name or style prompts)"
             )),
+            (Some(f), "sd", M::DiffMix) if g.object.is_none() && f.init_word == LABEL_PROMPT => p
+                .push(
+                    "diff-mix's prompts put a super-class word after each class token (\"a photo \
+                     of a <class> bird\"): set stages.generate.object (e.g. \"bird\")"
+                        .into(),
+                ),
             (None, "sd", M::DaFusion | M::DiffMix) => p.push(format!(
                 "the sd generator of {method} needs [stages.finetune] (its class tokens{})",
                 if method == M::DiffMix {
@@ -816,6 +835,35 @@ mod tests {
         s.problems(&mut p);
         assert_eq!(p.len(), 1, "{p:#?}");
         assert!(p[0].contains("differs"), "{p:#?}");
+    }
+
+    #[test]
+    fn diff_mix_fine_tuning_needs_a_super_class_word() {
+        let text = |extra: &str| {
+            format!(
+                "[finetune]\nsteps = 2\n{extra}\n[generate]\ngenerator = \"sd\"\n\
+                 weights = \"hf:a/b\"\n"
+            )
+        };
+        let problems = |s: &StagesConfig| {
+            let mut p = Vec::new();
+            s.method_problems(crate::MethodName::DiffMix, &mut p);
+            p
+        };
+        let p = problems(&stages(&text("")));
+        assert!(
+            p.iter().any(|s| s.contains("stages.generate.object")),
+            "{p:#?}"
+        );
+        let mut with_object = stages(&text(""));
+        if let Some(g) = with_object.generate.as_mut() {
+            g.object = Some("bird".into());
+        }
+        assert!(problems(&with_object).is_empty());
+        assert!(problems(&stages(&text("init_word = \"bird\""))).is_empty());
+        let mut p = Vec::new();
+        stages(&text("size = 36")).problems(&mut p);
+        assert!(p.iter().any(|s| s.contains("multiple of 8")), "{p:#?}");
     }
 
     #[test]
