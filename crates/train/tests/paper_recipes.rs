@@ -661,17 +661,20 @@ fn peer_sections(r: &Recipe) -> String {
         }
         _ => {}
     }
-    if matches!(r.method, "da-fusion" | "diff-mix") {
-        let (vectors, rank) = if r.method == "da-fusion" {
-            (4, 10)
-        } else {
-            (1, 10)
-        };
-        let _ = write!(
-            t,
-            "\n[stages.finetune]\ninit_word = \"{{label}}\"\nvectors = {vectors}\nrank = {rank}\n\
-             steps = 2000\nbatch = 8\nlr = 5e-4\n"
-        );
+    match r.method {
+        // DA-Fusion's final setting (da-fusion issue #24, fine_tune_upstream.py): 4 vectors from
+        // the class name, batch 8, 2000 steps, lr 5e-4 (× batch: --scale_lr), 512 px.
+        "da-fusion" => t.push_str(
+            "\n[stages.finetune]\ninit_word = \"{label}\"\nvectors = 4\nsteps = 2000\nbatch = 8\n\
+             lr = 5e-4\nsize = 512\n",
+        ),
+        // Diff-Mix's README command (train_lora.py): LoRA rank 10 + one token per class from its
+        // initializer token, batch 2, 35000 steps, lr 5e-5 (LoRA and tokens), resolution 224.
+        "diff-mix" => t.push_str(
+            "\n[stages.finetune]\ninit_word = \"{label}\"\nvectors = 1\nrank = 10\nsteps = 35000\n\
+             batch = 2\nlr = 5e-5\nsize = 224\n",
+        ),
+        _ => {}
     }
     let weights = if r.method == "diffusemix" {
         "weights/instruct-pix2pix"
