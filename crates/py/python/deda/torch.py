@@ -35,6 +35,10 @@ Batches: a ``DataLoader`` with the default collate gets ``[images, targets]`` of
 fills each batch in one call straight into one tensor (in a worker, in the shared memory the batch
 travels in), which ``default_collate`` passes on without a copy; with uint8 output the consumer
 normalises on its device (see ``examples/train_torchvision.py``), a quarter of the bytes to move.
+``deda train`` leaves out a final training batch of a single sample (``loader.min_last_batch = 2``:
+BatchNorm in training mode cannot normalise one value per channel and its running variance turns
+NaN); with a ``DataLoader`` do the same with ``drop_last=True`` (or a batch size that does not
+leave one sample over). Evaluation keeps every sample.
 
 A worker killed mid-epoch (out of memory, a signal) makes the ``DataLoader`` raise PyTorch's
 ``RuntimeError: DataLoader worker (pid ...) exited unexpectedly`` (or "... is killed by signal");
