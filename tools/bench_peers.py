@@ -318,11 +318,11 @@ def table(path, device_name, weights):
         ok = d if d and "median_s" in d else p if p and "median_s" in p else {}
         cfg = (d or {}).get("generator_config", {}).get("settings", {})
         strength = (ok.get("strengths") or [None])[0]
+        steps = cfg.get("steps") or (p or {}).get("steps")
+        size = cfg.get("size") or (p or {}).get("size")
         setting = ", ".join(str(x) for x in [
-            cfg.get("sampler") or (p or {}).get("sampler"),
-            f"{cfg.get('steps') or (p or {}).get('steps')} steps",
-            f"strength {strength:.2f}" if strength else None,
-            f"{cfg.get('size') or (p or {}).get('size')} px"] if x)
+            cfg.get("sampler") or (p or {}).get("sampler"), steps and f"{steps} steps",
+            strength and f"strength {strength:.2f}", size and f"{size} px"] if x)
         out.append(f"| {m} | {dt} | {pt} | {ratio} | {peak('deda-' + m)} | {peak('diffusers-' + m)}"
                    f"{f' ({alloc})' if alloc is not None else ''} | {rss} | {scores} | {setting} |")
     return "\n".join(out)

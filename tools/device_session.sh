@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # One GPU-machine session (no cargo and no network there). Sections 1-3 take about 7 min on one
-# H100 (estimate), section 4 about 4 min: more than one 600-s device call, so pick them with SECTIONS
-# (default "1 2 3 4") and let BUDGET (seconds, default 570) stop starting steps before the call's
-# limit (a skipped step says so; every step also has its own timeout).
+# H100, section 4 about 4 min (estimates: no GPU has run this version; 4 = weights ~60 s, then per
+# peer deda ~15-35 s incl. loading and the stand-in fine-tuning step, diffusers ~30-50 s): more than
+# one 600-s device call, so pick sections with SECTIONS (default "1 2 3 4"). BUDGET (seconds,
+# default 570) caps every step's timeout at what is left of it (less 15 s), so the script returns
+# with its outputs before the call's limit; section 4 skips (and tables as skipped) a peer's side
+# when under 30-40 s are left. The CPU dry run of everything took 280 s here (2 loaded cores).
 #
 #   here:    tools/device_pack.sh                       # release deda, stripped, + photo assets -> .device/
 #   device:  run(command="tools/device_session.sh", carry=[".device"], timeout_s=600)
@@ -52,8 +55,9 @@ SECTIONS="${SECTIONS:-1 2 3 4}"
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 START=$(date +%s)
 BUDGET="${BUDGET:-570}"
-# Seconds a step may take: its cap, or what is left of BUDGET less a 15-s margin (0: skip it).
-allow() { local left=$((BUDGET - ($(date +%s) - START) - 15)); [ "$left" -lt "${2:-20}" ] && echo 0 && return
+# Seconds a step may take: its cap ($1), or what is left of BUDGET less a 15-s margin; 1 when less
+# than $2 (default 20) is left (a `timeout 1` stops it at once; section 4 skips its steps then).
+allow() { local left=$((BUDGET - ($(date +%s) - START) - 15)); [ "$left" -lt "${2:-20}" ] && echo 1 && return
   [ "$1" -lt "$left" ] && echo "$1" || echo "$left"; }
 stamp() { while IFS= read -r l; do printf '%s %s\n' "$(date +%s.%N)" "$l"; done; }
 
@@ -93,7 +97,7 @@ du -sh "$W"/* 2>/dev/null
 
 section "1b. CUB-layout set from the real photos"
 rm -rf "$WORK/set" "$WORK/bank" "$WORK/run"
-timeout 60 "$DEDA" build-set scarce --layout cub --assets "$ASSETS" --out "$WORK/set" | tail -2
+timeout "$(allow 60)" "$DEDA" build-set scarce --layout cub --assets "$ASSETS" --out "$WORK/set" | tail -2
 CLASSES=$(wc -l < "$WORK/set/classes.txt")
 cat > "$WORK/recipe.toml" <<EOF
 # tools/device_session.sh: the CUB De-DA chain at real model sizes on a small set
@@ -164,8 +168,8 @@ fi
 
 if want 2; then
 section "2. training step vs PyTorch (${STEP_ARGS[*]})"
-r=$(timeout 120 "$DEDA" bench train-step "${STEP_ARGS[@]}" --device "$DEVICE" | tail -1); echo "$r"
-p=$(timeout 120 "$PY" tools/bench_train_step.py "${STEP_ARGS[1]}" "${STEP_ARGS[3]}" "${STEP_ARGS[5]}" \
+r=$(timeout "$(allow 120)" "$DEDA" bench train-step "${STEP_ARGS[@]}" --device "$DEVICE" | tail -1); echo "$r"
+p=$(timeout "$(allow 120)" "$PY" tools/bench_train_step.py "${STEP_ARGS[1]}" "${STEP_ARGS[3]}" "${STEP_ARGS[5]}" \
   "${STEP_ARGS[7]}" "$DEVICE" | tail -1); echo "$p"
 "$PY" - "$r" "$p" <<'PY' | tee -a "$OUT/train-step.jsonl"
 import json, sys
@@ -184,13 +188,13 @@ section "3. component checks"
 if [ "$DEVICE" = cpu ]; then
   echo "skipped on a CPU (full-size SAM, GroundingDINO, SD-1.5)"
 else
-  [ -x $D/bench_sam ] && timeout 60 $D/bench_sam --model sam-vit-base --device cuda --iters 10 \
+  [ -x $D/bench_sam ] && timeout "$(allow 60)" $D/bench_sam --model sam-vit-base --device cuda --iters 10 \
     --width 1500 --height 1000 --boxes 4
-  [ -x $D/bench_grounding_dino ] && timeout 60 $D/bench_grounding_dino --height 800 --width 1066 \
+  [ -x $D/bench_grounding_dino ] && timeout "$(allow 60)" $D/bench_grounding_dino --height 800 --width 1066 \
     --iters 10 --device cuda
   PEAK=tools/bench_sd_peakmem.sh
-  timeout 90 $PEAK deda-sdedit "$DEDA" bench sdedit --device cuda --dtype fp16 --size 512 --iters 2
-  timeout 60 $PEAK deda-ttti-step "$DEDA" bench ttti-step --device cuda --dtype fp16 --size 512 \
+  timeout "$(allow 90)" $PEAK deda-sdedit "$DEDA" bench sdedit --device cuda --dtype fp16 --size 512 --iters 2
+  timeout "$(allow 60)" $PEAK deda-ttti-step "$DEDA" bench ttti-step --device cuda --dtype fp16 --size 512 \
     --batch 32 --micro-batch 8 --steps 2
   if ls $D/whl/*.whl >/dev/null 2>&1; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $D/whl/*.whl \
@@ -198,7 +202,7 @@ else
   fi
   if "$PY" -c 'import diffusers' 2>/dev/null; then
     for only in sdedit ttti-step; do
-      timeout 100 $PEAK "diffusers-$only" "$PY" tools/bench_sd.py --device cuda --dtype fp16 --size 512 \
+      timeout "$(allow 100)" $PEAK "diffusers-$only" "$PY" tools/bench_sd.py --device cuda --dtype fp16 --size 512 \
         --batch 32 --micro-batch 8 --iters 2 --only "$only"
     done
   else echo "diffusers not importable: the diffusers side skipped"; fi
@@ -225,16 +229,16 @@ for spec in "real-guidance|--clip $W/clip-vit-base-patch32" "diff-mix|--strength
   common=(--method "$m" --weights "$W/stable-diffusion-v1-5" --ip2p "$W/instruct-pix2pix" --device "$DEVICE"
           "${PEER_ARGS[@]}" "${extra[@]}")
   t=$(allow "$PEER_CAP" 30)
-  if [ "$t" = 0 ]; then echo "{\"method\": \"$m\", \"impl\": \"deda\", \"status\": \"skipped: BUDGET\"}" | tee -a "$OUT/peers.jsonl"
+  if [ "$t" = 1 ]; then echo "{\"method\": \"$m\", \"impl\": \"deda\", \"status\": \"skipped: BUDGET\"}" | tee -a "$OUT/peers.jsonl"
   else timeout "$t" $PEAK "deda-$m" "$DEDA" bench generate "${common[@]}" 2>"$OUT/peers-deda-$m.err" \
     | tail -2 | tee -a "$OUT/peers.jsonl"; fi
   t=$(allow "$((PEER_CAP + 30))" 40)
-  if [ "$t" = 0 ]; then echo "{\"method\": \"$m\", \"impl\": \"diffusers\", \"status\": \"skipped: BUDGET\"}" | tee -a "$OUT/peers.jsonl"
+  if [ "$t" = 1 ]; then echo "{\"method\": \"$m\", \"impl\": \"diffusers\", \"status\": \"skipped: BUDGET\"}" | tee -a "$OUT/peers.jsonl"
   else timeout "$t" $PEAK "diffusers-$m" "$PY" tools/bench_peers.py "${common[@]}" 2>"$OUT/peers-diffusers-$m.err" \
     | tail -2 | tee -a "$OUT/peers.jsonl"; fi
   tail -3 "$OUT/peers-deda-$m.err" "$OUT/peers-diffusers-$m.err" 2>/dev/null | grep -iE "error|killed|memory" | head -4
 done
-"$PY" tools/bench_peers.py --table "$OUT/peers.jsonl" --weights "${TINY:+tiny (dry run: no meaning)}${TINY:-full-size}" --device-name "$(
+"$PY" tools/bench_peers.py --table "$OUT/peers.jsonl" --weights "$([ -n "$TINY" ] && echo "tiny (dry run: no meaning)" || echo full-size)" --device-name "$(
   [ "$DEVICE" = cpu ] && echo "CPU ($(nproc) cores)" || nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" \
   | tee "$OUT/peers.md"
 fi
