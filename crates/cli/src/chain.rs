@@ -3,7 +3,8 @@
 //! ([`deda_train::plan`]), then [`deda_train::chain::run_chain`], which runs the offline stages
 //! whose outputs are missing or were made with other settings and then trains. This file is the
 //! binary's [`ChainRunner`]: each stage through the same code as `deda decouple`, `deda invert`,
-//! `deda edit` and `deda train` (segmenters and SD need the model crates), with its report.
+//! `deda edit`, `deda generate` and `deda train` (segmenters and SD need the model crates), and
+//! the generative peers' fine-tuning ([`crate::stages::finetune_bank`]), with its report.
 use crate::args::SdModelArgs;
 use crate::data_spec::{self, DataSpec};
 use crate::UsageError;
