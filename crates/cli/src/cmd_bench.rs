@@ -136,8 +136,8 @@ pub struct GenerateBenchArgs {
     /// CLIP weights (transformers folder): times the `clip` scorer on each image too.
     #[arg(long)]
     pub clip: Option<PathBuf>,
-    /// Diff-Mix's object word (the scorer's object_prob captions and the stand-in
-    /// fine-tuning's super-class).
+    /// Diff-Mix's object word: the scorer's object_prob captions and the super-class word of
+    /// its prompts (default "object").
     #[arg(long)]
     pub object: Option<String>,
     /// DA-Fusion / Diff-Mix fine-tuning folder (default: a stand-in, see above).
@@ -301,7 +301,12 @@ fn bench_generate(a: &GenerateBenchArgs) -> Result<serde_json::Value> {
         size: a.size,
         scorer: if a.clip.is_some() { "clip" } else { "none" }.into(),
         clip: a.clip.clone(),
-        object: a.object.clone(),
+        // Diff-Mix's prompt needs a super-class word: the recipe's object (here "object"
+        // unless given).
+        object: a
+            .object
+            .clone()
+            .or_else(|| (method == M::DiffMix).then(|| "object".to_string())),
         device: a.device.clone(),
         seed: a.seed,
         ..Default::default()
@@ -332,7 +337,7 @@ fn bench_generate(a: &GenerateBenchArgs) -> Result<serde_json::Value> {
                 weights: &weights,
                 tokenizer: a.tokenizer.as_deref(),
                 class_names: &class_names,
-                super_class: a.object.as_deref().unwrap_or("object"),
+                super_class: g.object.as_deref().unwrap_or("object"),
                 size: a.size.unwrap_or(a.source_size),
             };
             let started = std::time::Instant::now();

@@ -156,6 +156,32 @@ fn times_each_peer_generator_on_tiny_weights() {
     );
     assert!(r["scorer_median_s"].is_null(), "{r}");
 
+    // Diff-Mix: its LoRA and tokens from a one-step stand-in fine-tuning, towards another class
+    // with the object word after the token.
+    let mut args = common(sd, bpe);
+    args.extend([
+        "--method",
+        "diff-mix",
+        "--strength",
+        "0.7",
+        "--object",
+        "bird",
+    ]);
+    let r = bench(&args);
+    check_times(&r, "diff-mix");
+    assert!(
+        r["finetune"].as_str().unwrap().starts_with("stand-in"),
+        "{r}"
+    );
+    assert_eq!(
+        r["generator_config"]["settings"]["super_class"], "bird",
+        "{r}"
+    );
+    assert_eq!(
+        r["generator_config"]["settings"]["sampler"], "dpm-solver",
+        "{r}"
+    );
+
     // DiffuseMix on InstructPix2Pix: no strength.
     let mut args = common(sd, bpe);
     args.extend(["--method", "diffusemix", "--ip2p", ip2p]);
