@@ -1061,7 +1061,7 @@ impl CostTable {
             return CostLookup::NoFigure;
         };
         let Some(seconds) = f.seconds else {
-            return CostLookup::Unknown(format!("cost unknown: {} ({})", f.source, f.unit));
+            return CostLookup::Unknown(format!("{} (per {})", f.source, f.unit));
         };
         let Some(fig_steps) = f.steps else {
             let figure = format!("{seconds:.3} s per {}", f.unit);
@@ -1101,7 +1101,7 @@ impl CostTable {
             return CostLookup::NoFigure;
         };
         let Some(seconds) = fig.seconds else {
-            return CostLookup::Unknown(format!("cost unknown: {} ({})", fig.source, fig.unit));
+            return CostLookup::Unknown(format!("{} (per {})", fig.source, fig.unit));
         };
         let run = f64::from(f.steps) * seconds;
         let figure = format!("{} steps × {seconds:.3} s per {}", f.steps, fig.unit);
@@ -1173,7 +1173,7 @@ mod tests {
         }
         .render();
         assert!(
-            text.contains("30 images; cost unknown: unknown, no GPU measurement yet"),
+            text.contains("30 images; unknown, no GPU measurement yet"),
             "{text}"
         );
     }
