@@ -30,6 +30,9 @@ pub enum Stream {
     Edit = 8,
     /// Procedural fractal images (DiffuseMix's blend partners), indexed by (fractal index).
     Fractal = 9,
+    /// libtorch's global generator during a training step (dropout, drop-connect), reseeded
+    /// before each step, indexed by (step).
+    Network = 10,
 }
 
 /// SplitMix64 finaliser: a bijective 64-bit mix.

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use deda_core::Stream;
 use deda_loader::{Batch, Combiner, Loader, SampleSource};
 use deda_nets::{DeviceChoice, Family, Model, ModelName, ModelSpec, ResNetConfig, ResNetModel};
 use serde::{Deserialize, Serialize};
@@ -229,6 +230,24 @@ pub fn build_model(
     Ok(model)
 }
 
+/// Whether the recipe's network draws from libtorch's global generator in training:
+/// EfficientNet-Lite (dropout and drop-connect, 0.2 each). ResNet, DenseNet (drop rate 0) and
+/// ViT (dropout 0) draw nothing.
+///
+/// For such a network [`fit`] reseeds the global generator before every step from
+/// `(seed, Stream::Network, [step])`, so the dropout masks of step `s` are the same whether
+/// the run went straight through or was resumed (after a resume the generator would otherwise
+/// continue from the state the model's initialisation left, not from where the run stopped)
+/// and whatever else used the generator before. Networks that draw nothing are left alone, so
+/// that a run does not reseed the generator under another thread building a model.
+pub fn draws_in_training(config: &TrainConfig) -> bool {
+    config
+        .model
+        .name
+        .parse::<ModelName>()
+        .is_ok_and(|arch| arch.family() == Family::EfficientNetLite)
+}
+
 /// Trains one run in `run_dir`; see the module docs.
 pub fn fit(
     config: &TrainConfig,
@@ -336,6 +355,7 @@ pub fn fit(
         dir: &dir,
         observer,
         first_batch_sent: false,
+        network_seed: draws_in_training(&config).then_some(config.train.seed),
     };
     let start_epoch = state.epochs_done;
     let mut last_eval = None;
@@ -528,6 +548,8 @@ struct Loop<'a> {
     dir: &'a RunDir,
     observer: &'a mut dyn FitObserver,
     first_batch_sent: bool,
+    /// The run seed when the network draws from libtorch's global generator in training.
+    network_seed: Option<u64>,
 }
 
 impl Loop<'_> {
@@ -586,6 +608,10 @@ impl Loop<'_> {
             num_classes: batch.num_classes,
         };
         let (x, t) = view.to_tensors(self.trainer.model().device())?;
+        if let Some(seed) = self.network_seed {
+            let step = self.trainer.step_index() as u64;
+            tch::manual_seed(deda_core::rng::derive_key(seed, Stream::Network, &[step]) as i64);
+        }
         let (x, t) = self.trainer.mix(&x, &t, epoch)?;
         if !self.first_batch_sent {
             self.first_batch_sent = true;

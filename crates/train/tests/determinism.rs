@@ -2,18 +2,24 @@
 //! tiny set, trained with 1 worker and again with 2 workers and another prefetch depth, gives
 //! the same per-epoch records (losses, accuracies, combinations) and byte-identical weights,
 //! momentum and state files. A `torch_threads = 0` run after one that set a count gets
-//! libtorch's default back, not the previous run's count.
+//! libtorch's default back, not the previous run's count. An EfficientNet-Lite run (dropout
+//! and drop-connect draw from libtorch's global generator) interrupted and resumed equals the
+//! uninterrupted one byte for byte.
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use deda_combine::{CdpEntry, CipEntry, CombineSampler, PartPool};
 use deda_core::{ClassId, PartId};
 use deda_loader::{Combiner, PartError, PartStore, VecSource};
 use deda_train::run::metrics::MetricsLog;
-use deda_train::{fit, EpochRecord, FitOptions, Silent, TrainConfig, TrainData};
+use deda_train::{fit, EpochRecord, FitOptions, MethodName, Silent, TrainConfig, TrainData};
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+/// The tests of this file one at a time: the EfficientNet run reseeds libtorch's global
+/// generator every step, which would change a model another test builds at the same time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Parts drawn on the fly: CDP `cdp<c>` / `syn<c>` a disc of class colour, CIP `cip<c>` a
 /// gradient of its class.
@@ -98,11 +104,10 @@ fn config(set: &Path, bank: &Path, loader: &str) -> TrainConfig {
     TrainConfig::from_toml(&text).unwrap()
 }
 
-/// Trains `cfg` into `dir` and returns its records without the wall-clock fields.
-fn train(cfg: &TrainConfig, set: &Path, dir: &Path) -> Vec<EpochRecord> {
+fn data(cfg: &TrainConfig, set: &Path) -> TrainData {
     let train = common::tiny_source(set, "train", 7, (40, 36), (5, 6));
-    let data = TrainData {
-        combiner: Some(combiner(cfg, &train)),
+    TrainData {
+        combiner: (cfg.method.name == MethodName::Deda).then(|| combiner(cfg, &train)),
         train,
         test: common::tiny_source(set, "test", 3, (40, 36), (5, 6)),
         class_names: vec!["class0".into(), "class1".into()],
@@ -110,8 +115,17 @@ fn train(cfg: &TrainConfig, set: &Path, dir: &Path) -> Vec<EpochRecord> {
         group_names: Vec::new(),
         peers: None,
         inputs: Default::default(),
-    };
-    fit(cfg, data, dir, FitOptions::default(), &mut Silent).unwrap();
+    }
+}
+
+/// Trains `cfg` into `dir` and returns its records without the wall-clock fields.
+fn train(cfg: &TrainConfig, set: &Path, dir: &Path) -> Vec<EpochRecord> {
+    fit(cfg, data(cfg, set), dir, FitOptions::default(), &mut Silent).unwrap();
+    records(dir)
+}
+
+/// The records of the run in `dir` without the wall-clock fields.
+fn records(dir: &Path) -> Vec<EpochRecord> {
     MetricsLog::new(dir)
         .read()
         .unwrap()
@@ -126,7 +140,9 @@ fn train(cfg: &TrainConfig, set: &Path, dir: &Path) -> Vec<EpochRecord> {
 
 #[test]
 fn loader_threads_change_no_byte_of_a_run() {
-    let default_threads = tch::get_num_threads();
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // libtorch's default count, as the first run of the process found it.
+    let default_threads = deda_train::trainer::torch_threads_for(0);
     let tmp = tempfile::tempdir().unwrap();
     let (set, bank) = (tmp.path().join("set"), tmp.path().join("bank"));
     std::fs::create_dir_all(&bank).unwrap();
@@ -171,4 +187,69 @@ fn loader_threads_change_no_byte_of_a_run() {
         "torch_threads = 0 is libtorch's default"
     );
     assert_eq!(tch::get_num_threads(), default_threads);
+}
+
+#[test]
+fn resumed_efficientnet_run_equals_the_uninterrupted_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("set");
+    let text = format!(
+        r#"
+        [data]
+        dataset = "imagefolder:{}"
+        [model]
+        name = "efficientnet_lite0"
+        [loader]
+        batch_size = 4
+        threads = 1
+        resize_short = 36
+        crop = 32
+        [optim]
+        lr = 0.01
+        [method]
+        name = "vanilla"
+        [train]
+        epochs = 2
+        seed = 3
+        device = "cpu"
+        torch_threads = 1
+        "#,
+        set.display()
+    );
+    let cfg = TrainConfig::from_toml(&text).unwrap();
+    assert!(deda_train::trainer::draws_in_training(&cfg));
+    let (straight, parts) = (tmp.path().join("straight"), tmp.path().join("parts"));
+    let a = train(&cfg, &set, &straight);
+    let first = FitOptions {
+        resume: false,
+        stop_after: Some(1),
+    };
+    fit(&cfg, data(&cfg, &set), &parts, first, &mut Silent).unwrap();
+    // Whatever drew from the global generator in between must not matter either.
+    let _ = tch::Tensor::rand([64], (tch::Kind::Float, tch::Device::Cpu));
+    let resume = FitOptions {
+        resume: true,
+        stop_after: None,
+    };
+    fit(&cfg, data(&cfg, &set), &parts, resume, &mut Silent).unwrap();
+    assert_eq!(a.len(), 2);
+    assert_eq!(
+        a,
+        records(&parts),
+        "records of the straight and resumed runs"
+    );
+    for file in [
+        "checkpoints/last.safetensors",
+        "checkpoints/momentum.safetensors",
+    ] {
+        let (x, y) = (
+            std::fs::read(straight.join(file)).unwrap(),
+            std::fs::read(parts.join(file)).unwrap(),
+        );
+        assert!(
+            x == y,
+            "{file} differs between the straight and resumed runs"
+        );
+    }
 }
