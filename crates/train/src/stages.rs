@@ -527,7 +527,9 @@ impl StagesConfig {
     /// The settings hash of each stage: what its outputs depend on besides the training set.
     /// The decouple hash covers `[stages.decouple]`; invert's covers `[stages.sd]` and
     /// `[stages.invert]`; edit's covers `[stages.sd]` (sd editor only), `[stages.invert]` (its
-    /// tokens) and `[stages.edit]`.
+    /// tokens) and `[stages.edit]`; finetune's covers `[stages.finetune]` and the generator,
+    /// weights, tokenizer and `object` (Diff-Mix's super-class word) of `[stages.generate]`;
+    /// generate's covers `[stages.finetune]` and `[stages.generate]`.
     pub fn settings_hash(&self, stage: StageName) -> String {
         let json = |v: &dyn erased::Json| v.json();
         let text = match stage {
@@ -540,10 +542,16 @@ impl StagesConfig {
                 };
                 format!("{sd}|{}", json(&self.edit))
             }
+            // The model fine-tuned, its tokenizer and Diff-Mix's super-class word (`object`).
             StageName::Finetune => format!(
                 "{}|{}",
                 json(&self.finetune),
-                json(&self.generate.as_ref().map(|g| (&g.generator, &g.weights)))
+                json(&self.generate.as_ref().map(|g| (
+                    &g.generator,
+                    &g.weights,
+                    &g.tokenizer,
+                    &g.object
+                )))
             ),
             StageName::Generate => {
                 format!("{}|{}", json(&self.finetune), json(&self.generate))
@@ -896,5 +904,24 @@ mod tests {
             h(&identity2, StageName::Edit),
             "identity copies do not depend on the tokens"
         );
+        let peer = stages(
+            "[finetune]\nsteps = 2\n[generate]\ngenerator = \"sd\"\nweights = \"hf:a/b\"\n\
+             object = \"bird\"\n",
+        );
+        let mut car = peer.clone();
+        if let Some(g) = car.generate.as_mut() {
+            g.object = Some("car".into());
+        }
+        let mut k = peer.clone();
+        if let Some(g) = k.generate.as_mut() {
+            g.k = 3;
+        }
+        assert_ne!(
+            h(&peer, StageName::Finetune),
+            h(&car, StageName::Finetune),
+            "Diff-Mix's prompts hold the super-class word"
+        );
+        assert_eq!(h(&peer, StageName::Finetune), h(&k, StageName::Finetune));
+        assert_ne!(h(&peer, StageName::Generate), h(&k, StageName::Generate));
     }
 }
