@@ -8,6 +8,16 @@
 //! [`PromptEncoder`] finds the `<…>` placeholders of a prompt, loads each one's file from the
 //! embeddings folder once, adds the tokens to the tokenizer and encodes the prompt with the
 //! learned rows in place of the embedding table's.
+//!
+//! A folder without a class's safetensors file may instead hold the references' own
+//! `torch.save` token file ([`find_torch_token_file`], read by [`read_torch_tokens`] without
+//! Python): Diff-Mix's `learned_embeds-steps-last.bin` (`train_lora.py` `save_progress`:
+//! `{learned_embeds_dict: {"<class_i>": (hidden,)}, name2placeholder: {class name:
+//! "<class_i>"}, placeholder2name}`; its fine-tuned folder, which also holds the LoRA weights, is
+//! the embeddings folder) or diffusers' textual-inversion `learned_embeds.bin` (`{token:
+//! embedding}`, what Diff-Mix's `ti_mix.py` loads). A class's token is found by its name
+//! (our placeholder of the file's class name, [`placeholder_token`], which ignores case and
+//! punctuation) or by the file's own token.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +26,97 @@ use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::models::clip_text::ClipTextModel;
+use crate::stages::ttti::store::placeholder_token;
+
+pub mod torch_save;
+
+/// The `torch.save` token file names looked for in an embeddings folder, in order: Diff-Mix's
+/// (`utils/misc.py` `parse_finetuned_ckpt` takes a file whose name contains
+/// `learned_embeds-steps-last`), then diffusers' textual inversion's.
+pub const TORCH_TOKEN_FILES: [&str; 2] = ["learned_embeds-steps-last.bin", "learned_embeds.bin"];
+
+/// The `torch.save` token file of an embeddings folder ([`TORCH_TOKEN_FILES`]), if any.
+pub fn find_torch_token_file(dir: &Path) -> Option<PathBuf> {
+    TORCH_TOKEN_FILES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// One learned token of a `torch.save` token file.
+#[derive(Debug)]
+pub struct TorchToken {
+    /// The file's token (`<class_3>` in Diff-Mix's files).
+    pub token: String,
+    /// The class it stands for, when the file says (Diff-Mix's `placeholder2name` /
+    /// `name2placeholder`).
+    pub class_name: Option<String>,
+    /// The rows `(n, hidden)`, f32.
+    pub rows: Tensor,
+}
+
+/// Reads a `torch.save` token file: Diff-Mix's `{learned_embeds_dict, name2placeholder,
+/// placeholder2name}` or a flat `{token: embedding}`; each embedding `(hidden,)` or
+/// `(n, hidden)`, any float dtype (returned in f32), in the file's order.
+///
+/// # Errors
+/// [`Error::Weights`] naming the file: unreadable, not a `torch.save` zip file, or not one of
+/// these layouts.
+pub fn read_torch_tokens(path: &Path) -> Result<Vec<TorchToken>> {
+    let fail = |message: String| Error::Weights {
+        path: path.to_path_buf(),
+        message,
+    };
+    let top = torch_save::read(path)?;
+    let (embeds, names) = match top.get("learned_embeds_dict") {
+        Some(d) => (d, top.get("placeholder2name")),
+        None => (&top, None),
+    };
+    let torch_save::Value::Dict(items) = embeds else {
+        return Err(fail("expected a dict of learned embeddings".into()));
+    };
+    let name_of = |token: &str| -> Option<String> {
+        if let Some(n) = names.and_then(|d| d.get(token)).and_then(|v| v.as_str()) {
+            return Some(n.to_string());
+        }
+        let torch_save::Value::Dict(pairs) = top.get("name2placeholder")? else {
+            return None;
+        };
+        pairs
+            .iter()
+            .find(|(_, v)| v.as_str() == Some(token))
+            .and_then(|(k, _)| k.as_str().map(str::to_string))
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (k, v) in items {
+        let (Some(token), torch_save::Value::Tensor(t)) = (k.as_str(), v) else {
+            return Err(fail(
+                "expected {token: embedding} entries (strings to tensors)".into(),
+            ));
+        };
+        if !t.is_floating_point() {
+            return Err(fail(format!("embedding {token:?} is not floating point")));
+        }
+        let rows = match t.size().as_slice() {
+            [h] => t.reshape([1, *h]),
+            [n, _] if *n >= 1 => t.shallow_clone(),
+            s => {
+                return Err(fail(format!(
+                    "embedding {token:?} must be (hidden,) or (n, hidden), got {s:?}"
+                )))
+            }
+        };
+        out.push(TorchToken {
+            token: token.to_string(),
+            class_name: name_of(token),
+            rows: rows.to_kind(Kind::Float),
+        });
+    }
+    if out.is_empty() {
+        return Err(fail("no learned embeddings".into()));
+    }
+    Ok(out)
+}
 
 /// The file of placeholder `token` (`<name>` → `name.safetensors`) in `dir`.
 pub fn token_file(dir: &Path, token: &str) -> PathBuf {
@@ -146,6 +247,8 @@ pub struct PromptEncoder {
     loaded: HashMap<String, usize>,
     learned: HashMap<i64, Tensor>,
     cache: HashMap<String, Tensor>,
+    /// The folder's `torch.save` token file and its tokens, read on first need.
+    torch_tokens: Option<(PathBuf, Vec<TorchToken>)>,
 }
 
 impl PromptEncoder {
@@ -158,6 +261,7 @@ impl PromptEncoder {
             loaded: HashMap::new(),
             learned: HashMap::new(),
             cache: HashMap::new(),
+            torch_tokens: None,
         }
     }
 
@@ -180,13 +284,19 @@ impl PromptEncoder {
             return Ok(0);
         };
         let path = token_file(dir, token);
-        let (stored, rows) = load_tokens(&path)?;
-        if stored != token {
-            return Err(Error::Weights {
-                path,
-                message: format!("holds token {stored:?}, expected {token:?}"),
-            });
-        }
+        let rows = match find_torch_token_file(dir).filter(|_| !path.is_file()) {
+            Some(file) => self.torch_rows(&file, token)?,
+            None => {
+                let (stored, rows) = load_tokens(&path)?;
+                if stored != token {
+                    return Err(Error::Weights {
+                        path,
+                        message: format!("holds token {stored:?}, expected {token:?}"),
+                    });
+                }
+                rows
+            }
+        };
         let n = rows.size()[0] as usize;
         for k in 0..n {
             let word = if k == 0 {
@@ -207,6 +317,43 @@ impl PromptEncoder {
         }
         self.loaded.insert(token.to_string(), n);
         Ok(n)
+    }
+
+    /// The rows of placeholder `token` in the `torch.save` token file `file` (read once): the
+    /// token whose class name's placeholder is `token`, else the file's token `token`.
+    fn torch_rows(&mut self, file: &Path, token: &str) -> Result<Tensor> {
+        if self.torch_tokens.as_ref().is_none_or(|(f, _)| f != file) {
+            self.torch_tokens = Some((file.to_path_buf(), read_torch_tokens(file)?));
+        }
+        let tokens = self
+            .torch_tokens
+            .as_ref()
+            .map_or(&[][..], |(_, t)| t.as_slice());
+        let by_name = tokens.iter().find(|t| {
+            t.class_name
+                .as_deref()
+                .is_some_and(|n| placeholder_token(n) == token)
+        });
+        let found = by_name.or_else(|| tokens.iter().find(|t| t.token == token));
+        match found {
+            Some(t) => Ok(t.rows.shallow_clone()),
+            None => {
+                let held: Vec<String> = tokens
+                    .iter()
+                    .map(|t| match &t.class_name {
+                        Some(n) => format!("{} ({n:?})", t.token),
+                        None => t.token.clone(),
+                    })
+                    .collect();
+                Err(Error::Weights {
+                    path: file.to_path_buf(),
+                    message: format!(
+                        "no learned token for {token} (by class name or token); holds {}",
+                        held.join(", ")
+                    ),
+                })
+            }
+        }
     }
 
     /// The prompt with each multi-vector placeholder spelled out (`<t>` → `<t> <t>_1 …`),
