@@ -94,22 +94,10 @@ pub fn read_torch_tokens(path: &Path) -> Result<Vec<TorchToken>> {
                 "expected {token: embedding} entries (strings to tensors)".into(),
             ));
         };
-        if !t.is_floating_point() {
-            return Err(fail(format!("embedding {token:?} is not floating point")));
-        }
-        let rows = match t.size().as_slice() {
-            [h] => t.reshape([1, *h]),
-            [n, _] if *n >= 1 => t.shallow_clone(),
-            s => {
-                return Err(fail(format!(
-                    "embedding {token:?} must be (hidden,) or (n, hidden), got {s:?}"
-                )))
-            }
-        };
         out.push(TorchToken {
             token: token.to_string(),
             class_name: name_of(token),
-            rows: rows.to_kind(Kind::Float),
+            rows: embedding_rows(token, t).map_err(fail)?,
         });
     }
     if out.is_empty() {
@@ -157,16 +145,24 @@ pub fn load_tokens(path: &Path) -> Result<(String, Tensor)> {
             tensors.len()
         )));
     };
+    Ok((token.clone(), embedding_rows(token, t).map_err(fail)?))
+}
+
+/// A stored embedding `(hidden,)` or `(n, hidden)` as f32 rows `(n, hidden)`.
+fn embedding_rows(token: &str, t: &Tensor) -> std::result::Result<Tensor, String> {
+    if !t.is_floating_point() {
+        return Err(format!("embedding {token:?} is not floating point"));
+    }
     let rows = match t.size().as_slice() {
         [h] => t.reshape([1, *h]),
         [n, _] if *n >= 1 => t.shallow_clone(),
         s => {
-            return Err(fail(format!(
+            return Err(format!(
                 "embedding {token:?} must be (hidden,) or (n, hidden), got {s:?}"
-            )))
+            ))
         }
     };
-    Ok((token.clone(), rows.to_kind(Kind::Float)))
+    Ok(rows.to_kind(Kind::Float))
 }
 
 /// Writes `{token: rows (n, hidden)}` to `path` atomically (temporary file, then rename).
