@@ -11,7 +11,8 @@
 //! - [`rng`]: RNGs derived from (seed, stream, indices), identical for any thread count;
 //! - [`geometry`]: boxes in pixel coordinates;
 //! - [`psnr`]: the PSNR diversity measure (paper Fig. 5b) and RGBA flattening;
-//! - [`pil_resize`]: Pillow-exact bilinear resize; [`text_clean`]: BERT/CLIP text cleaning;
+//! - [`pil_resize`]: Pillow-exact bilinear and bicubic resize; [`text_clean`]: BERT/CLIP text
+//!   cleaning;
 //! - [`provenance`]: the `provenance.json` record of every run.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
