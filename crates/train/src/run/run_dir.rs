@@ -145,7 +145,9 @@ const NUMERICS_ENV: [&str; 5] = [
 ];
 
 /// The `numerics` of a training record (see [`TrainingEnv::numerics`]): the CPU model, its
-/// vector extensions that select libtorch's kernels, and [`NUMERICS_ENV`] variables when set.
+/// vector extensions that select libtorch's kernels, and the variables that override thread
+/// counts or kernels (`OMP_NUM_THREADS`, `MKL_NUM_THREADS`, `ATEN_CPU_CAPABILITY`, `MKL_CBWR`,
+/// `DNNL_MAX_CPU_ISA`) when set.
 pub fn numerics() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
