@@ -194,7 +194,7 @@ def run(a):
     d = DEFAULTS[a.method]
     a.sampler = a.sampler or d["sampler"]
     steps, size = a.steps or d["steps"], a.size or d["size"]
-    strengths = [a.strength] if a.strength is not None else d["strengths"]
+    strengths = d["strengths"] if a.method == "diffusemix" or a.strength is None else [a.strength]
     classes = [f"class {c}" for c in range(a.classes)]
     t0 = time.perf_counter()
     pipe = build(a, dev, dtype)
