@@ -157,6 +157,16 @@ def diffusemix_hybrid(original, edit, rng):
     return Image.blend(Image.fromarray(joined.astype(np.uint8)), fractal, 0.2)
 
 
+def features(x):
+    """A projected embedding whatever the transformers version returns (tensor or output)."""
+    if torch.is_tensor(x):
+        return x
+    for k in ("text_embeds", "image_embeds", "pooler_output"):
+        if getattr(x, k, None) is not None:
+            return getattr(x, k)
+    return x[0]
+
+
 class Scorer:
     """The peers' CLIP filter scores (crates/sd/src/generators/scorer.rs)."""
 
@@ -171,7 +181,7 @@ class Scorer:
         with torch.no_grad():
             def embed(texts):
                 ids = tok(texts, padding=True, return_tensors="pt").to(dev)
-                t = self.model.get_text_features(**ids)
+                t = features(self.model.get_text_features(**ids))
                 return t / t.norm(dim=-1, keepdim=True)
             self.labels = embed([f"a photo of a {c}." for c in classes])
             self.obj = embed([f"a photo with a {obj} on it", f"a photo without a {obj} on it"]) \
@@ -180,7 +190,7 @@ class Scorer:
     @torch.no_grad()
     def scores(self, image, label):
         px = self.proc(images=image, return_tensors="pt")["pixel_values"].to(self.dev, self.dtype)
-        f = self.model.get_image_features(pixel_values=px)
+        f = features(self.model.get_image_features(pixel_values=px))
         f = f / f.norm(dim=-1, keepdim=True)
         scale = self.model.logit_scale.exp()
         out = {"label_prob": (scale * f @ self.labels.T).softmax(-1)[0, label].item()}
@@ -210,6 +220,7 @@ def run(a):
     images = source_images(a.warmup + a.images, a.source_size, a.seed)
     rng = np.random.default_rng(a.seed)
     times, warm, scored, used = [], [], [], []
+    scorer_error = None
     for i, src in enumerate(images):
         own = i % a.classes
         strength = strengths[rng.integers(len(strengths))]
@@ -238,9 +249,13 @@ def run(a):
         score_s = None
         if scorer is not None:
             t = time.perf_counter()
-            scorer.scores(out, own)
-            sync(dev)
-            score_s = time.perf_counter() - t
+            try:
+                scorer.scores(out, own)
+            except Exception as e:  # noqa: BLE001 - the generation timings still count
+                scorer_error, scorer = f"{type(e).__name__}: {e}", None
+            else:
+                sync(dev)
+                score_s = time.perf_counter() - t
         if i < a.warmup:
             warm.append(s)
         else:
@@ -261,7 +276,7 @@ def run(a):
         if dev.startswith("cuda") else None,
         "device": dev, "dtype": a.dtype, "size": size, "steps": steps, "strength": a.strength,
         "sampler": a.sampler, "guidance_scale": d["guidance"], "load_s": load_s,
-        "scorer": "clip" if scorer else "none",
+        "scorer": "clip" if a.clip else "none", "scorer_error": scorer_error,
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                      "transformers": transformers.__version__},
     }
