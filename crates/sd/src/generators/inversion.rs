@@ -123,9 +123,16 @@ impl DaFusionTiConfig {
     }
 }
 
-/// The image (RGB) as (1, 3, s, s) in [-1, 1]: bicubic resize to `s`×`s`, optionally flipped.
+/// The image (RGB) as (1, 3, s, s) in [-1, 1]: resized to `s`×`s` with Pillow's bicubic
+/// filter, byte-exact (the reference's `image.resize((size, size), PIL BICUBIC)`), optionally
+/// flipped.
 fn pixels(img: &RgbImage, size: u32, flip: bool) -> Tensor {
-    let mut r = image::imageops::resize(img, size, size, image::imageops::FilterType::CatmullRom);
+    let mut r = deda_core::pil_resize::resize_rgb_pil_with(
+        img,
+        size,
+        size,
+        deda_core::pil_resize::PilFilter::Bicubic,
+    );
     if flip {
         image::imageops::flip_horizontal_in_place(&mut r);
     }
