@@ -6,7 +6,7 @@
 # Uses ../shared/assets (the real photo cut-outs and scenes beside the repository) to build the
 # set once with `deda build-set mini-waterbirds` (1200 training, 440 test images, 256 px) and its
 # part bank with `deda decouple` (ground-truth masks, CIPs as PPM at the training resize, as
-# `deda experiment` stores them), under target/bench_train_job/.
+# `deda experiment` stores them), under target/bench_train_job/ (tools/bench_waterbirds_set.sh).
 #
 # usage: tools/bench_train_job.sh [EPOCHS] [WORKERS]   (default 3 epochs, 2 loader workers)
 # env: DEDA_BIN (default target/release/deda, built by tools/setup.sh); PYTHON (default
@@ -27,29 +27,14 @@
 # checkpoint), mean data-wait fraction), then one "ratio" line per setting (deda/pytorch: > 1 means
 # deda is faster).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-# shellcheck source=/dev/null
-source tools/env.sh
+# The set and its bank with CIPs at the training resize, 128 px (target/bench_train_job/bank-128).
+# shellcheck source=tools/bench_waterbirds_set.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_waterbirds_set.sh" 128
 EPOCHS="${1:-3}"
 WORKERS="${2:-2}"
 RUNS="${RUNS:-1}"
 TRAIN_N="${TRAIN_N:-480}"
 TEST_N="${TEST_N:-160}"
-DEDA="${DEDA_BIN:-target/release/deda}"
-PY="${PYTHON:-.venv/bin/python}"
-ASSETS="${ASSETS:-../shared/assets}"
-work=target/bench_train_job
-data="$work/data"
-bank="$work/bank"
-mkdir -p "$work"
-if [ ! -f "$data/metadata.csv" ]; then
-  "$DEDA" build-set mini-waterbirds --assets "$ASSETS" --out "$data" >&2
-fi
-if [ ! -f "$bank/manifest.jsonl" ]; then
-  "$DEDA" decouple --dataset "mini-waterbirds:$data" --bank "$bank" --cip-format ppm \
-    --cip-short-side 128 >&2
-fi
 # The timed set: TRAIN_N training and TEST_N test rows of the built set, evenly spaced (every
 # bird keeps its share), in their own metadata.csv beside links to the same image folders.
 sub="$work/data-$TRAIN_N-$TEST_N"
