@@ -6,56 +6,24 @@
 //! instead of ranking NaN scores.
 mod common;
 
-use deda_train::{fit, FitOptions, RunError, Silent, TrainConfig, TrainData};
-
-const CONFIG: &str = r#"
-[data]
-dataset = "imagefolder:DATASET"
-[model]
-name = "resnet18"
-width = 4
-layers = [1, 1, 1, 1]
-[loader]
-batch_size = 3
-threads = 1
-resize_short = 36
-crop = 32
-EXTRA
-[optim.schedule]
-kind = "constant"
-[method]
-name = "vanilla"
-[train]
-epochs = 1
-device = "cpu"
-torch_threads = 1
-"#;
+use common::Recipe;
+use deda_train::{FitOptions, RunError, TrainConfig};
 
 /// Trains one epoch on 4 images (2 per class) with batch size 3: batches of 3 and 1.
 fn run(extra: &str) -> Result<deda_train::RunSummary, RunError> {
     let tmp = tempfile::tempdir().unwrap();
     let set = tmp.path().join("set");
-    let text = CONFIG
-        .replace("DATASET", &set.display().to_string())
-        .replace("EXTRA", extra);
+    let text = Recipe {
+        loader: &format!("batch_size = 3\nthreads = 1\n{extra}"),
+        optim: "[optim.schedule]\nkind = \"constant\"",
+        method: "name = \"vanilla\"",
+        train: "epochs = 1",
+        ..Default::default()
+    }
+    .toml(&set);
     let cfg = TrainConfig::from_toml(&text).unwrap();
-    let data = TrainData {
-        train: common::tiny_source(&set, "train", 2, (40, 36), (5, 6)),
-        test: common::tiny_source(&set, "test", 1, (40, 36), (5, 6)),
-        class_names: vec!["class0".into(), "class1".into()],
-        test_groups: None,
-        group_names: Vec::new(),
-        combiner: None,
-        peers: None,
-        inputs: Default::default(),
-    };
-    fit(
-        &cfg,
-        data,
-        &tmp.path().join("run"),
-        FitOptions::default(),
-        &mut Silent,
-    )
+    let data = common::tiny_data(&set, 2, 1);
+    common::fit_quiet(&cfg, data, &tmp.path().join("run"), FitOptions::default())
 }
 
 #[test]

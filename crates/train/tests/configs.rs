@@ -4,10 +4,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use deda_loader::VecSource;
-use deda_train::{fit, FitOptions, MethodName, Silent, TrainConfig, TrainData};
+use deda_train::{FitOptions, MethodName, TrainConfig};
 
 fn configs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
@@ -55,28 +53,19 @@ fn every_recipe_parses_and_only_lacks_its_data() {
     }
 }
 
-fn tiny_source(root: &Path, split: &str, n: usize) -> Arc<VecSource> {
-    common::tiny_source(root, split, n, (80, 72), (3, 3))
-}
-
 #[test]
 fn smoke_recipe_trains_two_epochs_and_writes_the_run_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let set = tmp.path().join("set");
-    let data = TrainData {
-        train: tiny_source(&set, "train", 6),
-        test: tiny_source(&set, "test", 2),
-        class_names: vec!["class0".into(), "class1".into()],
-        test_groups: None,
-        group_names: Vec::new(),
-        combiner: None,
-        peers: None,
-        inputs: Default::default(),
-    };
+    let data = common::train_data(
+        common::tiny_source(&set, "train", 6, (80, 72), (3, 3)),
+        common::tiny_source(&set, "test", 2, (80, 72), (3, 3)),
+        common::class_names(),
+    );
     let mut cfg = TrainConfig::from_file(&configs_dir().join("smoke.toml")).unwrap();
     cfg.data.dataset = format!("imagefolder:{}", set.display());
     let run = tmp.path().join("run");
-    let summary = fit(&cfg, data, &run, FitOptions::default(), &mut Silent).unwrap();
+    let summary = common::fit_quiet(&cfg, data, &run, FitOptions::default()).unwrap();
     assert_eq!(summary.records.len(), 2);
     assert!(summary.best_top1.is_some() && summary.final_train_loss.is_finite());
     deda_train::run::report::write_report(&deda_train::RunDir::new(&run), &cfg, &summary, "")

@@ -8,119 +8,44 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use deda_combine::{CdpEntry, CipEntry, CombineSampler, PartPool};
-use deda_core::{ClassId, PartId};
-use deda_loader::{Combiner, PartError, PartStore, VecSource};
+use common::{MemoryParts, Recipe};
 use deda_train::run::metrics::MetricsLog;
-use deda_train::{fit, EpochRecord, FitOptions, MethodName, Silent, TrainConfig, TrainData};
-use image::{Rgb, RgbImage, Rgba, RgbaImage};
+use deda_train::{EpochRecord, FitOptions, MethodName, TrainConfig, TrainData};
 
 /// The tests of this file one at a time: the EfficientNet run reseeds libtorch's global
 /// generator every step, which would change a model another test builds at the same time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Parts drawn on the fly: CDP `cdp<c>` / `syn<c>` a disc of class colour, CIP `cip<c>` a
-/// gradient of its class.
-struct MemoryParts;
-
-impl PartStore for MemoryParts {
-    fn load_cdp(&self, id: &PartId) -> Result<RgbaImage, PartError> {
-        let v = if id.0.ends_with('0') { 40 } else { 220 };
-        Ok(RgbaImage::from_fn(16, 16, |x, y| {
-            let inside = (x as i32 - 8).pow(2) + (y as i32 - 8).pow(2) < 49;
-            Rgba([v, 255 - v, v / 2, if inside { 255 } else { 0 }])
-        }))
-    }
-
-    fn load_cip(&self, id: &PartId) -> Result<RgbImage, PartError> {
-        let b = if id.0.ends_with('0') { 30 } else { 160 };
-        Ok(RgbImage::from_fn(40, 40, |x, y| {
-            Rgb([(x * 6) as u8, (y * 6) as u8, b])
-        }))
-    }
-}
-
-fn combiner(cfg: &TrainConfig, source: &VecSource) -> Combiner {
-    let cdps = (0..2u32)
-        .map(|c| CdpEntry {
-            id: PartId(format!("cdp{c}")),
-            class: ClassId(c),
-            synthetic: vec![PartId(format!("syn{c}"))],
-            ..Default::default()
-        })
-        .collect();
-    let cips = (0..2u32)
-        .map(|c| CipEntry {
-            id: PartId(format!("cip{c}")),
-            class: ClassId(c),
-        })
-        .collect();
-    let sampler =
-        CombineSampler::new(cfg.method.combine_or_default(), PartPool::new(cdps, cips)).unwrap();
-    let cdp_of = source
-        .samples
-        .iter()
-        .map(|s| Some(s.target[0].0 .0 as usize))
-        .collect();
-    Combiner {
-        store: Arc::new(MemoryParts),
-        sampler,
-        cdp_of,
-    }
-}
-
 fn config(set: &Path, bank: &Path, loader: &str) -> TrainConfig {
-    let text = format!(
-        r#"
-        [data]
-        dataset = "imagefolder:{}"
-        [model]
-        name = "resnet18"
-        width = 4
-        layers = [1, 1, 1, 1]
-        [loader]
-        batch_size = 4
-        resize_short = 36
-        crop = 32
-        {loader}
-        [optim]
-        lr = 0.05
-        [method]
-        name = "deda"
-        bank = {:?}
-        combine = {{ p_aug = 0.5, p_syn = 0.5, p_mix = 0.5 }}
-        [train]
-        epochs = 3
-        eval_every = 1
-        seed = 11
-        device = "cpu"
-        torch_threads = 1
-        "#,
-        set.display(),
-        bank.display().to_string()
-    );
-    TrainConfig::from_toml(&text).unwrap()
+    Recipe {
+        loader: &format!("batch_size = 4\n{loader}"),
+        optim: "lr = 0.05",
+        method: &format!(
+            "name = \"deda\"\nbank = {:?}\ncombine = {{ p_aug = 0.5, p_syn = 0.5, p_mix = 0.5 }}",
+            bank.display().to_string()
+        ),
+        train: "epochs = 3\neval_every = 1\nseed = 11",
+        ..Default::default()
+    }
+    .config(set)
 }
 
 fn data(cfg: &TrainConfig, set: &Path) -> TrainData {
-    let train = common::tiny_source(set, "train", 7, (40, 36), (5, 6));
-    TrainData {
-        combiner: (cfg.method.name == MethodName::Deda).then(|| combiner(cfg, &train)),
-        train,
-        test: common::tiny_source(set, "test", 3, (40, 36), (5, 6)),
-        class_names: vec!["class0".into(), "class1".into()],
-        test_groups: None,
-        group_names: Vec::new(),
-        peers: None,
-        inputs: Default::default(),
+    let mut data = common::tiny_data(set, 7, 3);
+    if cfg.method.name == MethodName::Deda {
+        let parts = MemoryParts {
+            cip_blue: [30, 160],
+        };
+        data.combiner = Some(common::combiner(cfg, data.train.as_ref(), parts));
     }
+    data
 }
 
 /// Trains `cfg` into `dir` and returns its records without the wall-clock fields.
 fn train(cfg: &TrainConfig, set: &Path, dir: &Path) -> Vec<EpochRecord> {
-    fit(cfg, data(cfg, set), dir, FitOptions::default(), &mut Silent).unwrap();
+    common::fit_quiet(cfg, data(cfg, set), dir, FitOptions::default()).unwrap();
     records(dir)
 }
 
@@ -129,12 +54,8 @@ fn records(dir: &Path) -> Vec<EpochRecord> {
     MetricsLog::new(dir)
         .read()
         .unwrap()
-        .into_iter()
-        .map(|r| EpochRecord {
-            seconds: 0.0,
-            data_wait_fraction: 0.0,
-            ..r
-        })
+        .iter()
+        .map(common::timeless)
         .collect()
 }
 
@@ -162,18 +83,17 @@ fn loader_threads_change_no_byte_of_a_run() {
         "the runs must combine for the workers to matter"
     );
     assert_eq!(a, b, "per-epoch records with 1 and 2 loader threads");
-    for file in [
-        "checkpoints/last.safetensors",
-        "checkpoints/best.safetensors",
-        "checkpoints/momentum.safetensors",
-        "checkpoints/state.json",
-    ] {
-        let (x, y) = (
-            std::fs::read(dir_a.join(file)).unwrap(),
-            std::fs::read(dir_b.join(file)).unwrap(),
-        );
-        assert!(x == y, "{file} differs between 1 and 2 loader threads");
-    }
+    common::assert_same_files(
+        &dir_a,
+        &dir_b,
+        &[
+            "checkpoints/last.safetensors",
+            "checkpoints/best.safetensors",
+            "checkpoints/momentum.safetensors",
+            "checkpoints/state.json",
+        ],
+        "1 and 2 loader threads",
+    );
     // Each run folder still says how it was run.
     let resolved = std::fs::read_to_string(dir_b.join("config.resolved.toml")).unwrap();
     assert!(resolved.contains("threads = 2"), "{resolved}");
@@ -194,62 +114,34 @@ fn resumed_efficientnet_run_equals_the_uninterrupted_run() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let set = tmp.path().join("set");
-    let text = format!(
-        r#"
-        [data]
-        dataset = "imagefolder:{}"
-        [model]
-        name = "efficientnet_lite0"
-        [loader]
-        batch_size = 4
-        threads = 1
-        resize_short = 36
-        crop = 32
-        [optim]
-        lr = 0.01
-        [method]
-        name = "vanilla"
-        [train]
-        epochs = 2
-        seed = 3
-        device = "cpu"
-        torch_threads = 1
-        "#,
-        set.display()
-    );
-    let cfg = TrainConfig::from_toml(&text).unwrap();
+    let cfg = Recipe {
+        model: "name = \"efficientnet_lite0\"",
+        loader: "batch_size = 4\nthreads = 1",
+        optim: "lr = 0.01",
+        method: "name = \"vanilla\"",
+        train: "epochs = 2\nseed = 3",
+    }
+    .config(&set);
     assert!(deda_train::trainer::draws_in_training(&cfg));
     let (straight, parts) = (tmp.path().join("straight"), tmp.path().join("parts"));
     let a = train(&cfg, &set, &straight);
-    let first = FitOptions {
-        resume: false,
-        stop_after: Some(1),
-    };
-    fit(&cfg, data(&cfg, &set), &parts, first, &mut Silent).unwrap();
+    common::fit_quiet(&cfg, data(&cfg, &set), &parts, common::stop_after(1)).unwrap();
     // Whatever drew from the global generator in between must not matter either.
     let _ = tch::Tensor::rand([64], (tch::Kind::Float, tch::Device::Cpu));
-    let resume = FitOptions {
-        resume: true,
-        stop_after: None,
-    };
-    fit(&cfg, data(&cfg, &set), &parts, resume, &mut Silent).unwrap();
+    common::fit_quiet(&cfg, data(&cfg, &set), &parts, common::RESUME).unwrap();
     assert_eq!(a.len(), 2);
     assert_eq!(
         a,
         records(&parts),
         "records of the straight and resumed runs"
     );
-    for file in [
-        "checkpoints/last.safetensors",
-        "checkpoints/momentum.safetensors",
-    ] {
-        let (x, y) = (
-            std::fs::read(straight.join(file)).unwrap(),
-            std::fs::read(parts.join(file)).unwrap(),
-        );
-        assert!(
-            x == y,
-            "{file} differs between the straight and resumed runs"
-        );
-    }
+    common::assert_same_files(
+        &straight,
+        &parts,
+        &[
+            "checkpoints/last.safetensors",
+            "checkpoints/momentum.safetensors",
+        ],
+        "the straight and resumed runs",
+    );
 }

@@ -3,131 +3,37 @@
 //! ablation settings (no synthetic CDPs, no second CDP).
 mod common;
 
-use std::path::Path;
-use std::sync::Arc;
-
-use deda_combine::{CdpEntry, CipEntry, CombineSampler, PartPool};
-use deda_core::{ClassId, PartId};
-use deda_loader::{Combiner, PartError, PartStore, VecSource};
-use deda_train::{fit, FitOptions, MethodName, Silent, TrainConfig, TrainData};
-use image::{Rgb, RgbImage, Rgba, RgbaImage};
-
-fn tiny_source(root: &Path, split: &str, n: usize) -> Arc<VecSource> {
-    common::tiny_source(root, split, n, (40, 36), (5, 6))
-}
-
-/// Parts drawn on the fly: CDP `cdp<c>` / `syn<c>` is a disc of class colour, CIP `cip<c>` a
-/// gradient.
-struct MemoryParts;
-
-impl PartStore for MemoryParts {
-    fn load_cdp(&self, id: &PartId) -> Result<RgbaImage, PartError> {
-        let v = if id.0.ends_with('0') { 40 } else { 220 };
-        Ok(RgbaImage::from_fn(16, 16, |x, y| {
-            let inside = (x as i32 - 8).pow(2) + (y as i32 - 8).pow(2) < 49;
-            Rgba([v, 255 - v, v / 2, if inside { 255 } else { 0 }])
-        }))
-    }
-
-    fn load_cip(&self, _id: &PartId) -> Result<RgbImage, PartError> {
-        Ok(RgbImage::from_fn(40, 40, |x, y| {
-            Rgb([(x * 6) as u8, (y * 6) as u8, 90])
-        }))
-    }
-}
-
-fn combiner(cfg: &TrainConfig, source: &VecSource) -> Combiner {
-    let cdps = (0..2u32)
-        .map(|c| CdpEntry {
-            id: PartId(format!("cdp{c}")),
-            class: ClassId(c),
-            synthetic: vec![PartId(format!("syn{c}"))],
-            ..Default::default()
-        })
-        .collect();
-    let cips = (0..2u32)
-        .map(|c| CipEntry {
-            id: PartId(format!("cip{c}")),
-            class: ClassId(c),
-        })
-        .collect();
-    let sampler =
-        CombineSampler::new(cfg.method.combine_or_default(), PartPool::new(cdps, cips)).unwrap();
-    let cdp_of = source
-        .samples
-        .iter()
-        .map(|s| Some(s.target[0].0 .0 as usize))
-        .collect();
-    Combiner {
-        store: Arc::new(MemoryParts),
-        sampler,
-        cdp_of,
-    }
-}
-
-fn config_text(method: &str, extra: &str) -> String {
-    format!(
-        r#"
-        [data]
-        dataset = "imagefolder:DATASET"
-        [model]
-        name = "resnet18"
-        width = 4
-        layers = [1, 1, 1, 1]
-        [loader]
-        batch_size = 4
-        threads = 1
-        resize_short = 36
-        crop = 32
-        drop_last = true
-        [optim.schedule]
-        kind = "constant"
-        [method]
-        name = "{method}"
-        {extra}
-        [train]
-        epochs = 1
-        device = "cpu"
-        torch_threads = 1
-        "#
-    )
-}
+use common::{MemoryParts, Recipe};
+use deda_train::{FitOptions, MethodName, TrainConfig};
 
 fn train(method: &str, extra: &str) -> deda_train::RunSummary {
     let tmp = tempfile::tempdir().unwrap();
     let set = tmp.path().join("set");
-    let train = tiny_source(&set, "train", 4);
-    let mut text = config_text(method, extra).replace("DATASET", &set.display().to_string());
-    if method == "deda" {
-        let bank = tmp.path().join("bank");
+    let mut data = common::tiny_data(&set, 4, 1);
+    let bank = tmp.path().join("bank");
+    let bank_line = if method == "deda" {
         std::fs::create_dir_all(&bank).unwrap();
-        text = text.replace(
-            "name = \"deda\"",
-            &format!("name = \"deda\"\nbank = {:?}", bank.display().to_string()),
-        );
+        format!("bank = {:?}", bank.display().to_string())
+    } else {
+        String::new()
+    };
+    let text = Recipe {
+        loader: "batch_size = 4\nthreads = 1\ndrop_last = true",
+        optim: "[optim.schedule]\nkind = \"constant\"",
+        method: &format!("name = \"{method}\"\n{bank_line}\n{extra}"),
+        train: "epochs = 1",
+        ..Default::default()
     }
+    .toml(&set);
     let cfg = TrainConfig::from_toml(&text).unwrap_or_else(|e| panic!("{method}: {e}"));
     let problems = cfg.problems();
     assert!(problems.is_empty(), "{method}: {problems:#?}");
-    let combiner = (cfg.method.name == MethodName::Deda).then(|| combiner(&cfg, &train));
-    let data = TrainData {
-        train,
-        test: tiny_source(&set, "test", 1),
-        class_names: vec!["class0".into(), "class1".into()],
-        test_groups: None,
-        group_names: Vec::new(),
-        combiner,
-        peers: None,
-        inputs: Default::default(),
-    };
-    fit(
-        &cfg,
-        data,
-        &tmp.path().join("run"),
-        FitOptions::default(),
-        &mut Silent,
-    )
-    .unwrap_or_else(|e| panic!("{method}: {e}"))
+    if cfg.method.name == MethodName::Deda {
+        let parts = MemoryParts { cip_blue: [90, 90] };
+        data.combiner = Some(common::combiner(&cfg, data.train.as_ref(), parts));
+    }
+    common::fit_quiet(&cfg, data, &tmp.path().join("run"), FitOptions::default())
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
 #[test]

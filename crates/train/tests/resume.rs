@@ -1,13 +1,16 @@
 //! `fit` end to end on a tiny synthetic ImageFolder set: an interrupted and resumed run equals
 //! the uninterrupted one bit for bit, and a non-finite loss stops the run naming the step while
 //! the last good checkpoint survives.
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::{fit_quiet, Recipe, RESUME};
 use deda_core::ClassId;
 use deda_loader::{SampleEntry, VecSource};
 use deda_train::run::checkpoint::read_state;
-use deda_train::{fit, EpochRecord, FitOptions, RunDir, RunError, Silent, TrainConfig, TrainData};
+use deda_train::{EpochRecord, FitOptions, RunDir, RunError, TrainConfig, TrainData};
 use image::{Rgb, RgbImage};
 
 const CLASSES: [&str; 3] = ["red", "green", "blue"];
@@ -59,56 +62,22 @@ fn source(root: &Path, split: &str) -> Arc<VecSource> {
 }
 
 fn data(root: &Path) -> TrainData {
-    TrainData {
-        train: source(root, "train"),
-        test: source(root, "test"),
-        class_names: CLASSES.iter().map(|s| s.to_string()).collect(),
-        test_groups: None,
-        group_names: Vec::new(),
-        combiner: None,
-        peers: None,
-        inputs: Default::default(),
-    }
+    common::train_data(
+        source(root, "train"),
+        source(root, "test"),
+        CLASSES.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
-fn config(root: &Path, extra: &str) -> TrainConfig {
-    let text = format!(
-        r#"
-        [data]
-        dataset = "imagefolder:{}"
-        [model]
-        name = "resnet18"
-        width = 4
-        layers = [1, 1, 1, 1]
-        [loader]
-        batch_size = 4
-        threads = 2
-        resize_short = 36
-        crop = 32
-        [optim]
-        lr = 0.05
-        [method]
-        name = "cutmix"
-        [train]
-        epochs = 3
-        eval_every = 1
-        seed = 7
-        device = "cpu"
-        torch_threads = 1
-        {extra}
-        "#,
-        root.display()
-    );
-    TrainConfig::from_toml(&text).unwrap()
-}
-
-/// The record without wall-clock fields.
-fn timeless(r: &EpochRecord) -> EpochRecord {
-    EpochRecord {
-        seconds: 0.0,
-        data_wait_fraction: 0.0,
-        ..r.clone()
+fn config(root: &Path) -> TrainConfig {
+    Recipe {
+        loader: "batch_size = 4\nthreads = 2",
+        optim: "lr = 0.05",
+        method: "name = \"cutmix\"",
+        train: "epochs = 3\neval_every = 1\nseed = 7",
+        ..Default::default()
     }
+    .config(root)
 }
 
 #[test]
@@ -116,26 +85,15 @@ fn resumed_run_equals_the_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("set");
     make_set(&root, 5, 2);
-    let cfg = config(&root, "");
+    let cfg = config(&root);
     let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
 
-    let straight = fit(
-        &cfg,
-        data(&root),
-        &dir_a,
-        FitOptions::default(),
-        &mut Silent,
-    )
-    .unwrap();
+    let straight = fit_quiet(&cfg, data(&root), &dir_a, FitOptions::default()).unwrap();
     assert_eq!(straight.epochs_run, 3);
     assert_eq!(straight.records.len(), 3);
     assert_eq!(straight.steps, 3 * 4, "15 images in batches of 4");
 
-    let first = FitOptions {
-        resume: false,
-        stop_after: Some(2),
-    };
-    let part = fit(&cfg, data(&root), &dir_b, first, &mut Silent).unwrap();
+    let part = fit_quiet(&cfg, data(&root), &dir_b, common::stop_after(2)).unwrap();
     assert_eq!(part.epochs_run, 2);
     assert_eq!(
         read_state(&RunDir::new(&dir_b))
@@ -144,38 +102,26 @@ fn resumed_run_equals_the_uninterrupted_run() {
             .epochs_done,
         2
     );
-    let resumed = fit(
-        &cfg,
-        data(&root),
-        &dir_b,
-        FitOptions {
-            resume: true,
-            stop_after: None,
-        },
-        &mut Silent,
-    )
-    .unwrap();
+    let resumed = fit_quiet(&cfg, data(&root), &dir_b, RESUME).unwrap();
     assert_eq!(resumed.epochs_run, 1);
 
-    let a: Vec<EpochRecord> = straight.records.iter().map(timeless).collect();
-    let b: Vec<EpochRecord> = resumed.records.iter().map(timeless).collect();
+    let a: Vec<EpochRecord> = straight.records.iter().map(common::timeless).collect();
+    let b: Vec<EpochRecord> = resumed.records.iter().map(common::timeless).collect();
     assert_eq!(
         a, b,
         "metrics differ between the straight and the resumed run"
     );
     assert!(a[2].train_loss.is_finite() && a[2].top1.is_some());
-    for file in [
-        "last.safetensors",
-        "momentum.safetensors",
-        "best.safetensors",
-    ] {
-        let wa = std::fs::read(dir_a.join("checkpoints").join(file)).unwrap();
-        let wb = std::fs::read(dir_b.join("checkpoints").join(file)).unwrap();
-        assert!(
-            wa == wb,
-            "{file} differs between the straight and the resumed run"
-        );
-    }
+    common::assert_same_files(
+        &dir_a.join("checkpoints"),
+        &dir_b.join("checkpoints"),
+        &[
+            "last.safetensors",
+            "momentum.safetensors",
+            "best.safetensors",
+        ],
+        "the straight and the resumed run",
+    );
     for f in [
         "config.resolved.toml",
         "provenance.json",
@@ -199,13 +145,13 @@ fn non_finite_loss_names_the_step_and_keeps_the_last_checkpoint() {
     let root = tmp.path().join("set");
     make_set(&root, 4, 1);
     // The learning rate jumps to 5e28 at epoch 1: the weights explode and the loss overflows.
-    let mut cfg = config(&root, "");
+    let mut cfg = config(&root);
     cfg.optim.schedule = deda_train::ScheduleConfig::MultiStep {
         milestones: vec![1],
         gamma: 1e30,
     };
     let dir = tmp.path().join("run");
-    let err = fit(&cfg, data(&root), &dir, FitOptions::default(), &mut Silent).unwrap_err();
+    let err = fit_quiet(&cfg, data(&root), &dir, FitOptions::default()).unwrap_err();
     match &err {
         RunError::NonFiniteLoss {
             step,
@@ -225,17 +171,7 @@ fn non_finite_loss_names_the_step_and_keeps_the_last_checkpoint() {
     assert_eq!(state.epochs_done, 1);
     assert!(dir.join("checkpoints/last.safetensors").is_file());
     // The kept checkpoint is intact: a resume accepts it (and fails again at the same place).
-    let again = fit(
-        &cfg,
-        data(&root),
-        &dir,
-        FitOptions {
-            resume: true,
-            stop_after: None,
-        },
-        &mut Silent,
-    )
-    .unwrap_err();
+    let again = fit_quiet(&cfg, data(&root), &dir, RESUME).unwrap_err();
     assert!(
         matches!(again, RunError::NonFiniteLoss { epoch: 1, .. }),
         "{again}"
@@ -247,35 +183,15 @@ fn run_directory_guards() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("set");
     make_set(&root, 2, 1);
-    let mut cfg = config(&root, "");
+    let mut cfg = config(&root);
     cfg.train.epochs = 1;
     let dir = tmp.path().join("run");
-    let e = fit(
-        &cfg,
-        data(&root),
-        &dir,
-        FitOptions {
-            resume: true,
-            stop_after: None,
-        },
-        &mut Silent,
-    )
-    .unwrap_err();
+    let e = fit_quiet(&cfg, data(&root), &dir, RESUME).unwrap_err();
     assert!(matches!(e, RunError::Resume { .. }), "{e}");
-    fit(&cfg, data(&root), &dir, FitOptions::default(), &mut Silent).unwrap();
-    let e = fit(&cfg, data(&root), &dir, FitOptions::default(), &mut Silent).unwrap_err();
+    fit_quiet(&cfg, data(&root), &dir, FitOptions::default()).unwrap();
+    let e = fit_quiet(&cfg, data(&root), &dir, FitOptions::default()).unwrap_err();
     assert!(e.to_string().contains("--resume"), "{e}");
     cfg.optim.lr = 0.5;
-    let e = fit(
-        &cfg,
-        data(&root),
-        &dir,
-        FitOptions {
-            resume: true,
-            stop_after: None,
-        },
-        &mut Silent,
-    )
-    .unwrap_err();
+    let e = fit_quiet(&cfg, data(&root), &dir, RESUME).unwrap_err();
     assert!(e.to_string().contains("config differs"), "{e}");
 }
