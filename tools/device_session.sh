@@ -32,10 +32,10 @@
 #  3. SAM / GroundingDINO encoder (Rust examples, if packed) and SD-1.5 transparent SDEdit + TTTI step
 #     (deda vs diffusers when diffusers imports), as in results/device-session-2026-11-26.log.
 #  4. Generative peers (issue 11): per peer `deda bench generate` (the generator `deda generate`
-#     builds, fp32 as it loads) and tools/bench_peers.py (diffusers: StableDiffusionImg2ImgPipeline
+#     builds, fp16 on a GPU as `[stages.generate] dtype = "fp16"` loads it) and tools/bench_peers.py (diffusers: StableDiffusionImg2ImgPipeline
 #     with PNDM for Real-Guidance (strength 0.1) and DA-Fusion (0.5), DPM-Solver++ 25 steps for
 #     Diff-Mix (0.7), StableDiffusionInstructPix2PixPipeline + Euler ancestral 100 steps for
-#     DiffuseMix), fp32, 512 px (DiffuseMix 256), 3 timed images after 1 warm-up, the CLIP
+#     DiffuseMix), fp16 (fp32 on a CPU dry run), 512 px (DiffuseMix 256), 3 timed images after 1 warm-up, the CLIP
 #     ViT-B/32 filter's scores timed with Real-Guidance and Diff-Mix; each process's peak GPU memory
 #     by tools/bench_sd_peakmem.sh. Random full-size weights (tools/device_weights.py: SD-1.5,
 #     InstructPix2Pix, CLIP); DA-Fusion's tokens and Diff-Mix's LoRA + tokens are one step of their
@@ -210,7 +210,10 @@ fi
 fi
 
 if want 4; then
-section "4. generative peers: deda bench generate vs diffusers (${PEER_ARGS[*]}, fp32)"
+# fp16 on a GPU (the references' pipelines run in half precision; [stages.generate] dtype = "fp16"),
+# fp32 on a CPU dry run.
+PEER_DTYPE=fp16; [ "$DEVICE" = cpu ] && PEER_DTYPE=fp32
+section "4. generative peers: deda bench generate vs diffusers (${PEER_ARGS[*]}, $PEER_DTYPE)"
 # The SD-1.5 folder of section 1 is reused when it has its tokenizer/ (written since section 4).
 NEED=instruct-pix2pix,clip-vit-base-patch32
 [ -f "$W/stable-diffusion-v1-5/tokenizer/merges.txt" ] || NEED="stable-diffusion-v1-5,$NEED"
@@ -227,7 +230,7 @@ for spec in "real-guidance|--clip $W/clip-vit-base-patch32" "diff-mix|--strength
             "da-fusion|--strength 0.5" "diffusemix|"; do
   m=${spec%%|*}; read -r -a extra <<< "${spec#*|}"
   common=(--method "$m" --weights "$W/stable-diffusion-v1-5" --ip2p "$W/instruct-pix2pix" --device "$DEVICE"
-          "${PEER_ARGS[@]}" "${extra[@]}")
+          --dtype "$PEER_DTYPE" "${PEER_ARGS[@]}" "${extra[@]}")
   t=$(allow "$PEER_CAP" 30)
   if [ "$t" = 1 ]; then echo "{\"method\": \"$m\", \"impl\": \"deda\", \"status\": \"skipped: BUDGET\"}" | tee -a "$OUT/peers.jsonl"
   else timeout "$t" $PEAK "deda-$m" "$DEDA" bench generate "${common[@]}" 2>"$OUT/peers-deda-$m.err" \

@@ -55,4 +55,4 @@ start=$(date +%s)
   --set "train.epochs=$epochs" --set train.device=cpu \
   --set deda:method.combine.p_syn=0.0 --set "deda:method.bank=banks/scarce-t${train_per}-deda" \
   --set 'deda:stages={ decouple = { segmenter = "ground-truth" } }' "$@"
-echo "mini_table4_seeds: $(( $(date +%s) - start )) s of training on $(nproc) CPU cores" >&2
+echo "mini_table4_seeds: $(( $(date +%s) - start )) s of training on $(getconf _NPROCESSORS_ONLN) CPU cores (OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset})" >&2

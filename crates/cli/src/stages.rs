@@ -297,7 +297,7 @@ fn sd_generator(
         ))
     })?;
     let weights = resolve_hf(&weights)?;
-    let load = crate::args::load_options(&g.device, "fp32")?;
+    let load = crate::args::load_options(&g.device, &g.dtype)?;
     if method == M::Diffusemix {
         let mut cfg = sdg::diffusemix::DiffuseMixConfig {
             prompts: g.prompts_or_default(),

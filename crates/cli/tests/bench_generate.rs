@@ -210,7 +210,10 @@ fn bad_arguments_are_usage_errors() {
     let bpe = bpe.to_str().unwrap();
     for (extra, says) in [
         (vec!["--method", "mixup"], "expected real-guidance"),
-        (vec!["--method", "real-guidance", "--dtype", "fp16"], "fp32"),
+        (
+            vec!["--method", "real-guidance", "--dtype", "bf16"],
+            "expected fp32 or fp16",
+        ),
         (
             vec!["--method", "real-guidance", "--classes", "1"],
             "--classes",

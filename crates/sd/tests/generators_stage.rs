@@ -420,3 +420,39 @@ fn a_callers_unet_replaces_the_loaded_one() {
     let b = swapped.generate(&img, &p, 8).unwrap();
     assert_ne!(a, b);
 }
+
+#[test]
+fn half_precision_generates_and_is_another_producer() {
+    // Tiny random weights are drawn in the dtype they are built in, so an fp16 and an fp32
+    // build differ in their weights: this checks the fp16 path runs end to end (finite, not
+    // blank, the same bytes for the same seed) and is recorded, not its closeness to fp32.
+    use deda_edit::generate::{is_blank, Generation};
+    let names: Vec<String> = CLASSES.iter().map(|s| s.to_string()).collect();
+    let cfg = fast(PeerMethod::RealGuidance);
+    let full = build_peer(&cfg, options(None)).unwrap();
+    let half_opts = BuildOptions {
+        load: LoadOptions {
+            kind: tch::Kind::Half,
+            ..LoadOptions::default()
+        },
+        ..options(None)
+    };
+    let mut half = build_peer(&cfg, half_opts).unwrap();
+    assert!(full.config().get("dtype").is_none(), "{}", full.config());
+    assert_eq!(half.config()["dtype"], "Half");
+    let plan = half.plan(
+        &sources()[0],
+        &names,
+        &mut rng_for(5, Stream::Edit, &[GENERATE, 0, 0]),
+    );
+    let img = photo("x");
+    let (Generation::Image(a), Generation::Image(b)) = (
+        half.generate(&img, &plan, 11).unwrap(),
+        half.generate(&img, &plan, 11).unwrap(),
+    ) else {
+        panic!("an fp16 generation was not finite");
+    };
+    assert_eq!(a, b, "same seed, same bytes");
+    assert_eq!(a.dimensions(), img.dimensions());
+    assert!(!is_blank(&a));
+}

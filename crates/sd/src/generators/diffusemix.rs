@@ -325,12 +325,14 @@ impl ImageGenerator for DiffuseMixGenerator {
     }
 
     fn config(&self) -> serde_json::Value {
-        json!({
+        let mut config = json!({
             "settings": self.cfg,
             "model": "InstructPix2Pix, Euler ancestral",
             "resize": "Pillow bicubic",
             "join": {"blend_width": rule::BLEND_WIDTH, "fractal_alpha": rule::FRACTAL_ALPHA},
-        })
+        });
+        super::note_dtype(&mut config, self.pipeline.sd.unet.model.kind());
+        config
     }
 
     fn plan(

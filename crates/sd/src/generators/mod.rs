@@ -423,6 +423,17 @@ pub fn build_peer(cfg: &GeneratorConfig, mut opts: BuildOptions) -> Result<SdPee
     )
 }
 
+/// Adds the parameter dtype to a generator's producer config when it is not fp32 (fp16 images
+/// differ in the last bits, so they are another producer; fp32 configs, and so the hashes of
+/// banks made before, are unchanged).
+pub(crate) fn note_dtype(config: &mut serde_json::Value, kind: tch::Kind) {
+    if kind != tch::Kind::Float {
+        if let Some(map) = config.as_object_mut() {
+            map.insert("dtype".into(), serde_json::json!(format!("{kind:?}")));
+        }
+    }
+}
+
 /// Where the CLIP scorer's weights come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClipSource {

@@ -177,11 +177,13 @@ impl ImageGenerator for SdPeerGenerator {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "settings": self.cfg,
             "tokens": self.embeddings_hash,
             "model": "SD-1.5 img2img",
-        })
+        });
+        super::note_dtype(&mut config, self.sd.unet.model.kind());
+        config
     }
 
     fn plan(
