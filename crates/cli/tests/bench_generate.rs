@@ -1,67 +1,14 @@
 //! `deda bench generate` on the tiny random-weight fixtures: the generator `deda generate`
 //! builds, timed per image, one JSON line; DA-Fusion gets a stand-in fine-tuning folder; bad
 //! arguments are usage errors (exit 2).
-use std::path::{Path, PathBuf};
-
 #[path = "generative_common/mod.rs"]
 mod generative_common;
-use generative_common::{clip_bpe, deda_fails, map_safetensors, sd_fixtures, CLIP_VOCAB};
+use generative_common::{clip_bpe, deda_fails, tiny_clip, tiny_ip2p};
 
 fn bench(args: &[&str]) -> serde_json::Value {
     let out = generative_common::deda(args);
     let line = out.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON line ({e}):\n{out}"))
-}
-
-/// The tiny InstructPix2Pix: the fixture's 8-channel UNet and VAE with the tiny pipeline's text
-/// encoder (widened to CLIP's vocabulary).
-fn tiny_ip2p(dir: &Path, sd: &Path) -> PathBuf {
-    let root = dir.join("ip2p");
-    for part in ["unet", "vae"] {
-        std::fs::create_dir_all(root.join(part)).unwrap();
-        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
-            let src = sd_fixtures().join("ip2p_tiny").join(part).join(f);
-            std::fs::copy(src, root.join(part).join(f)).unwrap();
-        }
-    }
-    std::fs::create_dir_all(root.join("text_encoder")).unwrap();
-    for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(
-            sd.join("text_encoder").join(f),
-            root.join("text_encoder").join(f),
-        )
-        .unwrap();
-    }
-    root
-}
-
-/// The tiny CLIP fixture with CLIP's vocabulary and 77 positions (rows repeated).
-fn tiny_clip(dir: &Path) -> PathBuf {
-    let src = sd_fixtures().join("clip_tiny");
-    let root = dir.join("clip");
-    std::fs::create_dir_all(&root).unwrap();
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
-    cfg["text_config"]["vocab_size"] = serde_json::json!(CLIP_VOCAB);
-    cfg["text_config"]["max_position_embeddings"] = serde_json::json!(77);
-    std::fs::write(root.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    map_safetensors(
-        &src.join("model.safetensors"),
-        &root.join("model.safetensors"),
-        |name, shape, bytes| {
-            let rows = match name {
-                "text_model.embeddings.token_embedding.weight" => CLIP_VOCAB,
-                "text_model.embeddings.position_embedding.weight" => 77,
-                _ => return (shape, bytes),
-            };
-            let row = shape[1] * 4;
-            let wide = (0..rows)
-                .flat_map(|i| bytes[(i % shape[0]) * row..(i % shape[0] + 1) * row].to_vec())
-                .collect();
-            (vec![rows, shape[1]], wide)
-        },
-    );
-    root
 }
 
 fn common<'a>(sd: &'a str, bpe: &'a str) -> Vec<&'a str> {

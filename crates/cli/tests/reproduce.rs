@@ -2,17 +2,13 @@
 //! `configs/paper/`, scaled down with `--set`) on a small set in CUB's official layout; the
 //! table shows our number beside the paper's, the other cells as not run, and a second call
 //! keeps the finished run.
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn deda(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deda"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot start the deda binary")
-}
+use common::{coloured_square, deda, epochs_done, scarce_set};
 
 fn recipes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/paper")
@@ -160,40 +156,6 @@ fn an_unknown_table_or_a_bad_override_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEY.PATH=VALUE"));
 }
 
-/// A scarce-layout set (`train/`, `test/`, `masks/`) at `root`: a coloured square per class on a
-/// grey gradient, and its mask.
-fn scarce_set(root: &Path, classes: &[&str], n_train: u32, side: u32) {
-    for (split, n) in [("train", n_train), ("test", 2)] {
-        for (c, class) in classes.iter().enumerate() {
-            let dir = root.join(split).join(class);
-            let mdir = root.join("masks").join(split).join(class);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::create_dir_all(&mdir).unwrap();
-            for k in 0..n {
-                let (lo, hi) = (side / 4 + k % 3, 3 * side / 4 - k % 2);
-                let inside = |x: u32, y: u32| (lo..hi).contains(&x) && (lo..hi).contains(&y);
-                image::RgbImage::from_fn(side, side, |x, y| {
-                    if inside(x, y) {
-                        let mut px = [30u8, 30, 30];
-                        px[c % 3] = 200 + (k as u8 % 5) * 10;
-                        image::Rgb(px)
-                    } else {
-                        let g = (60 + (x + y) * 120 / (2 * side)) as u8;
-                        image::Rgb([g, g, 255 - g])
-                    }
-                })
-                .save(dir.join(format!("{k}.png")))
-                .unwrap();
-                image::GrayImage::from_fn(side, side, |x, y| {
-                    image::Luma([if inside(x, y) { 255 } else { 0 }])
-                })
-                .save(mdir.join(format!("{k}.png")))
-                .unwrap();
-            }
-        }
-    }
-}
-
 /// A tiny De-DA recipe on `set` whose offline stages (ground-truth decoupling, identity edits)
 /// write `banks/shared`.
 fn deda_recipe(epochs: usize) -> String {
@@ -236,14 +198,6 @@ torch_threads = 1
     )
 }
 
-fn epochs_done(run: &Path) -> u64 {
-    std::fs::read_to_string(run.join("checkpoints/state.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["epochs_done"].as_u64())
-        .unwrap_or(0)
-}
-
 /// The block of `text` from the `== cell …` line naming `recipe` to the next cell.
 fn cell_block<'a>(text: &'a str, recipe: &str) -> &'a str {
     let start = text
@@ -260,7 +214,14 @@ fn cell_block<'a>(text: &'a str, recipe: &str) -> &'a str {
 fn a_table_runs_each_cells_chain_sharing_the_bank_and_resumes_at_the_next_cell() {
     let tmp = tempfile::tempdir().unwrap();
     let cwd = tmp.path();
-    scarce_set(&cwd.join("set"), &["red", "green", "blue"], 4, 48);
+    scarce_set(
+        &cwd.join("set"),
+        &["red", "green", "blue"],
+        4,
+        48,
+        0,
+        coloured_square,
+    );
     // Two cells of Table 4's De-DA row (ResNet-18 and ResNet-50 columns) sharing one bank.
     let table = cwd.join("recipes/table4");
     std::fs::create_dir_all(&table).unwrap();
@@ -341,11 +302,7 @@ fn a_table_runs_each_cells_chain_sharing_the_bank_and_resumes_at_the_next_cell()
 
     // The rerun keeps the first cell and finishes the second on the shared bank's stages.
     let out = deda(cwd, &args);
-    let rerun = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let rerun = common::text(&out);
     assert!(out.status.success(), "{rerun}");
     assert!(
         rerun.contains("runs/table4_cub10shot_resnet18_deda is done; kept"),

@@ -16,57 +16,20 @@
 //! `scorer = "stand-in"` (the mean brightness stored as the CLIP score): fast tests of the
 //! plumbing (stage, bank, pool, filter, training rule, soft-label loss, provenance), not of the
 //! methods.
+mod common;
 mod generative_common;
 
 use std::path::Path;
-use std::process::Command;
 
-/// Runs `deda ARGS` in `cwd`, asserts exit code `code`; returns stdout + stderr.
-fn deda(cwd: &Path, args: &[&str], code: i32) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_deda"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot start the deda binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(code), "deda {args:?}:\n{text}");
-    text
-}
+use common::deda_code;
 
 /// A scarce-layout set: class `bright` (a light square) and class `dark` (a dark square) on a
 /// grey-blue gradient, `n` training and 2 test images each.
 fn write_set(root: &Path, n: u32) {
-    let side = 40;
-    for (split, count) in [("train", n), ("test", 2)] {
-        for (c, class) in ["bright", "dark"].iter().enumerate() {
-            let dir = root.join(split).join(class);
-            std::fs::create_dir_all(&dir).unwrap();
-            let mdir = root.join("masks").join(split).join(class);
-            std::fs::create_dir_all(&mdir).unwrap();
-            for k in 0..count {
-                let (lo, hi) = (side / 4 + k % 3, 3 * side / 4 - k % 2);
-                let inside = |x: u32, y: u32| (lo..hi).contains(&x) && (lo..hi).contains(&y);
-                let img = image::RgbImage::from_fn(side, side, |x, y| {
-                    if inside(x, y) {
-                        let v = if c == 0 { 250 - k as u8 } else { 5 + k as u8 };
-                        image::Rgb([v, v, v])
-                    } else {
-                        let g = (60 + (x + y) * 120 / (2 * side)) as u8;
-                        image::Rgb([g, g, 255 - g])
-                    }
-                });
-                img.save(dir.join(format!("{k}.png"))).unwrap();
-                let mask = image::GrayImage::from_fn(side, side, |x, y| {
-                    image::Luma([if inside(x, y) { 255 } else { 0 }])
-                });
-                mask.save(mdir.join(format!("{k}.png"))).unwrap();
-            }
-        }
-    }
+    common::scarce_set(root, &["bright", "dark"], n, 40, 0, |c, k| {
+        let v = if c == 0 { 250 - k as u8 } else { 5 + k as u8 };
+        [v, v, v]
+    });
 }
 
 fn recipe(method: &str, bank: &str, peer: &str, stages: &str) -> String {
@@ -142,10 +105,10 @@ fn real_guidance_identity_stand_in_filter_empties_a_class_which_keeps_its_real_i
     let peer = "[method.peer.filter]\nkind = \"at-least\"\nthreshold = 0.5\n";
     let text = recipe("real-guidance", "bank", peer, &generate(2, "stand-in"));
     std::fs::write(cwd.join("rg.toml"), text).unwrap();
-    let plan = deda(cwd, &["run", "rg.toml", "--plan"], 0);
+    let plan = deda_code(cwd, &["run", "rg.toml", "--plan"], 0);
     assert!(plan.contains("generate RUN"), "{plan}");
     assert!(plan.contains("finetune not in the recipe"), "{plan}");
-    let out = deda(cwd, &["run", "rg.toml"], 0);
+    let out = deda_code(cwd, &["run", "rg.toml"], 0);
     assert!(out.contains("generate: real-guidance"), "{out}");
     assert!(out.contains("16 image(s) written"), "{out}");
     assert_eq!(generated_records(&cwd.join("bank"), "real-guidance"), 16);
@@ -166,7 +129,7 @@ fn real_guidance_identity_stand_in_filter_empties_a_class_which_keeps_its_real_i
         "{report}"
     );
     // Everything is reused now.
-    let plan = deda(cwd, &["run", "rg.toml", "--plan"], 0);
+    let plan = deda_code(cwd, &["run", "rg.toml", "--plan"], 0);
     assert!(plan.contains("generate reuse"), "{plan}");
     assert!(plan.contains("train    reuse"), "{plan}");
 }
@@ -180,7 +143,7 @@ fn da_fusion_identity_stand_in_trains_on_its_own_images() {
     write_set(&cwd.join("set"), 3);
     let text = recipe("da-fusion", "bank", "", &generate(2, "none"));
     std::fs::write(cwd.join("daf.toml"), text).unwrap();
-    deda(cwd, &["run", "daf.toml"], 0);
+    deda_code(cwd, &["run", "daf.toml"], 0);
     let run = cwd.join("runs/daf");
     assert_eq!(input(&run, "peer_method"), "da-fusion");
     assert_eq!(input(&run, "peer_pool_size"), "12");
@@ -203,7 +166,7 @@ fn diff_mix_identity_stand_in_soft_labels_and_drop_lowest_filter() {
     write_set(&cwd.join("set"), 5);
     let text = recipe("diff-mix", "bank", "", &generate(2, "stand-in"));
     std::fs::write(cwd.join("dm.toml"), text).unwrap();
-    let out = deda(cwd, &["run", "dm.toml"], 0);
+    let out = deda_code(cwd, &["run", "dm.toml"], 0);
     let run = cwd.join("runs/dm");
     assert_eq!(input(&run, "peer_method"), "diff-mix");
     assert_eq!(input(&run, "peer_generated"), "20");
@@ -233,7 +196,7 @@ fn diff_mix_identity_stand_in_soft_labels_and_drop_lowest_filter() {
         "torch_threads = 1\nlabel_smoothing = 0.1",
     );
     std::fs::write(cwd.join("bad.toml"), bad).unwrap();
-    let err = deda(cwd, &["run", "bad.toml"], 2);
+    let err = deda_code(cwd, &["run", "bad.toml"], 2);
     assert!(err.contains("[method.peer] label_smoothing"), "{err}");
 }
 
@@ -247,7 +210,7 @@ fn diffusemix_identity_stand_in_hybrids_with_fractals() {
         "[method.peer]\nreplace_probability = 1.0\nside = 32\nfractals = 2\nhybrid = \"online\"\n";
     let text = recipe("diffusemix", "bank", peer, &generate(1, "none"));
     std::fs::write(cwd.join("dfm.toml"), text).unwrap();
-    deda(cwd, &["run", "dfm.toml"], 0);
+    deda_code(cwd, &["run", "dfm.toml"], 0);
     let run = cwd.join("runs/dfm");
     assert_eq!(input(&run, "peer_method"), "diffusemix");
     assert_eq!(input(&run, "peer_pool_size"), "6");
@@ -266,7 +229,7 @@ fn a_bank_without_the_methods_images_is_named_and_deda_generate_fills_it() {
     let tmp = tempfile::tempdir().unwrap();
     let cwd = tmp.path();
     write_set(&cwd.join("set"), 2);
-    deda(
+    deda_code(
         cwd,
         &[
             "generate",
@@ -285,13 +248,13 @@ fn a_bank_without_the_methods_images_is_named_and_deda_generate_fills_it() {
     );
     let text = recipe("diff-mix", "bank", "", "");
     std::fs::write(cwd.join("dm.toml"), text).unwrap();
-    let err = deda(cwd, &["train", "--config", "dm.toml"], 2);
+    let err = deda_code(cwd, &["train", "--config", "dm.toml"], 2);
     assert!(
         err.contains("bank") && err.contains("no generated images of method diff-mix"),
         "{err}"
     );
     for shard in ["0/2", "1/2"] {
-        deda(
+        deda_code(
             cwd,
             &[
                 "generate",
@@ -311,9 +274,9 @@ fn a_bank_without_the_methods_images_is_named_and_deda_generate_fills_it() {
             0,
         );
     }
-    deda(cwd, &["bank", "merge", "bank"], 0);
+    deda_code(cwd, &["bank", "merge", "bank"], 0);
     assert_eq!(generated_records(&cwd.join("bank"), "diff-mix"), 8);
-    let out = deda(cwd, &["train", "--config", "dm.toml"], 0);
+    let out = deda_code(cwd, &["train", "--config", "dm.toml"], 0);
     assert!(out.contains("done: 1 epochs"), "{out}");
 }
 
@@ -326,7 +289,7 @@ fn real_guidance_with_the_sd_generator_and_clip_scorer_on_tiny_weights() {
     let cwd = tmp.path();
     write_set(&cwd.join("set"), 2);
     let sd = generative_common::tiny_pipeline(cwd);
-    let clip = tiny_clip(cwd);
+    let clip = generative_common::tiny_clip(cwd);
     let bpe = generative_common::clip_bpe();
     let stages = format!(
         "[stages.generate]\ngenerator = \"sd\"\nweights = \"{}\"\ntokenizer = \"{}\"\n\
@@ -337,7 +300,7 @@ fn real_guidance_with_the_sd_generator_and_clip_scorer_on_tiny_weights() {
     );
     let text = recipe("real-guidance", "bank", "", &stages);
     std::fs::write(cwd.join("rg.toml"), text).unwrap();
-    let out = deda(cwd, &["run", "rg.toml"], 0);
+    let out = deda_code(cwd, &["run", "rg.toml"], 0);
     assert!(out.contains("generate: real-guidance"), "{out}");
     let manifest = std::fs::read_to_string(cwd.join("bank/manifest.jsonl")).unwrap();
     let records: Vec<serde_json::Value> = manifest
@@ -367,39 +330,6 @@ fn real_guidance_with_the_sd_generator_and_clip_scorer_on_tiny_weights() {
     assert!(input(&run, "peer_producer").contains("generate:real-guidance"));
     assert_eq!(input(&run, "peer_pool_size"), kept.to_string());
     assert!(input(&run, "peer_filter").contains("1/num_classes"));
-}
-
-/// The tiny CLIP fixture widened to the real tokenizer: vocabulary 49408 and 77 positions (rows
-/// repeat the fixture's), so the scorer's real-BPE prompts fit.
-fn tiny_clip(dir: &Path) -> std::path::PathBuf {
-    let src = generative_common::sd_fixtures().join("clip_tiny");
-    let root = dir.join("clip");
-    std::fs::create_dir_all(&root).unwrap();
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
-    cfg["text_config"]["vocab_size"] = serde_json::json!(generative_common::CLIP_VOCAB);
-    cfg["text_config"]["max_position_embeddings"] = serde_json::json!(77);
-    std::fs::write(root.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    generative_common::map_safetensors(
-        &src.join("model.safetensors"),
-        &root.join("model.safetensors"),
-        |name, shape, bytes| {
-            let rows = match name {
-                "text_model.embeddings.token_embedding.weight" => generative_common::CLIP_VOCAB,
-                "text_model.embeddings.position_embedding.weight" => 77,
-                _ => return (shape, bytes),
-            };
-            let row = shape[1] * 4;
-            let wide: Vec<u8> = (0..rows)
-                .flat_map(|i| {
-                    let r = i % shape[0];
-                    bytes[r * row..(r + 1) * row].to_vec()
-                })
-                .collect();
-            (vec![rows, shape[1]], wide)
-        },
-    );
-    root
 }
 
 /// `[stages.generate]` of the sd generator on the tiny pipeline `sd` (CPU, 64 px, 4 steps).
@@ -468,10 +398,10 @@ fn da_fusion_finetunes_its_tokens_then_generates_with_the_sd_generator() {
         .unwrap();
     };
     write(2);
-    let plan = deda(cwd, &["run", "daf.toml", "--plan"], 0);
+    let plan = deda_code(cwd, &["run", "daf.toml", "--plan"], 0);
     assert!(plan.contains("finetune RUN"), "{plan}");
     assert!(plan.contains("cost: 2 classes"), "{plan}");
-    let out = deda(cwd, &["run", "daf.toml"], 0);
+    let out = deda_code(cwd, &["run", "daf.toml"], 0);
     assert!(out.contains("== finetune"), "{out}");
     assert!(
         out.contains("finetune: da-fusion, 2 class(es): 2 learnt, 0 already there"),
@@ -515,10 +445,10 @@ fn da_fusion_finetunes_its_tokens_then_generates_with_the_sd_generator() {
 
     // Nothing is re-learnt or regenerated by a second run.
     let before = contents(&ft);
-    let plan = deda(cwd, &["run", "daf.toml", "--plan"], 0);
+    let plan = deda_code(cwd, &["run", "daf.toml", "--plan"], 0);
     assert!(plan.contains("finetune reuse"), "{plan}");
     assert!(plan.contains("generate reuse"), "{plan}");
-    let out = deda(cwd, &["run", "daf.toml"], 0);
+    let out = deda_code(cwd, &["run", "daf.toml"], 0);
     assert!(
         !out.contains("== finetune") && !out.contains("== generate"),
         "{out}"
@@ -527,7 +457,7 @@ fn da_fusion_finetunes_its_tokens_then_generates_with_the_sd_generator() {
 
     // Another setting: the tokens are moved aside and learnt again, the images made again.
     write(3);
-    let out = deda(cwd, &["run", "daf.toml"], 0);
+    let out = deda_code(cwd, &["run", "daf.toml"], 0);
     assert!(out.contains("== finetune"), "{out}");
     assert!(out.contains("finetune.superseded-1"), "{out}");
     assert!(out.contains("2 learnt, 0 already there"), "{out}");
@@ -548,7 +478,7 @@ fn da_fusion_finetunes_its_tokens_then_generates_with_the_sd_generator() {
     )
     .unwrap();
     std::fs::remove_file(ft.join("dark.safetensors")).unwrap();
-    let out = deda(cwd, &["run", "daf.toml"], 0);
+    let out = deda_code(cwd, &["run", "daf.toml"], 0);
     assert!(out.contains("resuming the unfinished fine-tuning"), "{out}");
     assert!(out.contains("1 learnt, 1 already there"), "{out}");
     assert!(!bank.join("finetune.superseded-2").exists());
@@ -580,7 +510,7 @@ fn diff_mix_finetunes_its_lora_then_generates_with_the_merged_unet() {
         .unwrap();
     };
     write(2);
-    let out = deda(cwd, &["run", "dm.toml"], 0);
+    let out = deda_code(cwd, &["run", "dm.toml"], 0);
     assert!(out.contains("== finetune"), "{out}");
     assert!(
         out.contains("finetune: diff-mix, 2 class(es), LoRA rank 2"),
@@ -620,7 +550,7 @@ fn diff_mix_finetunes_its_lora_then_generates_with_the_merged_unet() {
     assert!(out.contains("done: 1 epochs"), "{out}");
 
     let before = contents(&ft);
-    let out = deda(cwd, &["run", "dm.toml"], 0);
+    let out = deda_code(cwd, &["run", "dm.toml"], 0);
     assert!(
         !out.contains("== finetune") && !out.contains("== generate"),
         "{out}"
@@ -628,7 +558,7 @@ fn diff_mix_finetunes_its_lora_then_generates_with_the_merged_unet() {
     assert_eq!(contents(&ft), before);
 
     write(3);
-    let out = deda(cwd, &["run", "dm.toml"], 0);
+    let out = deda_code(cwd, &["run", "dm.toml"], 0);
     assert!(
         out.contains("== finetune") && out.contains("== generate"),
         "{out}"
@@ -653,7 +583,7 @@ fn diff_mix_without_a_super_class_word_is_refused() {
     let sd = generative_common::tiny_pipeline(cwd);
     let stages = format!("[stages.finetune]\nsteps = 2\n{}", sd_generate(&sd, 1, ""));
     std::fs::write(cwd.join("dm.toml"), recipe("diff-mix", "bank", "", &stages)).unwrap();
-    let err = deda(cwd, &["run", "dm.toml", "--plan"], 2);
+    let err = deda_code(cwd, &["run", "dm.toml", "--plan"], 2);
     assert!(err.contains("stages.generate.object"), "{err}");
 }
 
@@ -665,22 +595,7 @@ fn diffusemix_with_the_instruct_pix2pix_generator_on_tiny_weights() {
     let cwd = tmp.path();
     write_set(&cwd.join("set"), 2);
     let sd = generative_common::tiny_pipeline(cwd);
-    let ip2p = cwd.join("ip2p");
-    let src = generative_common::sd_fixtures().join("ip2p_tiny");
-    for part in ["unet", "vae"] {
-        std::fs::create_dir_all(ip2p.join(part)).unwrap();
-        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
-            std::fs::copy(src.join(part).join(f), ip2p.join(part).join(f)).unwrap();
-        }
-    }
-    std::fs::create_dir_all(ip2p.join("text_encoder")).unwrap();
-    for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(
-            sd.join("text_encoder").join(f),
-            ip2p.join("text_encoder").join(f),
-        )
-        .unwrap();
-    }
+    let ip2p = generative_common::tiny_ip2p(cwd, &sd);
     let peer = "[method.peer]\nside = 32\nfractals = 2\nhybrid = \"stored\"\n";
     let stages = sd_generate(&ip2p, 1, "prompts = [\"Sunset\", \"Autumn\"]\n");
     std::fs::write(
@@ -688,7 +603,7 @@ fn diffusemix_with_the_instruct_pix2pix_generator_on_tiny_weights() {
         recipe("diffusemix", "bank", peer, &stages),
     )
     .unwrap();
-    let out = deda(cwd, &["run", "dfm.toml"], 0);
+    let out = deda_code(cwd, &["run", "dfm.toml"], 0);
     assert!(out.contains("generate: diffusemix"), "{out}");
     let records = generated(&cwd.join("bank"));
     assert_eq!(records.len(), 4);

@@ -3,63 +3,13 @@
 //! of the decouple stage and in the middle of training, each resumed from what was valid, a
 //! rerun that reuses everything; and the bad inputs (a missing weight folder, a bank of another
 //! data set, a prompt that finds nothing in most images).
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn deda(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deda"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot start the deda binary")
-}
-
-/// Runs `deda ARGS`, asserts exit code `code`; returns stdout + stderr.
-fn deda_code(cwd: &Path, args: &[&str], code: i32) -> String {
-    let out = deda(cwd, args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(code), "deda {args:?}:\n{text}");
-    text
-}
-
-/// A scarce-layout set (`train/`, `test/`, `masks/`) at `root`: a coloured square per class on
-/// a grey gradient, its mask; the first `empty_masks` training masks of each class are empty
-/// (nothing found there).
-fn write_set(root: &Path, classes: &[&str], n_train: u32, side: u32, empty_masks: u32) {
-    for (split, n) in [("train", n_train), ("test", 2)] {
-        for (c, class) in classes.iter().enumerate() {
-            let dir = root.join(split).join(class);
-            std::fs::create_dir_all(&dir).unwrap();
-            let mdir = root.join("masks").join(split).join(class);
-            std::fs::create_dir_all(&mdir).unwrap();
-            for k in 0..n {
-                let (lo, hi) = (side / 4 + k % 3, 3 * side / 4 - k % 2);
-                let inside = |x: u32, y: u32| (lo..hi).contains(&x) && (lo..hi).contains(&y);
-                let img = image::RgbImage::from_fn(side, side, |x, y| {
-                    if inside(x, y) {
-                        let mut px = [30u8, 30, 30];
-                        px[c % 3] = 200 + (k as u8 % 5) * 10;
-                        image::Rgb(px)
-                    } else {
-                        let g = (60 + (x + y) * 120 / (2 * side)) as u8;
-                        image::Rgb([g, g, 255 - g])
-                    }
-                });
-                img.save(dir.join(format!("{k}.png"))).unwrap();
-                let empty = split == "train" && k < empty_masks;
-                let mask = image::GrayImage::from_fn(side, side, |x, y| {
-                    image::Luma([if inside(x, y) && !empty { 255 } else { 0 }])
-                });
-                mask.save(mdir.join(format!("{k}.png"))).unwrap();
-            }
-        }
-    }
-}
+use common::{coloured_square, deda_code, epochs_done, line_of, scarce_set};
 
 fn recipe(dataset: &str, bank: &str, epochs: usize, extra: &str) -> String {
     format!(
@@ -105,14 +55,6 @@ editor = "identity"
 k = 2
 "#;
 
-fn epochs_done(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("checkpoints/state.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["epochs_done"].as_u64())
-        .map_or(0, |n| n as usize)
-}
-
 fn manifest_lines(bank: &Path) -> usize {
     std::fs::read_to_string(bank.join("manifest.jsonl"))
         .map(|t| t.lines().count())
@@ -145,18 +87,19 @@ fn run_and_kill(cwd: &Path, what: &str, ready: impl Fn() -> bool) {
     child.wait().unwrap();
 }
 
-fn line_of<'a>(text: &'a str, start: &str) -> &'a str {
-    text.lines()
-        .find(|l| l.starts_with(start))
-        .unwrap_or_else(|| panic!("no line starting with {start:?} in:\n{text}"))
-}
-
 #[test]
 fn a_recipe_runs_its_stages_resumes_after_kills_and_then_reuses_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let cwd = tmp.path();
     // Large enough photos that decoupling takes a moment to kill it in.
-    write_set(&cwd.join("set"), &["red", "green", "blue"], 8, 1024, 0);
+    scarce_set(
+        &cwd.join("set"),
+        &["red", "green", "blue"],
+        8,
+        1024,
+        0,
+        coloured_square,
+    );
     std::fs::write(cwd.join("recipe.toml"), recipe("set", "bank", 6, STAGES)).unwrap();
     let bank = cwd.join("bank");
     let run = cwd.join("run");
@@ -287,7 +230,14 @@ fn a_recipe_runs_its_stages_resumes_after_kills_and_then_reuses_everything() {
 }
 
 fn small_set_and_recipe(cwd: &Path, empty_masks: u32, extra: &str) {
-    write_set(&cwd.join("set"), &["a", "b"], 4, 32, empty_masks);
+    scarce_set(
+        &cwd.join("set"),
+        &["a", "b"],
+        4,
+        32,
+        empty_masks,
+        coloured_square,
+    );
     std::fs::write(cwd.join("recipe.toml"), recipe("set", "bank", 1, extra)).unwrap();
 }
 
@@ -315,7 +265,14 @@ fn a_missing_weight_folder_is_named_before_any_work() {
 fn a_bank_of_another_data_set_stops_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     let cwd = tmp.path();
-    write_set(&cwd.join("other"), &["x", "y", "z"], 2, 32, 0);
+    scarce_set(
+        &cwd.join("other"),
+        &["x", "y", "z"],
+        2,
+        32,
+        0,
+        coloured_square,
+    );
     deda_code(
         cwd,
         &["decouple", "--dataset", "scarce:other", "--bank", "bank"],

@@ -2,26 +2,12 @@
 //! LayerDiffuse fixtures, TTTI (`[stages.invert]`) and the `sd` editor (`[stages.edit]`) after
 //! ground-truth decoupling, then training; a rerun reuses everything, and other TTTI settings
 //! move the old tokens aside and redo invert and edit.
+mod common;
 mod generative_common;
 
+use common::{deda_code, line_of};
 use generative_common::{clip_bpe, tiny_layer_diffuse, tiny_pipeline};
 use std::path::Path;
-use std::process::Command;
-
-fn deda_ok(cwd: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_deda"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot start the deda binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "deda {args:?}:\n{text}");
-    text
-}
 
 /// Two classes, 3 training and 1 test image each, with ground-truth masks (scarce layout).
 fn write_set(root: &Path) {
@@ -99,12 +85,6 @@ guidance = 2.0
     )
 }
 
-fn line_of<'a>(text: &'a str, start: &str) -> &'a str {
-    text.lines()
-        .find(|l| l.starts_with(start))
-        .unwrap_or_else(|| panic!("no line starting with {start:?} in:\n{text}"))
-}
-
 #[test]
 fn a_recipe_with_tiny_sd_weights_inverts_edits_and_trains_then_reuses_or_redoes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -113,7 +93,7 @@ fn a_recipe_with_tiny_sd_weights_inverts_edits_and_trains_then_reuses_or_redoes(
     let (sd, ld) = (tiny_pipeline(cwd), tiny_layer_diffuse(cwd));
     std::fs::write(cwd.join("r.toml"), recipe(&sd, &ld, 2)).unwrap();
 
-    let out = deda_ok(cwd, &["run", "r.toml", "--run-dir", "run"]);
+    let out = deda_code(cwd, &["run", "r.toml", "--run-dir", "run"], 0);
     assert!(out.contains("2 inverted"), "{out}");
     assert!(
         out.contains("learnt from the 6 training images of scarce:set"),
@@ -136,7 +116,7 @@ fn a_recipe_with_tiny_sd_weights_inverts_edits_and_trains_then_reuses_or_redoes(
         .count();
     assert_eq!(tokens, 2, "one token per class");
 
-    let again = deda_ok(cwd, &["run", "r.toml", "--run-dir", "run", "--plan"]);
+    let again = deda_code(cwd, &["run", "r.toml", "--run-dir", "run", "--plan"], 0);
     for stage in ["decouple", "invert", "edit", "train"] {
         assert!(line_of(&again, stage).contains("reuse"), "{again}");
     }
@@ -144,7 +124,7 @@ fn a_recipe_with_tiny_sd_weights_inverts_edits_and_trains_then_reuses_or_redoes(
     // Other TTTI settings: the tokens are learnt again (the old ones moved aside), so the
     // edits, and the training on them, are redone; decoupling is kept.
     std::fs::write(cwd.join("r.toml"), recipe(&sd, &ld, 3)).unwrap();
-    let plan = deda_ok(cwd, &["run", "r.toml", "--run-dir", "run", "--plan"]);
+    let plan = deda_code(cwd, &["run", "r.toml", "--run-dir", "run", "--plan"], 0);
     assert!(line_of(&plan, "decouple").contains("reuse"), "{plan}");
     assert!(
         line_of(&plan, "invert").contains("embeddings.superseded-1")
@@ -155,7 +135,7 @@ fn a_recipe_with_tiny_sd_weights_inverts_edits_and_trains_then_reuses_or_redoes(
         line_of(&plan, "edit").contains("the class tokens are (re)learnt first"),
         "{plan}"
     );
-    let redo = deda_ok(cwd, &["run", "r.toml", "--run-dir", "run"]);
+    let redo = deda_code(cwd, &["run", "r.toml", "--run-dir", "run"], 0);
     assert!(
         redo.contains("2 inverted") && redo.contains("12 variant(s) written"),
         "{redo}"

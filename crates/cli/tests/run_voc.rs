@@ -9,8 +9,7 @@
 #[path = "../../decouple/tests/common/tiny_voc.rs"]
 mod tiny_voc;
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 const RECIPE: &str = r#"
 [data]
@@ -46,27 +45,12 @@ device = "cpu"
 torch_threads = 1
 "#;
 
-fn deda(cwd: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_deda"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot start the deda binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
-
 #[test]
 fn a_voc_recipe_decouples_per_class_trains_one_epoch_and_reports_map() {
     let dir = tempfile::tempdir().unwrap();
     tiny_voc::write(&dir.path().join("VOC2007"));
     std::fs::write(dir.path().join("voc.toml"), RECIPE).unwrap();
-    let (code, out) = deda(dir.path(), &["run", "voc.toml", "--run-dir", "runs/voc"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = common::deda_code(dir.path(), &["run", "voc.toml", "--run-dir", "runs/voc"], 0);
 
     // One CDP per (image, labelled class) and one CIP per image of the 4 masked images.
     let manifest = std::fs::read_to_string(dir.path().join("banks/voc/manifest.jsonl")).unwrap();

@@ -117,14 +117,67 @@ pub fn tiny_pipeline(dir: &Path) -> PathBuf {
             if !name.ends_with("token_embedding.weight") {
                 return (shape, bytes);
             }
-            let row = shape[1] * 4;
-            let wide: Vec<u8> = (0..CLIP_VOCAB)
-                .flat_map(|i| {
-                    let r = i % shape[0];
-                    bytes[r * row..(r + 1) * row].to_vec()
-                })
-                .collect();
-            (vec![CLIP_VOCAB, shape[1]], wide)
+            repeat_rows(&shape, &bytes, CLIP_VOCAB)
+        },
+    );
+    root
+}
+
+/// The f32 matrix `bytes` of `shape` with `rows` rows: its own rows repeated in turn.
+fn repeat_rows(shape: &[usize], bytes: &[u8], rows: usize) -> (Vec<usize>, Vec<u8>) {
+    let row = shape[1] * 4;
+    let wide: Vec<u8> = (0..rows)
+        .flat_map(|i| {
+            let r = i % shape[0];
+            bytes[r * row..(r + 1) * row].to_vec()
+        })
+        .collect();
+    (vec![rows, shape[1]], wide)
+}
+
+/// The tiny InstructPix2Pix under `dir/ip2p`: the fixture's 8-channel UNet and VAE with the
+/// text encoder of the tiny pipeline `sd` ([`tiny_pipeline`]: widened to CLIP's vocabulary).
+pub fn tiny_ip2p(dir: &Path, sd: &Path) -> PathBuf {
+    let src = sd_fixtures().join("ip2p_tiny");
+    let root = dir.join("ip2p");
+    for part in ["unet", "vae"] {
+        fs::create_dir_all(root.join(part)).unwrap();
+        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
+            fs::copy(src.join(part).join(f), root.join(part).join(f)).unwrap();
+        }
+    }
+    fs::create_dir_all(root.join("text_encoder")).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        fs::copy(
+            sd.join("text_encoder").join(f),
+            root.join("text_encoder").join(f),
+        )
+        .unwrap();
+    }
+    root
+}
+
+/// The tiny CLIP fixture under `dir/clip`, widened to the real tokenizer: vocabulary 49408 and
+/// 77 positions (rows repeat the fixture's), so the scorer's real-BPE prompts fit.
+pub fn tiny_clip(dir: &Path) -> PathBuf {
+    let src = sd_fixtures().join("clip_tiny");
+    let root = dir.join("clip");
+    fs::create_dir_all(&root).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&fs::read(src.join("config.json")).unwrap()).unwrap();
+    cfg["text_config"]["vocab_size"] = serde_json::json!(CLIP_VOCAB);
+    cfg["text_config"]["max_position_embeddings"] = serde_json::json!(77);
+    fs::write(root.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    map_safetensors(
+        &src.join("model.safetensors"),
+        &root.join("model.safetensors"),
+        |name, shape, bytes| {
+            let rows = match name {
+                "text_model.embeddings.token_embedding.weight" => CLIP_VOCAB,
+                "text_model.embeddings.position_embedding.weight" => 77,
+                _ => return (shape, bytes),
+            };
+            repeat_rows(&shape, &bytes, rows)
         },
     );
     root
