@@ -98,12 +98,7 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<u8>)])
 pub fn tiny_pipeline(dir: &Path) -> PathBuf {
     let src = sd_fixtures().join("pipeline_tiny");
     let root = dir.join("sd15");
-    for part in ["unet", "vae"] {
-        fs::create_dir_all(root.join(part)).unwrap();
-        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
-            fs::copy(src.join(part).join(f), root.join(part).join(f)).unwrap();
-        }
-    }
+    copy_unet_and_vae(&src, &root);
     let te = root.join("text_encoder");
     fs::create_dir_all(&te).unwrap();
     let mut cfg: serde_json::Value =
@@ -123,6 +118,16 @@ pub fn tiny_pipeline(dir: &Path) -> PathBuf {
     root
 }
 
+/// Copies the `unet/` and `vae/` folders (config and weights) of the pipeline `src` into `root`.
+fn copy_unet_and_vae(src: &Path, root: &Path) {
+    for part in ["unet", "vae"] {
+        fs::create_dir_all(root.join(part)).unwrap();
+        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
+            fs::copy(src.join(part).join(f), root.join(part).join(f)).unwrap();
+        }
+    }
+}
+
 /// The f32 matrix `bytes` of `shape` with `rows` rows: its own rows repeated in turn.
 fn repeat_rows(shape: &[usize], bytes: &[u8], rows: usize) -> (Vec<usize>, Vec<u8>) {
     let row = shape[1] * 4;
@@ -138,14 +143,8 @@ fn repeat_rows(shape: &[usize], bytes: &[u8], rows: usize) -> (Vec<usize>, Vec<u
 /// The tiny InstructPix2Pix under `dir/ip2p`: the fixture's 8-channel UNet and VAE with the
 /// text encoder of the tiny pipeline `sd` ([`tiny_pipeline`]: widened to CLIP's vocabulary).
 pub fn tiny_ip2p(dir: &Path, sd: &Path) -> PathBuf {
-    let src = sd_fixtures().join("ip2p_tiny");
     let root = dir.join("ip2p");
-    for part in ["unet", "vae"] {
-        fs::create_dir_all(root.join(part)).unwrap();
-        for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
-            fs::copy(src.join(part).join(f), root.join(part).join(f)).unwrap();
-        }
-    }
+    copy_unet_and_vae(&sd_fixtures().join("ip2p_tiny"), &root);
     fs::create_dir_all(root.join("text_encoder")).unwrap();
     for f in ["config.json", "model.safetensors"] {
         fs::copy(
