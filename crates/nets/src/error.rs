@@ -17,6 +17,14 @@ pub enum Error {
         /// The underlying tch error.
         source: tch::TchError,
     },
+    /// The safetensors file is not well formed (header, dtype, offsets) or cannot be read.
+    #[error("cannot read weights {path}: {reason}")]
+    Format {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The file's tensors do not match the model's parameters and buffers.
     #[error(
         "weights {path} do not match the model:{}",
