@@ -88,14 +88,17 @@ def write_json(path, value):
     path.write_text(json.dumps(value, indent=1))
 
 
-def sd15(out, tiny):
+def sd_folders(out, tiny, seed, tiny_unet_vae="pipeline_tiny", in_channels=4):
+    """A diffusers SD-1.5 layout: text_encoder/, unet/ (with `in_channels` latent inputs), vae/,
+    tokenizer/; tiny: the fixture folders' shapes (text encoder from the tiny pipeline, widened to
+    CLIP's vocabulary; UNet and VAE from `tiny_unet_vae`)."""
     names = json.loads((SD_FIX / "sd15_names.json").read_text())
     files = {"text_encoder": "model.safetensors", "unet": "diffusion_pytorch_model.safetensors",
              "vae": "diffusion_pytorch_model.safetensors"}
     count = 0
     for i, (part, file) in enumerate(files.items()):
         if tiny:
-            src = SD_FIX / "pipeline_tiny" / part
+            src = SD_FIX / ("pipeline_tiny" if part == "text_encoder" else tiny_unet_vae) / part
             config = json.loads((src / "config.json").read_text())
             shapes = header_shapes(src / file)
             if part == "text_encoder":  # the real tokenizer's ids must fit
@@ -103,11 +106,18 @@ def sd15(out, tiny):
                 key = next(k for k in shapes if k.endswith("token_embedding.weight"))
                 shapes[key] = [CLIP_VOCAB, shapes[key][1]]
         else:
-            config, shapes = names[f"{part}_config"], names[part]
+            config, shapes = dict(names[f"{part}_config"]), dict(names[part])
+            if part == "unet" and in_channels != config["in_channels"]:
+                config["in_channels"] = in_channels
+                shapes["conv_in.weight"] = [shapes["conv_in.weight"][0], in_channels, 3, 3]
         write_json(out / part / "config.json", config)
-        count += write(out / part / file, shapes, 10 + i)
+        count += write(out / part / file, shapes, seed + i)
     tokenizer_folder(out)
     return count
+
+
+def sd15(out, tiny):
+    return sd_folders(out, tiny, 10)
 
 
 def bytes_to_unicode():
@@ -144,28 +154,7 @@ def tokenizer_folder(out):
 def instruct_pix2pix(out, tiny):
     """SD-1.5's folders with an 8-channel conv_in (InstructPix2Pix); tiny: the ip2p fixture's
     UNet and VAE with the tiny pipeline's text encoder (CLIP's vocabulary)."""
-    names = json.loads((SD_FIX / "sd15_names.json").read_text())
-    files = {"text_encoder": "model.safetensors", "unet": "diffusion_pytorch_model.safetensors",
-             "vae": "diffusion_pytorch_model.safetensors"}
-    count = 0
-    for i, (part, file) in enumerate(files.items()):
-        if tiny:
-            src = SD_FIX / ("pipeline_tiny" if part == "text_encoder" else "ip2p_tiny") / part
-            config = json.loads((src / "config.json").read_text())
-            shapes = header_shapes(src / file)
-            if part == "text_encoder":
-                config["vocab_size"] = CLIP_VOCAB
-                key = next(k for k in shapes if k.endswith("token_embedding.weight"))
-                shapes[key] = [CLIP_VOCAB, shapes[key][1]]
-        else:
-            config, shapes = dict(names[f"{part}_config"]), dict(names[part])
-            if part == "unet":
-                config["in_channels"] = 8
-                shapes["conv_in.weight"] = [shapes["conv_in.weight"][0], 8, 3, 3]
-        write_json(out / part / "config.json", config)
-        count += write(out / part / file, shapes, 50 + i)
-    tokenizer_folder(out)
-    return count
+    return sd_folders(out, tiny, 50, tiny_unet_vae="ip2p_tiny", in_channels=8)
 
 
 def clip_vit_b32(out, tiny):
